@@ -1,0 +1,89 @@
+"""Assembles the application: settings → context → middleware → routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from immunet import __version__
+from immunet.context import AppContext, build_context
+from immunet.geography.routes import router as geography_router
+from immunet.http import RequestGuardMiddleware, install_error_handlers
+from immunet.people.routes import router as people_router
+from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
+from immunet.settings import Settings, get_settings
+
+log = logging.getLogger("immunet")
+
+health_router = APIRouter(tags=["health"])
+Ctx = Annotated[AppContext, Depends(app_context)]
+Anyone = Annotated[PublicCaller, Depends(PUBLIC_UNLIMITED)]
+
+
+@health_router.get("/healthz")
+async def healthz(_caller: Anyone) -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@health_router.get("/readyz")
+async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        async with ctx.db.reader() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # readiness reports, never raises
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    if ctx.redis is not None:
+        try:
+            await ctx.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not-ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+ROUTERS: list[APIRouter] = [health_router, geography_router, people_router]
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = context is None
+        app.state.ctx = context or build_context(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.ctx.close()
+
+    app = FastAPI(
+        title="immunet",
+        version=__version__,
+        description="National vaccination platform — Co-WIN API v2 compatible, private by construction.",
+        lifespan=lifespan,
+    )
+    if context is not None:
+        app.state.ctx = context
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return app

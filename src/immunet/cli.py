@@ -1,0 +1,205 @@
+"""The ``immunet`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from immunet.settings import Environment, get_settings
+
+app = typer.Typer(help="immunet: national vaccination platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="The key ring: create, rotate, re-encrypt.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to IMMUNET_DATABASE_URL and load reference data."""
+    from immunet.db.migrate import upgrade_and_seed
+
+    settings = get_settings()
+    added = upgrade_and_seed(settings.database_url)
+    console.print(f"[green]database at head[/green]; reference rows added: {added}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrated database disagree."""
+    from immunet.db.migrate import schema_drift
+
+    drift = asyncio.run(schema_drift(get_settings().database_url))
+    if drift:
+        for item in drift:
+            console.print(f"[red]drift[/red] {item}")
+        raise typer.Exit(1)
+    console.print("[green]models and migrations agree[/green]")
+
+
+@keys_app.command("init")
+def keys_init(
+    force: Annotated[bool, typer.Option(help="Replace an existing key ring (data is lost!)")] = False,
+) -> None:
+    """Create a new key ring at IMMUNET_KEYRING."""
+    from immunet.security.keyring import Keyring
+
+    settings = get_settings()
+    path = settings.keyring
+    if path.exists() and not force:
+        console.print(f"key ring already exists at {path}; nothing changed")
+        return
+    ring = Keyring.generate(environment=str(settings.env))
+    ring.save(path)
+    console.print(f"[green]created[/green] {settings.env} key ring at {path}")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add new field and vault keys and make them current (old keys stay for decryption)."""
+    from immunet.security.keyring import Keyring
+
+    settings = get_settings()
+    ring = Keyring.load(settings.keyring)
+    field_version, vault_version = ring.rotate()
+    ring.save(settings.keyring)
+    console.print(
+        f"[green]rotated[/green]: field key v{field_version}, vault key v{vault_version}. "
+        "Restart workers, then run `immunet keys reencrypt`."
+    )
+
+
+@keys_app.command("reencrypt")
+def keys_reencrypt(
+    batch_size: Annotated[int, typer.Option(min=1, max=10000)] = 500,
+) -> None:
+    """Re-encrypt every sealed field under the current keys, in batches, resumably."""
+    from immunet.security.reencrypt import reencrypt_all
+
+    settings = get_settings()
+    with _progress() as progress:
+        task = progress.add_task("re-encrypting", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        changed = asyncio.run(reencrypt_all(settings, batch_size=batch_size, progress=advance))
+    console.print(f"[green]done[/green]: {changed} rows re-encrypted")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; report the first broken link."""
+    from immunet.db.engine import Database
+    from immunet.security.audit import AuditChain, ChainReport
+
+    settings = get_settings()
+
+    async def run() -> ChainReport:
+        db = Database(settings.database_url)
+        try:
+            async with db.reader() as session:
+                with _progress() as progress:
+                    task = progress.add_task("verifying", total=None)
+                    return await AuditChain.verify(
+                        session, progress=lambda n: progress.advance(task, n)
+                    )
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    if report.ok:
+        console.print(f"[green]audit chain intact[/green]: {report.entries} entries, head {report.head}")
+        return
+    console.print(f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}")
+    raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    from immunet.context import load_keyring
+
+    settings = get_settings()
+    load_keyring(settings)  # fail fast, before forking workers
+    uvicorn.run(
+        "immunet.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+        timeout_keep_alive=5,
+    )
+
+
+@app.command("demo")
+def demo(
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Create ./var with an SQLite database, fresh keys and demo data, then serve."""
+    from immunet.demo import prepare_demo
+
+    var = Path("var").resolve()
+    os.environ.setdefault("IMMUNET_DATABASE_URL", f"sqlite:///{var / 'immunet.sqlite3'}")
+    os.environ.setdefault("IMMUNET_KEYRING", str(var / "keyring.json"))
+    os.environ.setdefault("IMMUNET_SMS_BACKEND", "console")
+    os.environ.setdefault("IMMUNET_ENV", "development")
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.env is Environment.PRODUCTION:
+        console.print("[red]the demo never runs in production[/red]")
+        raise typer.Exit(2)
+    info = prepare_demo(settings)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold]immunet demo[/bold] — data in {var}")
+    console.print(f"  API docs:   {base}/docs")
+    console.print(f"  OpenAPI:    {base}/openapi.json")
+    console.print(f"  Health:     {base}/healthz   Ready: {base}/readyz")
+    console.print(f"  States:     {base}/api/v2/admin/location/states")
+    for line in info:
+        console.print(f"  {line}")
+    console.print(
+        "  Citizen login: POST /api/v2/auth/public/generateOTP {\"mobile\": \"9999900001\"}; "
+        "the OTP is printed here by the console SMS gateway; then POST "
+        "/api/v2/auth/public/confirmOTP {\"otp\": sha256hex(OTP), \"txnId\": ...}\n"
+    )
+    if serve_after:
+        serve(host="127.0.0.1", port=port, workers=1)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    from immunet import __version__
+
+    typer.echo(json.dumps({"immunet": __version__}))
+
+
+if __name__ == "__main__":
+    app()

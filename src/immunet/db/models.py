@@ -1,0 +1,17 @@
+"""Every mapped table, imported in one place so metadata (and Alembic) see them all."""
+
+from __future__ import annotations
+
+from immunet.db.base import Base
+from immunet.geography import models as geography_models
+from immunet.people import models as people_models
+from immunet.security import models as security_models
+from immunet.vaccination import models as vaccination_models
+
+__all__ = [
+    "Base",
+    "geography_models",
+    "people_models",
+    "security_models",
+    "vaccination_models",
+]

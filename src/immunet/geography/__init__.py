@@ -1,0 +1,1 @@
+"""Geography: states, districts and PIN codes with Co-WIN's ids; vaccination centres."""

@@ -1,0 +1,1 @@
+"""People: citizen accounts (a mobile number) and the beneficiaries registered under them."""

@@ -1,0 +1,58 @@
+"""Citizen accounts, beneficiaries and the Aadhaar vault. Every personal field is sealed.
+
+Columns ending in ``_ct`` hold AES-256-GCM ciphertexts bound to their row and field;
+columns ending in ``_index`` hold keyed blind indexes for equality look-ups. No column
+holds a name, mobile number, ID number or birth date in the clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from immunet.db.base import Base, UTCDateTime
+
+
+class CitizenAccount(Base):
+    __tablename__ = "citizen_accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mobile_index: Mapped[str] = mapped_column(String(64), unique=True)
+    mobile_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AadhaarVaultEntry(Base):
+    """Aadhaar numbers live only here, under the vault key, behind an opaque token."""
+
+    __tablename__ = "aadhaar_vault"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    number_index: Mapped[str] = mapped_column(String(64), unique=True)
+    number_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Beneficiary(Base):
+    __tablename__ = "beneficiaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference_id: Mapped[str] = mapped_column(String(14), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("citizen_accounts.id"), index=True)
+    name_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    birth_year_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    # Children are registered with a date of birth; adults with a birth year only.
+    birth_date_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    gender_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(16))  # adult | child | pregnant
+    photo_id_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    id_number_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    id_index: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    aadhaar_token: Mapped[str | None] = mapped_column(
+        ForeignKey("aadhaar_vault.token"), nullable=True, unique=True
+    )
+    comorbidity_ind: Mapped[str] = mapped_column(String(1), default="N")
+    consent_version: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

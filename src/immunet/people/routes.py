@@ -1,0 +1,91 @@
+"""Citizen routes: OTP login, beneficiaries (Co-WIN API v2 paths and fields)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from immunet.context import AppContext
+from immunet.people import auth, service
+from immunet.people.compat import beneficiary_payloads
+from immunet.people.schemas import (
+    BeneficiariesResponse,
+    ConfirmOtpRequest,
+    DeleteBeneficiaryRequest,
+    Gender,
+    GenderResponse,
+    GenerateOtpRequest,
+    GenerateOtpResponse,
+    IdType,
+    IdTypesResponse,
+    NewBeneficiaryRequest,
+    NewBeneficiaryResponse,
+    TokenResponse,
+)
+from immunet.security.access import (
+    CITIZEN,
+    PUBLIC,
+    CitizenPrincipal,
+    PublicCaller,
+    app_context,
+)
+
+router = APIRouter(prefix="/api/v2")
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+Public = Annotated[PublicCaller, Depends(PUBLIC)]
+Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
+
+
+@router.post("/auth/public/generateOTP", response_model=GenerateOtpResponse, tags=["auth"])
+async def generate_otp(body: GenerateOtpRequest, caller: Public, ctx: Ctx) -> GenerateOtpResponse:
+    txn_id = await auth.request_otp(ctx, body.mobile, context=caller.context)
+    return GenerateOtpResponse(txnId=txn_id)
+
+
+@router.post("/auth/public/confirmOTP", response_model=TokenResponse, tags=["auth"])
+async def confirm_otp(body: ConfirmOtpRequest, caller: Public, ctx: Ctx) -> TokenResponse:
+    token = await auth.confirm_otp(ctx, body.txnId, body.otp, context=caller.context)
+    return TokenResponse(token=token)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(principal: Citizen, ctx: Ctx) -> Response:
+    await auth.logout(ctx, principal)
+    return Response(status_code=204)
+
+
+@router.get("/registration/beneficiary/idTypes", response_model=IdTypesResponse, tags=["registration"])
+async def id_types(_caller: Public) -> IdTypesResponse:
+    return IdTypesResponse(types=[IdType(id=k, type=v) for k, v in service.ID_TYPES.items()])
+
+
+@router.get("/registration/beneficiary/genders", response_model=GenderResponse, tags=["registration"])
+async def genders(_caller: Public) -> GenderResponse:
+    return GenderResponse(genders=[Gender(id=k, name=v) for k, v in service.GENDERS.items()])
+
+
+@router.post(
+    "/registration/beneficiary/new", response_model=NewBeneficiaryResponse, tags=["registration"]
+)
+async def new_beneficiary(
+    body: NewBeneficiaryRequest, principal: Citizen, ctx: Ctx
+) -> NewBeneficiaryResponse:
+    reference_id = await service.register_beneficiary(ctx, body, actor=principal)
+    return NewBeneficiaryResponse(beneficiary_reference_id=reference_id)
+
+
+@router.post("/registration/beneficiary/delete", status_code=204, tags=["registration"])
+async def delete_beneficiary(
+    body: DeleteBeneficiaryRequest, principal: Citizen, ctx: Ctx
+) -> Response:
+    await service.delete_beneficiary(ctx, body.beneficiary_reference_id, actor=principal)
+    return Response(status_code=204)
+
+
+@router.get("/appointment/beneficiaries", response_model=BeneficiariesResponse, tags=["registration"])
+async def beneficiaries(principal: Citizen, ctx: Ctx, request: Request) -> BeneficiariesResponse:
+    views = await service.list_beneficiaries(ctx, actor=principal)
+    payloads = await beneficiary_payloads(ctx, views)
+    return BeneficiariesResponse.model_validate({"beneficiaries": payloads})

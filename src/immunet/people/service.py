@@ -1,0 +1,410 @@
+"""Beneficiaries: registration, listing and deletion for the account that owns them.
+
+This module is the chokepoint for personal data of beneficiaries: rows are found only by
+``(account, reference ID)`` and decrypted only by :func:`reveal`. A reference ID of
+another account and one that never existed give the same :class:`NotFound`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from immunet.context import AppContext
+from immunet.db.base import utcnow
+from immunet.errors import Conflict, NotFound, ValidationFailed
+from immunet.people.identifiers import (
+    InvalidIdentifier,
+    mask_id_number,
+    mask_mobile,
+    normalize_aadhaar,
+    normalize_id_number,
+    normalize_name,
+)
+from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
+from immunet.people.schemas import NewBeneficiaryRequest
+from immunet.security.access import CitizenPrincipal
+from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.keyring import Keyring, Purpose
+
+log = logging.getLogger("immunet.people")
+
+AADHAAR_TYPE = 1
+ID_TYPES: dict[int, str] = {
+    1: "Aadhaar Card",
+    2: "Driving License",
+    3: "PAN Card",
+    4: "Passport",
+    5: "Pension Passbook",
+    6: "NPR Smart Card",
+    7: "Voter ID",
+    8: "Unique Disability ID",
+    9: "Ration Card with Photo",
+    10: "Birth Certificate",
+}
+GENDERS: dict[int, str] = {1: "Male", 2: "Female", 3: "Others"}
+CHILD_MAX_AGE_YEARS = 18
+
+
+class BeneficiaryNotFound(NotFound):
+    error_code = "BENREG0404"
+    message = "No such beneficiary."
+
+
+class BeneficiaryLimitReached(Conflict):
+    error_code = "BENREG0006"
+    message = "The maximum number of beneficiaries for this mobile number has been reached."
+
+
+class RegistrationRefused(Conflict):
+    # The same words whatever the reason, so the answer says nothing about other accounts.
+    error_code = "BENREG0009"
+    message = (
+        "This beneficiary cannot be added. If the ID belongs to this person, ask the holder "
+        "to verify it from their own registered mobile."
+    )
+
+
+class BeneficiaryHasHistory(Conflict):
+    error_code = "BENREG0010"
+    message = "A beneficiary with recorded doses cannot be deleted."
+
+
+class InvalidBeneficiary(ValidationFailed):
+    error_code = "BENREG0400"
+
+
+@dataclass(frozen=True)
+class BeneficiaryView:
+    """A decrypted beneficiary, for the account owner's own eyes (masked identifiers)."""
+
+    id: int
+    reference_id: str
+    name: str
+    birth_year: int
+    date_of_birth: dt.date | None
+    gender: str
+    gender_id: int
+    category: str
+    photo_id_type: str
+    masked_id_number: str
+    masked_mobile: str
+    comorbidity_ind: str
+
+
+def _context(reference_id: str, field: str) -> str:
+    return f"beneficiary:{reference_id}:{field}"
+
+
+def new_reference_id() -> str:
+    """14 random digits; never sequential, never starting with 0."""
+    return str(10**13 + secrets.randbelow(9 * 10**13))
+
+
+@dataclass(frozen=True)
+class ValidatedRegistration:
+    name: str
+    birth_year: int
+    date_of_birth: dt.date | None
+    gender_id: int
+    category: str
+    photo_id_type: int | None
+    id_number: str | None
+
+
+def validate_registration(form: NewBeneficiaryRequest, today: dt.date) -> ValidatedRegistration:
+    """Pure rules of a registration form."""
+    try:
+        name = normalize_name(form.name)
+    except InvalidIdentifier as exc:
+        raise InvalidBeneficiary(f"name: {exc}") from exc
+    date_of_birth: dt.date | None = None
+    if form.date_of_birth is not None:
+        try:
+            date_of_birth = dt.datetime.strptime(form.date_of_birth, "%d-%m-%Y").date()
+        except ValueError as exc:
+            raise InvalidBeneficiary("date_of_birth must be DD-MM-YYYY") from exc
+        if date_of_birth > today or date_of_birth.year < today.year - 120:
+            raise InvalidBeneficiary("date_of_birth is out of range")
+        birth_year = date_of_birth.year
+        if form.birth_year is not None and form.birth_year != str(birth_year):
+            raise InvalidBeneficiary("birth_year does not match date_of_birth")
+    elif form.birth_year is not None:
+        if not (form.birth_year.isascii() and form.birth_year.isdigit()):
+            raise InvalidBeneficiary("birth_year must be four digits")
+        birth_year = int(form.birth_year)
+        if not today.year - 120 <= birth_year <= today.year:
+            raise InvalidBeneficiary("birth_year is out of range")
+    else:
+        raise InvalidBeneficiary("birth_year or date_of_birth is required")
+
+    age = today.year - birth_year
+    is_child = age < CHILD_MAX_AGE_YEARS
+    if is_child and date_of_birth is None:
+        raise InvalidBeneficiary("children are registered with their date_of_birth")
+    if form.gender_id not in GENDERS:
+        raise InvalidBeneficiary("gender_id is not known")
+    if form.is_pregnant and (form.gender_id != 2 or age < 12):
+        raise InvalidBeneficiary("is_pregnant applies to women only")
+    category = "pregnant" if form.is_pregnant else ("child" if is_child else "adult")
+
+    id_number: str | None = None
+    if form.photo_id_type is None and form.photo_id_number is None:
+        if not is_child:
+            raise InvalidBeneficiary("photo_id_type and photo_id_number are required for adults")
+    elif form.photo_id_type is None or form.photo_id_number is None:
+        raise InvalidBeneficiary("photo_id_type and photo_id_number go together")
+    else:
+        if form.photo_id_type not in ID_TYPES:
+            raise InvalidBeneficiary("photo_id_type is not known")
+        try:
+            if form.photo_id_type == AADHAAR_TYPE:
+                id_number = normalize_aadhaar(form.photo_id_number)
+            else:
+                id_number = normalize_id_number(form.photo_id_number)
+        except InvalidIdentifier as exc:
+            raise InvalidBeneficiary(f"photo_id_number: {exc}") from exc
+    return ValidatedRegistration(
+        name=name,
+        birth_year=birth_year,
+        date_of_birth=date_of_birth,
+        gender_id=form.gender_id,
+        category=category,
+        photo_id_type=form.photo_id_type if id_number else None,
+        id_number=id_number,
+    )
+
+
+async def _lock_account(session: AsyncSession, account_id: str) -> CitizenAccount:
+    account = (
+        await session.execute(
+            select(CitizenAccount).where(CitizenAccount.id == account_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if account is None:
+        raise NotFound()
+    return account
+
+
+async def register_beneficiary(
+    ctx: AppContext, form: NewBeneficiaryRequest, *, actor: CitizenPrincipal
+) -> str:
+    data = validate_registration(form, utcnow().date())
+    keyring = ctx.keyring
+    cipher = keyring.field_cipher
+    try:
+        async with ctx.db.transaction() as session:
+            await _lock_account(session, actor.account_id)
+            count = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(Beneficiary)
+                    .where(Beneficiary.account_id == actor.account_id)
+                )
+            ).scalar_one()
+            if count >= ctx.settings.max_beneficiaries_per_mobile:
+                raise BeneficiaryLimitReached()
+            reference_id = new_reference_id()
+            while (
+                await session.execute(
+                    select(Beneficiary.id).where(Beneficiary.reference_id == reference_id)
+                )
+            ).first() is not None:
+                reference_id = new_reference_id()
+            aadhaar_token: str | None = None
+            id_number_ct: bytes | None = None
+            id_index: str | None = None
+            if data.id_number is not None and data.photo_id_type == AADHAAR_TYPE:
+                aadhaar_token = "avt_" + secrets.token_hex(16)
+                session.add(
+                    AadhaarVaultEntry(
+                        token=aadhaar_token,
+                        number_index=keyring.blind_index(Purpose.AADHAAR_INDEX)(data.id_number),
+                        number_ct=keyring.vault_cipher.encrypt(
+                            data.id_number, context=f"aadhaar:{aadhaar_token}"
+                        ),
+                        created_at=utcnow(),
+                    )
+                )
+                await session.flush()
+            elif data.id_number is not None:
+                id_number_ct = cipher.encrypt(
+                    data.id_number, context=_context(reference_id, "id_number")
+                )
+                id_index = keyring.blind_index(Purpose.ID_NUMBER_INDEX)(
+                    f"{data.photo_id_type}:{data.id_number}"
+                )
+            beneficiary = Beneficiary(
+                reference_id=reference_id,
+                account_id=actor.account_id,
+                name_ct=cipher.encrypt(data.name, context=_context(reference_id, "name")),
+                birth_year_ct=cipher.encrypt(
+                    str(data.birth_year), context=_context(reference_id, "birth_year")
+                ),
+                birth_date_ct=(
+                    cipher.encrypt(
+                        data.date_of_birth.isoformat(),
+                        context=_context(reference_id, "birth_date"),
+                    )
+                    if data.date_of_birth
+                    else None
+                ),
+                gender_id=data.gender_id,
+                category=data.category,
+                photo_id_type=data.photo_id_type,
+                id_number_ct=id_number_ct,
+                id_index=id_index,
+                aadhaar_token=aadhaar_token,
+                comorbidity_ind=form.comorbidity_ind,
+                consent_version=form.consent_version,
+                created_at=utcnow(),
+            )
+            session.add(beneficiary)
+            await session.flush()
+            await AuditChain.append(
+                session,
+                actor=actor.actor,
+                action=AuditAction.BENEFICIARY_REGISTERED,
+                subject_ref=f"beneficiary:{reference_id}",
+                purpose="registration",
+                context=actor.context,
+            )
+    except IntegrityError as exc:
+        # The ID number is registered already (here or elsewhere): one generic answer.
+        await _audit_refusal(ctx, actor)
+        raise RegistrationRefused() from exc
+    log.info("beneficiary registered ref=%s request=%s", reference_id, actor.context.request_id)
+    return reference_id
+
+
+async def _audit_refusal(ctx: AppContext, actor: CitizenPrincipal) -> None:
+    async with ctx.db.transaction() as session:
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.BENEFICIARY_REFUSED,
+            subject_ref=f"account:{actor.account_id}",
+            purpose="duplicate-id",
+            context=actor.context,
+        )
+
+
+async def access_own_beneficiary(
+    session: AsyncSession, account_id: str, reference_id: str, *, for_update: bool = False
+) -> Beneficiary:
+    """The account's own beneficiary, or :class:`BeneficiaryNotFound` (missing or not theirs)."""
+    stmt = select(Beneficiary).where(
+        Beneficiary.reference_id == reference_id, Beneficiary.account_id == account_id
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise BeneficiaryNotFound()
+    return row
+
+
+async def own_beneficiaries(session: AsyncSession, account_id: str) -> list[Beneficiary]:
+    rows = await session.execute(
+        select(Beneficiary).where(Beneficiary.account_id == account_id).order_by(Beneficiary.id)
+    )
+    return list(rows.scalars().all())
+
+
+def reveal(keyring: Keyring, row: Beneficiary, *, mobile: str, vault_number: str | None) -> BeneficiaryView:
+    """Decrypt one beneficiary for display; identifiers come out masked only."""
+    cipher = keyring.field_cipher
+    ref = row.reference_id
+    birth_date = (
+        dt.date.fromisoformat(cipher.decrypt(row.birth_date_ct, context=_context(ref, "birth_date")))
+        if row.birth_date_ct
+        else None
+    )
+    id_number: str | None = vault_number
+    if row.id_number_ct is not None:
+        id_number = cipher.decrypt(row.id_number_ct, context=_context(ref, "id_number"))
+    return BeneficiaryView(
+        id=row.id,
+        reference_id=ref,
+        name=cipher.decrypt(row.name_ct, context=_context(ref, "name")),
+        birth_year=int(cipher.decrypt(row.birth_year_ct, context=_context(ref, "birth_year"))),
+        date_of_birth=birth_date,
+        gender=GENDERS.get(row.gender_id, "Others"),
+        gender_id=row.gender_id,
+        category=row.category,
+        photo_id_type=ID_TYPES.get(row.photo_id_type, "") if row.photo_id_type else "",
+        masked_id_number=mask_id_number(id_number) if id_number else "",
+        masked_mobile=mask_mobile(mobile),
+        comorbidity_ind=row.comorbidity_ind,
+    )
+
+
+async def _vault_number(session: AsyncSession, keyring: Keyring, token: str | None) -> str | None:
+    if token is None:
+        return None
+    entry = await session.get(AadhaarVaultEntry, token)
+    if entry is None:
+        return None
+    return keyring.vault_cipher.decrypt(entry.number_ct, context=f"aadhaar:{token}")
+
+
+async def account_mobile(session: AsyncSession, keyring: Keyring, account_id: str) -> str:
+    account = await session.get(CitizenAccount, account_id)
+    if account is None:
+        raise NotFound()
+    return keyring.field_cipher.decrypt(account.mobile_ct, context=f"account:{account_id}:mobile")
+
+
+async def list_beneficiaries(ctx: AppContext, *, actor: CitizenPrincipal) -> list[BeneficiaryView]:
+    """The account holder's own beneficiaries (their own data: not an audited third-party read)."""
+    async with ctx.db.reader() as session:
+        mobile = await account_mobile(session, ctx.keyring, actor.account_id)
+        rows = await own_beneficiaries(session, actor.account_id)
+        views = []
+        for row in rows:
+            number = await _vault_number(session, ctx.keyring, row.aadhaar_token)
+            views.append(reveal(ctx.keyring, row, mobile=mobile, vault_number=number))
+    return views
+
+
+async def delete_beneficiary(ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal) -> None:
+    from immunet.vaccination.models import DoseRecord
+
+    async with ctx.db.transaction() as session:
+        await _lock_account(session, actor.account_id)
+        row = await access_own_beneficiary(session, actor.account_id, reference_id, for_update=True)
+        has_doses = (
+            await session.execute(
+                select(DoseRecord.id).where(DoseRecord.beneficiary_id == row.id).limit(1)
+            )
+        ).first()
+        if has_doses is not None:
+            raise BeneficiaryHasHistory()
+        for hook in BENEFICIARY_DELETE_HOOKS:
+            await hook(session, row)
+        token = row.aadhaar_token
+        await session.delete(row)
+        await session.flush()
+        if token is not None:
+            await session.execute(delete(AadhaarVaultEntry).where(AadhaarVaultEntry.token == token))
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.BENEFICIARY_DELETED,
+            subject_ref=f"beneficiary:{reference_id}",
+            purpose="account-holder-request",
+            context=actor.context,
+        )
+
+
+# Other areas (booking) register what must happen before a beneficiary row goes away,
+# e.g. releasing seats of live appointments; each hook runs inside the delete transaction.
+BeneficiaryDeleteHook = Callable[[AsyncSession, Beneficiary], Awaitable[None]]
+BENEFICIARY_DELETE_HOOKS: list[BeneficiaryDeleteHook] = []

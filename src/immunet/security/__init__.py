@@ -1,0 +1,1 @@
+"""Cross-cutting security machinery: keys, vault, OTP, tokens, rate limits, audit."""

@@ -1,0 +1,145 @@
+"""Who may call a route: every route declares exactly one guard, and the guard is the check.
+
+A guard is a FastAPI dependency carrying its :class:`Audience` (and, for staff, the
+permission it demands). ``tests/security/test_route_audiences.py`` walks every route of
+the application and fails on one without exactly one guard, or whose guard differs from
+the audience the route table there expects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from fastapi import Request
+
+from immunet.context import AppContext
+from immunet.errors import Unauthenticated
+from immunet.security.audit import RequestContext
+from immunet.security.ratelimit import Limit
+from immunet.security.tokens import TokenAudience
+
+
+class Audience(StrEnum):
+    PUBLIC = "public"
+    CITIZEN = "citizen"
+    PARTNER = "partner"
+    STAFF = "staff"
+    RESEARCH = "research"
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def client_address(request: Request, trusted_proxies: list[str]) -> str:
+    """The caller's address; ``X-Forwarded-For`` counts only from a trusted proxy."""
+    peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104
+    if not trusted_proxies:
+        return peer
+    try:
+        peer_ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies]
+    if not any(peer_ip in net for net in networks):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    # Walk from the right: the first hop that is not a trusted proxy is the client.
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        try:
+            hop_ip = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer
+        if not any(hop_ip in net for net in networks):
+            return str(hop_ip)
+    return peer
+
+
+def request_context(request: Request) -> RequestContext:
+    return RequestContext(
+        request_id=getattr(request.state, "request_id", None),
+        client_address=getattr(request.state, "client_address", None),
+    )
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    return token.strip()
+
+
+@dataclass(frozen=True)
+class PublicCaller:
+    client_address: str
+    context: RequestContext
+
+
+@dataclass(frozen=True)
+class CitizenPrincipal:
+    account_id: str
+    session_id: str
+    context: RequestContext
+
+    @property
+    def actor(self) -> str:
+        return f"citizen:{self.account_id}"
+
+
+class Guard:
+    """Base of every route guard."""
+
+    audience: Audience
+    permission: str | None = None
+
+    async def __call__(self, request: Request) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+PUBLIC_LIMIT_NAME = "public-per-address"
+
+
+class PublicGuard(Guard):
+    """No login; a per-address request budget (Co-WIN: 100 calls / 5 min / IP)."""
+
+    audience = Audience.PUBLIC
+
+    def __init__(self, *, limited: bool = True) -> None:
+        self.limited = limited
+
+    async def __call__(self, request: Request) -> PublicCaller:
+        ctx = app_context(request)
+        context = request_context(request)
+        address = context.client_address or "unknown"
+        if self.limited:
+            limit = Limit(PUBLIC_LIMIT_NAME, ctx.settings.public_requests_per_5min, 300)
+            await ctx.limiter.hit(limit, address)
+        return PublicCaller(address, context)
+
+
+class CitizenGuard(Guard):
+    """A live citizen token (mobile + OTP) in ``Authorization: Bearer``."""
+
+    audience = Audience.CITIZEN
+
+    async def __call__(self, request: Request) -> CitizenPrincipal:
+        ctx = app_context(request)
+        verified = await ctx.tokens.verify(
+            bearer_token(request),
+            TokenAudience.CITIZEN,
+            idle_seconds=ctx.settings.citizen_token_seconds,
+        )
+        principal = CitizenPrincipal(verified.subject, verified.session_id, request_context(request))
+        limit = Limit("citizen-per-account", ctx.settings.api_requests_per_minute, 60)
+        await ctx.limiter.hit(limit, principal.account_id)
+        return principal
+
+
+PUBLIC = PublicGuard()
+PUBLIC_UNLIMITED = PublicGuard(limited=False)
+CITIZEN = CitizenGuard()

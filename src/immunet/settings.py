@@ -1,0 +1,113 @@
+"""One settings object for the whole service, read from ``IMMUNET_*`` variables.
+
+It fails fast: in production it refuses development keyrings, the console and file SMS
+backends, and missing secrets, so a misconfigured node never starts serving.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot be used in the current environment."""
+
+
+OTP_TTL_CEILING_SECONDS = 600
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IMMUNET_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///var/immunet.sqlite3"
+    redis_url: str | None = None
+    sms_backend: str = "console"
+    # Settings of the HTTP SMS provider (used when sms_backend is "http").
+    sms_http_url: str | None = None
+    sms_http_token: str | None = None
+    sms_http_timeout_seconds: float = 5.0
+    keyring: Path = Path("var/keyring.json")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    otp_ttl_seconds: int = 180
+    otp_max_attempts: int = 3
+    otp_mobile_failure_ceiling: int = 10
+    otp_lockout_base_seconds: int = 600
+    otp_lockout_max_seconds: int = 3600
+    otp_sends_per_15min: int = 3
+    otp_sends_per_day: int = 10
+    otp_sends_per_address_per_hour: int = 60
+    citizen_token_seconds: int = 900
+    public_requests_per_5min: int = 100
+    api_requests_per_minute: int = 600
+    max_beneficiaries_per_mobile: int = 6
+    max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 32
+    public_cache_seconds: int = 5
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("otp_ttl_seconds")
+    @classmethod
+    def _bounded_ttl(cls, value: int) -> int:
+        if not 30 <= value <= OTP_TTL_CEILING_SECONDS:
+            raise ValueError(f"OTP lifetime must be between 30 and {OTP_TTL_CEILING_SECONDS} s")
+        return value
+
+    @field_validator("otp_max_attempts")
+    @classmethod
+    def _bounded_attempts(cls, value: int) -> int:
+        if not 1 <= value <= 5:
+            raise ValueError("OTP attempts per transaction must be between 1 and 5")
+        return value
+
+    @field_validator("otp_mobile_failure_ceiling")
+    @classmethod
+    def _bounded_ceiling(cls, value: int) -> int:
+        if not 3 <= value <= 100:
+            raise ValueError("the per-mobile failure ceiling must be between 3 and 100")
+        return value
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            if self.sms_backend in ("console",) or self.sms_backend.startswith("file:"):
+                raise ValueError("production refuses the console and file SMS backends")
+            if self.sms_backend == "http" and not (self.sms_http_url and self.sms_http_token):
+                raise ValueError("production needs IMMUNET_SMS_HTTP_URL and IMMUNET_SMS_HTTP_TOKEN")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,107 @@
+"""Sending SMS through a configured gateway: console, file (tests and demos) or HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from immunet.settings import Settings
+
+log = logging.getLogger("immunet.sms")
+
+TEMPLATES: dict[str, str] = {
+    "otp": "Your immunet verification code is {otp}. It is valid for {minutes} minutes. "
+    "Do not share it with anyone.",
+    "appointment_booked": "Appointment {appointment_id} confirmed for {date} {slot} at centre "
+    "{center_id}. Your secret code is {code}. Show it at the centre.",
+    "appointment_cancelled": "Appointment {appointment_id} has been cancelled.",
+    "session_cancelled": "Session on {date} at centre {center_id} was cancelled. "
+    "Appointment {appointment_id} is void; please book again.",
+}
+
+
+class SmsError(RuntimeError):
+    pass
+
+
+class SmsGateway(Protocol):
+    async def send(self, to: str, template: str, **values: str) -> None: ...
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    return TEMPLATES[template].format(**values)
+
+
+class ConsoleSmsGateway:
+    """Prints messages on the server's terminal: the demo's way of delivering OTPs."""
+
+    async def send(self, to: str, template: str, **values: str) -> None:
+        text = render(template, values)
+        print(f"[sms to {to}] {text}", flush=True)  # noqa: T201 - this backend's whole job
+
+
+class FileSmsGateway:
+    """Appends one JSON object per message to a file; tests and demos read it back."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def send(self, to: str, template: str, **values: str) -> None:
+        record = {
+            "to": to,
+            "text": render(template, values),
+            "template": template,
+            "sent_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(line)
+
+
+class HttpSmsGateway:
+    """Posts ``{"to", "text", "template"}`` to a provider URL with a bearer token."""
+
+    def __init__(self, url: str, token: str, timeout: float) -> None:
+        self._url = url
+        self._token = token
+        self._timeout = timeout
+
+    async def send(self, to: str, template: str, **values: str) -> None:
+        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
+            try:
+                response = await client.post(
+                    self._url,
+                    json={"to": to, "text": render(template, values), "template": template},
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
+            except httpx.HTTPError as exc:
+                raise SmsError(f"SMS provider unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            raise SmsError(f"SMS provider answered {response.status_code}")
+
+
+def build_sms_gateway(settings: Settings) -> SmsGateway:
+    backend = settings.sms_backend
+    if backend == "console":
+        return ConsoleSmsGateway()
+    if backend.startswith("file:"):
+        return FileSmsGateway(Path(backend.removeprefix("file:")))
+    if backend == "http":
+        if not settings.sms_http_url or not settings.sms_http_token:
+            raise SmsError("the http SMS backend needs IMMUNET_SMS_HTTP_URL and _TOKEN")
+        return HttpSmsGateway(
+            settings.sms_http_url, settings.sms_http_token, settings.sms_http_timeout_seconds
+        )
+    raise SmsError(f"unknown SMS backend {backend!r}")

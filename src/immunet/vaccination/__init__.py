@@ -1,0 +1,1 @@
+"""Vaccination: vaccines, antigens, series and doses as data; recording doses."""

@@ -1,0 +1,223 @@
+"""Shared fixtures: every storage, service and API test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the machine's server at 127.0.0.1:5432 (``IMMUNET_TEST_POSTGRES_URL``
+overrides); the suite creates its own database there, migrates it once, and empties the
+non-reference tables before each test. Without a reachable server the PostgreSQL half is
+skipped with a plain reason, except under CI (``CI=true``) where that is a failure.
+Redis-backed stores are tested the same way against ``IMMUNET_TEST_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from immunet.app import create_app
+from immunet.context import AppContext, build_context
+from immunet.db.migrate import seed_reference_data, upgrade
+from immunet.db.models import Base
+from immunet.people.identifiers import normalize_mobile
+from immunet.security.keyring import Keyring
+from immunet.settings import Settings
+
+PG_URL = os.environ.get("IMMUNET_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IMMUNET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Tables loaded by `immunet db upgrade` and never changed by tests.
+REFERENCE_TABLES = {
+    "alembic_version",
+    "states",
+    "districts",
+    "pincodes",
+    "programmes",
+    "antigens",
+    "vaccines",
+    "vaccine_antigens",
+    "series",
+    "series_doses",
+}
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = make_url(url)
+    try:
+        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or default_port), 2):
+            return True
+    except OSError:
+        return False
+
+
+PG_UP = _reachable(PG_URL, 5432)
+REDIS_UP = _reachable(REDIS_URL, 6379)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    lines.append(f"postgresql: {'reachable' if PG_UP else 'NOT reachable — PostgreSQL suites skipped'}")
+    lines.append(f"redis: {'reachable' if REDIS_UP else 'NOT reachable — Redis suites skipped'}")
+    return lines
+
+
+def require_service(up: bool, name: str) -> None:
+    if up:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is not reachable, and CI must test against it")
+    pytest.skip(f"{name} not reachable on this machine: its suite is skipped")
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Keyring:
+    return Keyring.generate(environment="test")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    asyncio.run(seed_reference_data(url))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    require_service(PG_UP, "PostgreSQL")
+    name = f"immunet_test_{os.getpid()}"
+    admin = make_url(PG_URL)
+
+    async def admin_exec(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(
+            host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    asyncio.run(seed_reference_data(url))
+    yield url
+    asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _mutable_tables() -> list[str]:
+    return [t.name for t in Base.metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "immunet.sqlite3"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_database")
+
+    async def truncate() -> None:
+        import asyncpg
+
+        parsed = make_url(url)
+        conn = await asyncpg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, database=parsed.database
+        )
+        try:
+            tables = ", ".join(f'"{t}"' for t in _mutable_tables())
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(truncate())
+    return url
+
+
+@pytest.fixture
+def sms_path(tmp_path: Path) -> Path:
+    return tmp_path / "sms.jsonl"
+
+
+@pytest.fixture
+def settings(database_url: str, sms_path: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        sms_backend=f"file:{sms_path}",
+        keyring=tmp_path / "keyring.json",
+        redis_url=None,
+    )
+
+
+@pytest.fixture
+async def ctx(settings: Settings, keyring: Keyring) -> AsyncIterator[AppContext]:
+    context = build_context(settings, keyring=keyring)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, context=ctx)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Outbox:
+    path: Path
+
+    def messages(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines()]
+
+    def last_otp(self, to: str | None = None) -> str:
+        for message in reversed(self.messages()):
+            if message["template"] == "otp" and (to is None or message["to"] == to):
+                return str(message["text"].split("code is ")[1][:6])
+        raise AssertionError("no OTP was sent")
+
+
+@pytest.fixture
+def outbox(sms_path: Path) -> Outbox:
+    return Outbox(sms_path)
+
+
+def sha(otp: str) -> str:
+    return hashlib.sha256(otp.encode()).hexdigest()
+
+
+async def login(client: httpx.AsyncClient, outbox: Outbox, mobile: str) -> str:
+    """The real OTP flow: generate, read the SMS, confirm; returns the bearer token."""
+    response = await client.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
+    assert response.status_code == 200, response.text
+    txn = response.json()["txnId"]
+    response = await client.post(
+        "/api/v2/auth/public/confirmOTP",
+        json={"otp": sha(outbox.last_otp(normalize_mobile(mobile))), "txnId": txn},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,44 @@
+"""OTP → register → list → delete, with Co-WIN's shapes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.conftest import bearer, login
+from tests.factories import aadhaar, adult
+
+
+async def test_full_citizen_flow(client, outbox):
+    token = await login(client, outbox, "+91 98765-43210")
+    number = aadhaar(1)
+    response = await client.post(
+        "/api/v2/registration/beneficiary/new", json=adult(id_number=number), headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text
+    ref = response.json()["beneficiary_reference_id"]
+    assert len(ref) == 14 and ref.isdigit()
+
+    listing = await client.get("/api/v2/appointment/beneficiaries", headers=bearer(token))
+    assert listing.status_code == 200
+    (person,) = listing.json()["beneficiaries"]
+    assert person["beneficiary_reference_id"] == ref
+    assert person["name"] == "Asha Kumari"
+    assert person["birth_year"] == "1985"
+    assert person["photo_id_number"] == "XXXXXXXX" + number[-4:]
+    assert person["mobile_number"] == "XXXXXX3210"
+    assert person["vaccination_status"] == "Not Vaccinated"
+    assert person["appointments"] == []
+
+    deleted = await client.post(
+        "/api/v2/registration/beneficiary/delete",
+        json={"beneficiary_reference_id": ref},
+        headers=bearer(token),
+    )
+    assert deleted.status_code == 204
+    listing = await client.get("/api/v2/appointment/beneficiaries", headers=bearer(token))
+    assert listing.json()["beneficiaries"] == []
+
+
+async def test_states_and_districts(client):
+    states = (await client.get("/api/v2/admin/location/states")).json()
+    assert len(states["states"]) == 37
+    districts = (await client.get("/api/v2/admin/location/districts/16")).json()["districts"]
+    assert any(d["district_name"] == "Bangalore Urban" or d["district_id"] == 265 for d in districts)
