@@ -6,6 +6,7 @@ from immunet.db.base import Base
 from immunet.geography import models as geography_models
 from immunet.people import models as people_models
 from immunet.security import models as security_models
+from immunet.staff import models as staff_models
 from immunet.vaccination import models as vaccination_models
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "geography_models",
     "people_models",
     "security_models",
+    "staff_models",
     "vaccination_models",
 ]

@@ -1,0 +1,1 @@
+"""Staff: users with a role and a jurisdiction, password + TOTP login, permissions as data."""

@@ -1,0 +1,104 @@
+"""Permissions are data: a ``scope:resource:action`` enum and a default-deny role table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    NATIONAL_ADMIN = "national_admin"
+    STATE_ADMIN = "state_admin"
+    DISTRICT_ADMIN = "district_admin"
+    FACILITY_MANAGER = "facility_manager"
+    VACCINATOR = "vaccinator"
+    VERIFIER = "verifier"
+
+
+class Permission(StrEnum):
+    STAFF_USER_CREATE = "staff:user:create"
+    STAFF_USER_DISABLE = "staff:user:disable"
+    STAFF_USER_READ = "staff:user:read"
+    CENTER_CREATE = "geography:center:create"
+    CENTER_UPDATE = "geography:center:update"
+    CENTER_READ = "geography:center:read"
+    SESSION_PUBLISH = "sessions:session:publish"
+    SESSION_UPDATE = "sessions:session:update"
+    SESSION_CANCEL = "sessions:session:cancel"
+    SESSION_READ = "sessions:session:read"
+    ROSTER_READ = "booking:roster:read"
+    DOSE_RECORD = "vaccination:dose:record"
+    DOSE_CORRECT = "vaccination:dose:correct"
+    REPORT_READ = "reports:aggregate:read"
+    CERTIFICATE_VERIFY = "certificates:certificate:verify"
+    SELF_SESSION = "staff:session:own"  # log out, see own profile
+
+
+# Rank: a user may create users only of a strictly lower rank.
+ROLE_RANK: dict[Role, int] = {
+    Role.NATIONAL_ADMIN: 5,
+    Role.STATE_ADMIN: 4,
+    Role.DISTRICT_ADMIN: 3,
+    Role.FACILITY_MANAGER: 2,
+    Role.VACCINATOR: 1,
+    Role.VERIFIER: 1,
+}
+
+_ADMIN = {
+    Permission.STAFF_USER_CREATE,
+    Permission.STAFF_USER_DISABLE,
+    Permission.STAFF_USER_READ,
+    Permission.CENTER_CREATE,
+    Permission.CENTER_UPDATE,
+    Permission.CENTER_READ,
+    Permission.SESSION_PUBLISH,
+    Permission.SESSION_UPDATE,
+    Permission.SESSION_CANCEL,
+    Permission.SESSION_READ,
+    Permission.REPORT_READ,
+    Permission.SELF_SESSION,
+}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.NATIONAL_ADMIN: frozenset(_ADMIN),
+    Role.STATE_ADMIN: frozenset(_ADMIN),
+    Role.DISTRICT_ADMIN: frozenset(_ADMIN),
+    Role.FACILITY_MANAGER: frozenset(
+        {
+            Permission.STAFF_USER_CREATE,
+            Permission.STAFF_USER_DISABLE,
+            Permission.STAFF_USER_READ,
+            Permission.CENTER_READ,
+            Permission.CENTER_UPDATE,
+            Permission.SESSION_PUBLISH,
+            Permission.SESSION_UPDATE,
+            Permission.SESSION_CANCEL,
+            Permission.SESSION_READ,
+            Permission.ROSTER_READ,
+            Permission.DOSE_CORRECT,
+            Permission.SELF_SESSION,
+        }
+    ),
+    Role.VACCINATOR: frozenset(
+        {
+            Permission.SESSION_READ,
+            Permission.ROSTER_READ,
+            Permission.DOSE_RECORD,
+            Permission.SELF_SESSION,
+        }
+    ),
+    Role.VERIFIER: frozenset({Permission.CERTIFICATE_VERIFY, Permission.SELF_SESSION}),
+}
+
+# Which jurisdiction kinds each role may hold.
+ROLE_JURISDICTIONS: dict[Role, frozenset[str]] = {
+    Role.NATIONAL_ADMIN: frozenset({"national"}),
+    Role.STATE_ADMIN: frozenset({"state"}),
+    Role.DISTRICT_ADMIN: frozenset({"district"}),
+    Role.FACILITY_MANAGER: frozenset({"center"}),
+    Role.VACCINATOR: frozenset({"center"}),
+    Role.VERIFIER: frozenset({"national", "state", "district", "center"}),
+}
+
+
+def role_allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())
