@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from immunet.booking import models as booking_models
 from immunet.db.base import Base
+from immunet.geography import centers as center_models
 from immunet.geography import models as geography_models
 from immunet.people import models as people_models
 from immunet.security import models as security_models
+from immunet.sessions import models as session_models
 from immunet.staff import models as staff_models
 from immunet.vaccination import models as vaccination_models
 
 __all__ = [
     "Base",
+    "booking_models",
+    "center_models",
     "geography_models",
     "people_models",
     "security_models",
+    "session_models",
     "staff_models",
     "vaccination_models",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:04:05.722216
+Create Date: 2026-11-27 03:04:24.710762
 """
 
 from __future__ import annotations
@@ -270,6 +270,38 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "centers",
+        sa.Column("center_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=150), nullable=False),
+        sa.Column("address", sa.String(length=250), nullable=False),
+        sa.Column("state_id", sa.Integer(), nullable=False),
+        sa.Column("district_id", sa.Integer(), nullable=False),
+        sa.Column("block_name", sa.String(length=100), nullable=False),
+        sa.Column("pincode", sa.String(length=6), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("long", sa.Float(), nullable=False),
+        sa.Column("opens_at", sa.Time(), nullable=False),
+        sa.Column("closes_at", sa.Time(), nullable=False),
+        sa.Column("fee_type", sa.String(length=8), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=96), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["district_id"],
+            ["districts.district_id"],
+            name=op.f("fk_centers_district_id_districts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["state_id"], ["states.state_id"], name=op.f("fk_centers_state_id_states")
+        ),
+        sa.PrimaryKeyConstraint("center_id", name=op.f("pk_centers")),
+    )
+    with op.batch_alter_table("centers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_centers_district_id"), ["district_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_centers_pincode"), ["pincode"], unique=False)
+        batch_op.create_index(batch_op.f("ix_centers_state_id"), ["state_id"], unique=False)
+
+    op.create_table(
         "dose_records",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("beneficiary_id", sa.Integer(), nullable=False),
@@ -362,11 +394,144 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("vaccine_code", "antigen_code", name=op.f("pk_vaccine_antigens")),
     )
+    op.create_table(
+        "center_vaccine_fees",
+        sa.Column("center_id", sa.Integer(), nullable=False),
+        sa.Column("vaccine_code", sa.String(length=32), nullable=False),
+        sa.Column("fee", sa.String(length=8), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["center_id"],
+            ["centers.center_id"],
+            name=op.f("fk_center_vaccine_fees_center_id_centers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["vaccine_code"],
+            ["vaccines.code"],
+            name=op.f("fk_center_vaccine_fees_vaccine_code_vaccines"),
+        ),
+        sa.PrimaryKeyConstraint("center_id", "vaccine_code", name=op.f("pk_center_vaccine_fees")),
+    )
+    op.create_table(
+        "vaccination_sessions",
+        sa.Column("session_id", sa.String(length=36), nullable=False),
+        sa.Column("center_id", sa.Integer(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("vaccine_code", sa.String(length=32), nullable=False),
+        sa.Column("min_age_limit", sa.Integer(), nullable=False),
+        sa.Column("max_age_limit", sa.Integer(), nullable=True),
+        sa.Column("capacity_dose1", sa.Integer(), nullable=False),
+        sa.Column("capacity_dose2", sa.Integer(), nullable=False),
+        sa.Column("capacity_precaution", sa.Integer(), nullable=False),
+        sa.Column("booked_dose1", sa.Integer(), nullable=False),
+        sa.Column("booked_dose2", sa.Integer(), nullable=False),
+        sa.Column("booked_precaution", sa.Integer(), nullable=False),
+        sa.Column("slots", sa.Text(), nullable=False),
+        sa.Column("fee", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_by", sa.String(length=96), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "booked_dose1 >= 0 AND booked_dose1 <= capacity_dose1",
+            name=op.f("ck_vaccination_sessions_dose1_seats"),
+        ),
+        sa.CheckConstraint(
+            "booked_dose2 >= 0 AND booked_dose2 <= capacity_dose2",
+            name=op.f("ck_vaccination_sessions_dose2_seats"),
+        ),
+        sa.CheckConstraint(
+            "booked_precaution >= 0 AND booked_precaution <= capacity_precaution",
+            name=op.f("ck_vaccination_sessions_precaution_seats"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["center_id"],
+            ["centers.center_id"],
+            name=op.f("fk_vaccination_sessions_center_id_centers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["vaccine_code"],
+            ["vaccines.code"],
+            name=op.f("fk_vaccination_sessions_vaccine_code_vaccines"),
+        ),
+        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_vaccination_sessions")),
+    )
+    with op.batch_alter_table("vaccination_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_vaccination_sessions_center_date", ["center_id", "date"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_vaccination_sessions_date"), ["date"], unique=False)
+
+    op.create_table(
+        "appointments",
+        sa.Column("appointment_id", sa.String(length=36), nullable=False),
+        sa.Column("beneficiary_id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("session_id", sa.String(length=36), nullable=False),
+        sa.Column("dose", sa.Integer(), nullable=False),
+        sa.Column("slot", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("code_digest", sa.String(length=64), nullable=False),
+        sa.Column("code_failures", sa.Integer(), nullable=False),
+        sa.Column("reschedules", sa.Integer(), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["citizen_accounts.id"],
+            name=op.f("fk_appointments_account_id_citizen_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["beneficiary_id"],
+            ["beneficiaries.id"],
+            name=op.f("fk_appointments_beneficiary_id_beneficiaries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["vaccination_sessions.session_id"],
+            name=op.f("fk_appointments_session_id_vaccination_sessions"),
+        ),
+        sa.PrimaryKeyConstraint("appointment_id", name=op.f("pk_appointments")),
+    )
+    with op.batch_alter_table("appointments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_appointments_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_appointments_beneficiary_id"), ["beneficiary_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_appointments_session_id"), ["session_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_appointments_live_dose",
+            ["beneficiary_id", "dose"],
+            unique=True,
+            sqlite_where=sa.text("status = 'booked'"),
+            postgresql_where=sa.text("status = 'booked'"),
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("appointments", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_appointments_live_dose",
+            sqlite_where=sa.text("status = 'booked'"),
+            postgresql_where=sa.text("status = 'booked'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_appointments_session_id"))
+        batch_op.drop_index(batch_op.f("ix_appointments_beneficiary_id"))
+        batch_op.drop_index(batch_op.f("ix_appointments_account_id"))
+
+    op.drop_table("appointments")
+    with op.batch_alter_table("vaccination_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_vaccination_sessions_date"))
+        batch_op.drop_index("ix_vaccination_sessions_center_date")
+
+    op.drop_table("vaccination_sessions")
+    op.drop_table("center_vaccine_fees")
     op.drop_table("vaccine_antigens")
     with op.batch_alter_table("series_doses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_series_doses_series_code"))
@@ -381,6 +546,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_dose_records_beneficiary_id"))
 
     op.drop_table("dose_records")
+    with op.batch_alter_table("centers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_centers_state_id"))
+        batch_op.drop_index(batch_op.f("ix_centers_pincode"))
+        batch_op.drop_index(batch_op.f("ix_centers_district_id"))
+
+    op.drop_table("centers")
     with op.batch_alter_table("vaccines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vaccines_programme_code"))
 

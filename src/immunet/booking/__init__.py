@@ -1,0 +1,1 @@
+"""Booking: appointments against session seats, with secret codes and idempotent writes."""

@@ -1,0 +1,1 @@
+"""Vaccination centres' sessions: planning, publishing and public availability."""
