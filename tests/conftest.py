@@ -67,7 +67,9 @@ REDIS_UP = _reachable(REDIS_URL, 6379)
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
-    lines.append(f"postgresql: {'reachable' if PG_UP else 'NOT reachable — PostgreSQL suites skipped'}")
+    lines.append(
+        f"postgresql: {'reachable' if PG_UP else 'NOT reachable — PostgreSQL suites skipped'}"
+    )
     lines.append(f"redis: {'reachable' if REDIS_UP else 'NOT reachable — Redis suites skipped'}")
     return lines
 
@@ -138,7 +140,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
         parsed = make_url(url)
         conn = await asyncpg.connect(
-            host=parsed.host, port=parsed.port or 5432, user=parsed.username, database=parsed.database
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            database=parsed.database,
         )
         try:
             tables = ", ".join(f'"{t}"' for t in _mutable_tables())
@@ -221,3 +226,33 @@ async def login(client: httpx.AsyncClient, outbox: Outbox, mobile: str) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def client_with(
+    settings: Settings, keyring: Keyring
+) -> AsyncIterator[Any]:
+    """Build a client with some settings changed: ``await client_with(otp_sends_per_15min=9)``."""
+    opened: list[tuple[AppContext, httpx.AsyncClient]] = []
+
+    async def make(peer: str = "203.0.113.7", **overrides: Any) -> httpx.AsyncClient:
+        changed = settings.model_copy(update=overrides)
+        context = build_context(changed, keyring=keyring)
+        app = create_app(changed, context=context)
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        opened.append((context, http))
+        return http
+
+    yield make
+    for context, http in opened:
+        await http.aclose()
+        await context.close()
+
+
+async def register(
+    client: httpx.AsyncClient, token: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await client.post(
+        "/api/v2/registration/beneficiary/new", json=body, headers=bearer(token)
+    )

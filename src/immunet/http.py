@@ -168,7 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, message = _STATUS_CODES.get(exc.status_code, ("GEN%04d" % exc.status_code, "Error."))
+        code, message = _STATUS_CODES.get(exc.status_code, (f"GEN{exc.status_code:04d}", "Error."))
         headers: dict[str, Any] = dict(exc.headers or {})
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 

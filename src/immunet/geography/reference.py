@@ -92,6 +92,6 @@ async def seed_geography(session: AsyncSession) -> int:
                 "long": float(row["long"]) if row["long"] else None,
             }
         )
-    await session.run_sync(lambda s: s.bulk_insert_mappings(Pincode, batch))  # type: ignore[arg-type]
+    await session.run_sync(lambda s: s.bulk_insert_mappings(Pincode, batch))
     added += len(batch)
     return added

@@ -61,7 +61,9 @@ async def request_otp(ctx: AppContext, raw_mobile: str, *, context: RequestConte
     s = ctx.settings
     index = mobile_index(ctx, mobile)
     address = context.client_address or "unknown"
-    await ctx.limiter.hit(Limit("otp-send-address", s.otp_sends_per_address_per_hour, 3600), address)
+    await ctx.limiter.hit(
+        Limit("otp-send-address", s.otp_sends_per_address_per_hour, 3600), address
+    )
     await ctx.limiter.hit(Limit("otp-send-mobile-15m", s.otp_sends_per_15min, 900), index)
     await ctx.limiter.hit(Limit("otp-send-mobile-day", s.otp_sends_per_day, 86400), index)
     locked = await ctx.otp_store.locked_until(index)
@@ -100,7 +102,9 @@ async def confirm_otp(
     """Exchange a correct OTP for a citizen token; every failure looks the same."""
     s = ctx.settings
     address = context.client_address or "unknown"
-    await ctx.limiter.hit(Limit("otp-confirm-address", s.otp_sends_per_address_per_hour * 4, 3600), address)
+    await ctx.limiter.hit(
+        Limit("otp-confirm-address", s.otp_sends_per_address_per_hour * 4, 3600), address
+    )
     attempt = await ctx.otp_store.begin_attempt(txn_id, s.otp_max_attempts)
     if attempt is None or attempt.purpose != LOGIN_PURPOSE:
         raise InvalidOtp()
@@ -130,9 +134,7 @@ async def confirm_otp(
     return issued.token
 
 
-async def _account_for(
-    ctx: AppContext, index: str, mobile: str, *, context: RequestContext
-) -> str:
+async def _account_for(ctx: AppContext, index: str, mobile: str, *, context: RequestContext) -> str:
     """The account of a verified mobile, created on first login."""
     async with ctx.db.transaction() as session:
         existing = (

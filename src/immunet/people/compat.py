@@ -16,7 +16,9 @@ from immunet.context import AppContext
 from immunet.people.service import BeneficiaryView
 from immunet.vaccination.models import DoseRecord, Vaccine
 
-AppointmentSource = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, list[dict[str, object]]]]]
+AppointmentSource = Callable[
+    [AsyncSession, Sequence[int]], Awaitable[dict[int, list[dict[str, object]]]]
+]
 APPOINTMENT_SOURCES: list[AppointmentSource] = []
 
 
@@ -62,7 +64,7 @@ async def beneficiary_payloads(
         for source in APPOINTMENT_SOURCES:
             for bid, items in (await source(session, ids)).items():
                 appointments.setdefault(bid, []).extend(items)
-    payloads = []
+    payloads: list[dict[str, object]] = []
     for v in views:
         status, vaccine, dose1, dose2 = covid_status(doses[v.id])
         payloads.append(

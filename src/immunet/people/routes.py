@@ -56,12 +56,16 @@ async def logout(principal: Citizen, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/registration/beneficiary/idTypes", response_model=IdTypesResponse, tags=["registration"])
+@router.get(
+    "/registration/beneficiary/idTypes", response_model=IdTypesResponse, tags=["registration"]
+)
 async def id_types(_caller: Public) -> IdTypesResponse:
     return IdTypesResponse(types=[IdType(id=k, type=v) for k, v in service.ID_TYPES.items()])
 
 
-@router.get("/registration/beneficiary/genders", response_model=GenderResponse, tags=["registration"])
+@router.get(
+    "/registration/beneficiary/genders", response_model=GenderResponse, tags=["registration"]
+)
 async def genders(_caller: Public) -> GenderResponse:
     return GenderResponse(genders=[Gender(id=k, name=v) for k, v in service.GENDERS.items()])
 
@@ -84,7 +88,9 @@ async def delete_beneficiary(
     return Response(status_code=204)
 
 
-@router.get("/appointment/beneficiaries", response_model=BeneficiariesResponse, tags=["registration"])
+@router.get(
+    "/appointment/beneficiaries", response_model=BeneficiariesResponse, tags=["registration"]
+)
 async def beneficiaries(principal: Citizen, ctx: Ctx, request: Request) -> BeneficiariesResponse:
     views = await service.list_beneficiaries(ctx, actor=principal)
     payloads = await beneficiary_payloads(ctx, views)

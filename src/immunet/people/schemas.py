@@ -25,12 +25,12 @@ class GenerateOtpRequest(Strict):
 
 
 class GenerateOtpResponse(Out):
-    txnId: str  # noqa: N815 - Co-WIN's field name
+    txnId: str  # Co-WIN's field name
 
 
 class ConfirmOtpRequest(Strict):
     otp: str = Field(min_length=64, max_length=64, description="SHA-256 hex digest of the OTP")
-    txnId: str = Field(min_length=36, max_length=36)  # noqa: N815
+    txnId: str = Field(min_length=36, max_length=36)
 
     @field_validator("otp")
     @classmethod

@@ -318,12 +318,16 @@ async def own_beneficiaries(session: AsyncSession, account_id: str) -> list[Bene
     return list(rows.scalars().all())
 
 
-def reveal(keyring: Keyring, row: Beneficiary, *, mobile: str, vault_number: str | None) -> BeneficiaryView:
+def reveal(
+    keyring: Keyring, row: Beneficiary, *, mobile: str, vault_number: str | None
+) -> BeneficiaryView:
     """Decrypt one beneficiary for display; identifiers come out masked only."""
     cipher = keyring.field_cipher
     ref = row.reference_id
     birth_date = (
-        dt.date.fromisoformat(cipher.decrypt(row.birth_date_ct, context=_context(ref, "birth_date")))
+        dt.date.fromisoformat(
+            cipher.decrypt(row.birth_date_ct, context=_context(ref, "birth_date"))
+        )
         if row.birth_date_ct
         else None
     )
@@ -374,7 +378,9 @@ async def list_beneficiaries(ctx: AppContext, *, actor: CitizenPrincipal) -> lis
     return views
 
 
-async def delete_beneficiary(ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal) -> None:
+async def delete_beneficiary(
+    ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal
+) -> None:
     from immunet.vaccination.models import DoseRecord
 
     async with ctx.db.transaction() as session:

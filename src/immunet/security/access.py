@@ -134,7 +134,9 @@ class CitizenGuard(Guard):
             TokenAudience.CITIZEN,
             idle_seconds=ctx.settings.citizen_token_seconds,
         )
-        principal = CitizenPrincipal(verified.subject, verified.session_id, request_context(request))
+        principal = CitizenPrincipal(
+            verified.subject, verified.session_id, request_context(request)
+        )
         limit = Limit("citizen-per-account", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, principal.account_id)
         return principal

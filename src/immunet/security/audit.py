@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     APPOINTMENT_SLIP_DOWNLOADED = "booking:slip:downloaded"
     KEYS_ROTATED = "security:keys:rotated"
     KEYS_REENCRYPTED = "security:keys:reencrypted"
+    CENTERS_IMPORTED = "geography:center:imported"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class AuditChain:
     ) -> AuditEvent:
         """Append one entry inside the caller's transaction. Never put personal data in it."""
         ctx = context or RequestContext.system()
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(
                 text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _AUDIT_LOCK_ID}
             )

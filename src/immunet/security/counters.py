@@ -67,8 +67,9 @@ class DatabaseCounterStore:
             row = (await session.execute(stmt)).one()
             if random.random() < 0.01:
                 await session.execute(delete(RateCounter).where(RateCounter.expires_at < now))
-        remaining = max(1, int((row.expires_at - now).total_seconds()))
-        return int(row.count), remaining
+        count, expires_at = row[0], row[1]
+        remaining = max(1, int((expires_at - now).total_seconds()))
+        return int(count), remaining
 
     async def read(self, bucket: str) -> int:
         async with self._db.reader() as session:

@@ -49,7 +49,7 @@ class LockoutPolicy:
     max_seconds: int
 
     def lock_seconds(self, lockouts: int) -> int:
-        return min(self.max_seconds, self.base_seconds * (2 ** max(0, lockouts - 1)))
+        return int(min(self.max_seconds, self.base_seconds * (2 ** max(0, lockouts - 1))))
 
 
 class OtpStore(Protocol):
@@ -262,7 +262,12 @@ class RedisOtpStore:
     async def record_failure(self, mobile_index: str, policy: LockoutPolicy) -> None:
         await self._fail(
             keys=[f"otp:fail:{mobile_index}"],
-            args=[policy.ceiling, policy.base_seconds, policy.max_seconds, int(utcnow().timestamp())],
+            args=[
+                policy.ceiling,
+                policy.base_seconds,
+                policy.max_seconds,
+                int(utcnow().timestamp()),
+            ],
         )
 
     async def reset_failures(self, mobile_index: str) -> None:

@@ -28,7 +28,9 @@ class RateLimiter:
 
     async def hit(self, limit: Limit, key: str) -> None:
         """Count one use; raise :class:`TooManyRequests` once the limit is passed."""
-        count, reset_in = await self._store.increment(self._bucket(limit, key), limit.window_seconds)
+        count, reset_in = await self._store.increment(
+            self._bucket(limit, key), limit.window_seconds
+        )
         if count > limit.limit:
             raise TooManyRequests(retry_after=reset_in)
 

@@ -31,6 +31,7 @@ class SealedColumns:
 
 
 def _registry() -> list[SealedColumns]:
+    import immunet.db.models  # noqa: F401 - every area's models register their sealed columns
     from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
 
     def ben(field: str) -> Callable[[Any], str]:
@@ -75,7 +76,9 @@ async def reencrypt_all(
         total = 0
         async with db.reader() as session:
             for spec in specs:
-                total += (await session.execute(select(func.count()).select_from(spec.model))).scalar_one()
+                total += (
+                    await session.execute(select(func.count()).select_from(spec.model))
+                ).scalar_one()
         done = 0
         for spec in specs:
             cipher: FieldCipher = ring.vault_cipher if spec.vault else ring.field_cipher

@@ -117,7 +117,10 @@ class TokenService:
             or row.expires_at <= now
         ):
             raise Unauthenticated()
-        if idle_seconds is not None and row.last_seen_at + dt.timedelta(seconds=idle_seconds) <= now:
+        if (
+            idle_seconds is not None
+            and row.last_seen_at + dt.timedelta(seconds=idle_seconds) <= now
+        ):
             raise Unauthenticated("The session timed out. Please log in again.")
         if now - row.last_seen_at >= _TOUCH_EVERY:
             async with self._db.transaction() as db_session:

@@ -6,6 +6,7 @@ from fastapi import Request
 
 from immunet.errors import Forbidden, Unauthenticated
 from immunet.security.access import Audience, Guard, app_context, bearer_token, request_context
+from immunet.security.ratelimit import Limit
 from immunet.security.tokens import TokenAudience
 from immunet.staff.models import StaffUser
 from immunet.staff.permissions import Permission, Role
@@ -19,7 +20,8 @@ class StaffGuard(Guard):
     audience = Audience.STAFF
 
     def __init__(self, permission: Permission) -> None:
-        self.permission = permission
+        self.permission = str(permission)
+        self.required = permission
 
     async def __call__(self, request: Request) -> StaffPrincipal:
         ctx = app_context(request)
@@ -38,15 +40,18 @@ class StaffGuard(Guard):
             session_id=verified.session_id,
             context=request_context(request),
         )
-        if not principal.can(Permission(self.permission)):
+        if not principal.can(self.required):
             raise Forbidden()
+        # A per-user request budget, so a stolen staff login cannot be used at machine speed.
+        limit = Limit("staff-per-user", ctx.settings.api_requests_per_minute, 60)
+        await ctx.limiter.hit(limit, str(user.id))
         return principal
 
 
 _GUARDS: dict[Permission, StaffGuard] = {}
 
 
-def STAFF(permission: Permission) -> StaffGuard:  # noqa: N802 - reads like the other guards
+def STAFF(permission: Permission) -> StaffGuard:
     """The one guard instance per permission (so route tables can compare them)."""
     guard = _GUARDS.get(permission)
     if guard is None:

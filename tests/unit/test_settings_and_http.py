@@ -1,0 +1,42 @@
+"""Settings fail fast; request pre-checks bound bodies without parsing them."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from immunet.http import json_depth_exceeds
+from immunet.settings import Settings
+
+
+def test_production_refuses_console_and_file_sms():
+    for backend in ("console", "file:/tmp/x.jsonl"):
+        with pytest.raises(ValidationError):
+            Settings(env="production", sms_backend=backend)
+
+
+def test_production_needs_provider_secrets():
+    with pytest.raises(ValidationError):
+        Settings(env="production", sms_backend="http")
+    Settings(env="production", sms_backend="http", sms_http_url="https://sms.example", sms_http_token="t")
+
+
+def test_otp_lifetime_capped_at_ten_minutes():
+    with pytest.raises(ValidationError):
+        Settings(otp_ttl_seconds=601)
+    assert Settings(otp_ttl_seconds=600).otp_ttl_seconds == 600
+
+
+def test_trusted_proxies_parsed_from_comma_list(monkeypatch):
+    monkeypatch.setenv("IMMUNET_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1/32")
+    assert Settings().trusted_proxies == ["10.0.0.0/8", "192.168.1.1/32"]
+    monkeypatch.setenv("IMMUNET_TRUSTED_PROXIES", "not-a-network")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_json_depth_check():
+    assert not json_depth_exceeds(b'{"a": [1, {"b": 2}]}', 3)
+    assert json_depth_exceeds(b"[" * 33 + b"]" * 33, 32)
+    # Brackets inside strings do not count.
+    assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\""}', 2)
