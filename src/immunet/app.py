@@ -12,12 +12,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from immunet import __version__
+from immunet.booking.routes import router as booking_router
+from immunet.certificates.routes import router as certificate_router
 from immunet.context import AppContext, build_context
+from immunet.geography.center_routes import router as center_router
 from immunet.geography.routes import router as geography_router
 from immunet.http import RequestGuardMiddleware, install_error_handlers
+from immunet.oversight.routes import citizen_router as oversight_citizen_router
+from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
+from immunet.sessions.public_routes import router as availability_router
+from immunet.sessions.routes import router as session_router
 from immunet.settings import Settings, get_settings
+from immunet.staff.routes import router as staff_router
+from immunet.vaccination.routes import citizen_router as vaccination_citizen_router
+from immunet.vaccination.routes import router as vaccination_router
 
 log = logging.getLogger("immunet")
 
@@ -53,7 +63,21 @@ async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
     )
 
 
-ROUTERS: list[APIRouter] = [health_router, geography_router, people_router]
+ROUTERS: list[APIRouter] = [
+    health_router,
+    geography_router,
+    people_router,
+    staff_router,
+    booking_router,
+    center_router,
+    session_router,
+    availability_router,
+    certificate_router,
+    vaccination_router,
+    vaccination_citizen_router,
+    oversight_staff_router,
+    oversight_citizen_router,
+]
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:

@@ -12,7 +12,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from immunet.certificates.cli import rotate_certificates_command, trust_app, verify_command
+from immunet.oversight.cli import alerts_app, canary_app
 from immunet.settings import Environment, get_settings
+from immunet.staff.cli import staff_app
 
 app = typer.Typer(help="immunet: national vaccination platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -21,6 +24,12 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(staff_app, name="staff")
+app.add_typer(canary_app, name="canary")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(trust_app, name="trust")
+app.command("verify")(verify_command)
+keys_app.command("rotate-certificates")(rotate_certificates_command)
 
 console = Console(stderr=True)
 
@@ -106,30 +115,73 @@ def keys_reencrypt(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain; report the first broken link."""
+    """Recompute the audit chain and every signed checkpoint; report the first problem."""
+    from immunet.context import load_keyring
     from immunet.db.engine import Database
     from immunet.security.audit import AuditChain, ChainReport
+    from immunet.security.keyring import Keyring, KeyringError
+    from immunet.security.transparency import CheckpointReport, verify_checkpoints
 
     settings = get_settings()
+    keyring: Keyring | None
+    try:
+        keyring = load_keyring(settings)
+    except KeyringError:
+        keyring = None  # the chain is still checked; signed checkpoints then cannot be
 
-    async def run() -> ChainReport:
+    async def run() -> tuple[ChainReport, CheckpointReport]:
         db = Database(settings.database_url)
         try:
             async with db.reader() as session:
                 with _progress() as progress:
                     task = progress.add_task("verifying", total=None)
-                    return await AuditChain.verify(
+                    chain = await AuditChain.verify(
                         session, progress=lambda n: progress.advance(task, n)
                     )
+                checkpoints = await verify_checkpoints(session, keyring)
+                return chain, checkpoints
         finally:
             await db.dispose()
 
-    report = asyncio.run(run())
-    if report.ok:
-        console.print(f"[green]audit chain intact[/green]: {report.entries} entries, head {report.head}")
+    report, checkpoints = asyncio.run(run())
+    if not report.ok:
+        console.print(
+            f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}"
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"[green]audit chain intact[/green]: {report.entries} entries, head {report.head}"
+    )
+    if not checkpoints.ok:
+        console.print(f"[red]audit checkpoints invalid[/red]: {checkpoints.problem}")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]checkpoints verified[/green]: {checkpoints.checked} signed, consistent"
+    )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint (Merkle tree head) over the whole audit log now."""
+    from immunet.context import load_keyring
+    from immunet.db.engine import Database
+    from immunet.security.transparency import CheckpointView, create_checkpoint
+
+    settings = get_settings()
+    keyring = load_keyring(settings)
+
+    async def run() -> CheckpointView | None:
+        db = Database(settings.database_url)
+        try:
+            return await create_checkpoint(db, keyring)
+        finally:
+            await db.dispose()
+
+    view = asyncio.run(run())
+    if view is None:
+        console.print("the audit log is empty; nothing to sign")
         return
-    console.print(f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}")
-    raise typer.Exit(1)
+    typer.echo(json.dumps({"tree_size": view.tree_size, "root_hash": view.root_hash}))
 
 
 @app.command("serve")

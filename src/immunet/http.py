@@ -155,6 +155,14 @@ class RequestGuardMiddleware:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        # A refusal may carry what must be recorded once the refused transaction has rolled
+        # back (e.g. a quota breach alert or a suspension: staff/misuse.py).
+        followup = getattr(exc, "followup", None)
+        if followup is not None:
+            try:
+                await followup()
+            except Exception as failure:  # the refusal stands; the record is best-effort
+                log.error("refusal follow-up failed: %s", type(failure).__name__)
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -58,6 +58,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     public_cache_seconds: int = 5
+    # argon2id memory for staff passwords (time cost 3 is fixed); tests may lower it.
+    staff_password_memory_kib: int = Field(default=65536, ge=1024, le=1048576)
+    # Insider-misuse defences (staff/misuse.py); the read and look-up quotas are below.
+    staff_wrong_codes_per_day: int = Field(default=20, ge=1)
+    staff_breaches_before_suspension: int = Field(default=3, ge=1)
+    break_glass_per_day: int = Field(default=3, ge=0)
+    break_glass_grant_seconds: int = Field(default=900, ge=60, le=86400)
+    # Signed audit checkpoints: at least every N entries or every N seconds (lazily).
+    audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
+    # Vaccination: person-record reads per staff user (roster reads exempt), wrong
+    # secret codes, OTP look-ups, and how far back a dose may be recorded.
+    staff_reads_per_hour: int = Field(default=60, ge=1)
+    staff_reads_per_day: int = Field(default=300, ge=1)
+    staff_code_failures_per_hour: int = Field(default=20, ge=1)
+    staff_otp_lookups_per_hour: int = Field(default=30, ge=1)
+    staff_otp_lookups_per_day: int = Field(default=100, ge=1)
+    staff_otp_grant_seconds: int = Field(default=1800, ge=60, le=4 * 3600)
+    appointment_code_max_failures: int = Field(default=5, ge=1, le=20)
+    dose_backdate_days: int = Field(default=1, ge=0, le=30)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -21,9 +21,15 @@ TEMPLATES: dict[str, str] = {
     "Do not share it with anyone.",
     "appointment_booked": "Appointment {appointment_id} confirmed for {date} {slot} at centre "
     "{center_id}. Your secret code is {code}. Show it at the centre.",
+    "staff_lookup_otp": "Your immunet verification code is {otp}. A vaccinator asks to see "
+    "your family's vaccination records. Share it only with the vaccinator in front of you. "
+    "Valid {minutes} minutes.",
     "appointment_cancelled": "Appointment {appointment_id} has been cancelled.",
     "session_cancelled": "Session on {date} at centre {center_id} was cancelled. "
     "Appointment {appointment_id} is void; please book again.",
+    "break_glass": "A health worker ({organisation}) opened the record of beneficiary "
+    "ending {ref_tail} outside the usual rules, giving a reason. See your access log in "
+    "immunet; if this was not you, report it there.",
 }
 
 

@@ -18,7 +18,9 @@ def mobile(seed: int) -> str:
     return f"9{seed:09d}"[-10:] if seed >= 0 else "9000000000"
 
 
-def adult(name: str = "Asha Kumari", *, birth_year: str = "1985", id_number: str | None = None) -> dict[str, object]:
+def adult(
+    name: str = "Asha Kumari", *, birth_year: str = "1985", id_number: str | None = None
+) -> dict[str, object]:
     return {
         "name": name,
         "birth_year": birth_year,

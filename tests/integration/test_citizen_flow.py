@@ -41,4 +41,6 @@ async def test_states_and_districts(client):
     states = (await client.get("/api/v2/admin/location/states")).json()
     assert len(states["states"]) == 37
     districts = (await client.get("/api/v2/admin/location/districts/16")).json()["districts"]
-    assert any(d["district_name"] == "Bangalore Urban" or d["district_id"] == 265 for d in districts)
+    assert any(
+        d["district_name"] == "Bangalore Urban" or d["district_id"] == 265 for d in districts
+    )

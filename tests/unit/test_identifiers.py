@@ -78,12 +78,12 @@ def test_malformed_mobiles_refused(bad):
         normalize_mobile(bad)
 
 
-@given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=4, max_size=20))
+@given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVW", min_size=5, max_size=20))
 def test_masking_shows_only_the_last_four(number):
     masked = mask_id_number(number)
-    assert masked.endswith(number[-4:])
-    assert set(masked[:-4]) == {"X"}
-    assert number not in masked or len(number) <= 4
+    # Exactly a run of X and the last four: nothing else of the number survives.
+    assert masked == "X" * (len(masked) - 4) + number[-4:]
+    assert len(masked) >= 8
 
 
 def test_masks_match_cowin_shapes():

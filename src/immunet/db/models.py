@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from immunet.booking import models as booking_models
+from immunet.certificates import models as certificate_models
 from immunet.db.base import Base
 from immunet.geography import centers as center_models
 from immunet.geography import models as geography_models
+from immunet.oversight import models as oversight_models
 from immunet.people import models as people_models
 from immunet.security import models as security_models
 from immunet.sessions import models as session_models
@@ -15,8 +17,10 @@ from immunet.vaccination import models as vaccination_models
 __all__ = [
     "Base",
     "booking_models",
+    "certificate_models",
     "center_models",
     "geography_models",
+    "oversight_models",
     "people_models",
     "security_models",
     "session_models",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Time
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -12,6 +12,8 @@ from immunet.db.base import Base, UTCDateTime
 
 class Center(Base):
     __tablename__ = "centers"
+    # Location search narrows by a latitude band first (findByLatLong).
+    __table_args__ = (Index("ix_centers_lat_long", "lat", "long"),)
 
     center_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(150))

@@ -41,7 +41,9 @@ async def districts(
     response.headers["Cache-Control"] = _CACHE
     return DistrictsResponse(
         districts=[
-            DistrictOut(state_id=r.state_id, district_id=r.district_id, district_name=r.district_name)
+            DistrictOut(
+                state_id=r.state_id, district_id=r.district_id, district_name=r.district_name
+            )
             for r in rows
         ]
     )

@@ -52,8 +52,16 @@ def lockout_policy(ctx: AppContext) -> LockoutPolicy:
     )
 
 
-async def request_otp(ctx: AppContext, raw_mobile: str, *, context: RequestContext) -> str:
-    """Send an OTP to ``raw_mobile``; return the transaction ID."""
+async def request_otp(
+    ctx: AppContext,
+    raw_mobile: str,
+    *,
+    context: RequestContext,
+    purpose: str = LOGIN_PURPOSE,
+    actor: str = "anonymous",
+    template: str = "otp",
+) -> str:
+    """Send an OTP to ``raw_mobile`` for ``purpose``; return the transaction ID."""
     try:
         mobile = normalize_mobile(raw_mobile)
     except ValueError as exc:
@@ -78,19 +86,20 @@ async def request_otp(ctx: AppContext, raw_mobile: str, *, context: RequestConte
         txn_id=txn_id,
         mobile_index=index,
         mobile_ct=ctx.keyring.field_cipher.encrypt(mobile, context=f"otp:{txn_id}:mobile"),
-        purpose=LOGIN_PURPOSE,
+        purpose=purpose,
         code_digest=digest,
         ttl_seconds=s.otp_ttl_seconds,
     )
     async with ctx.db.transaction() as session:
         await AuditChain.append(
             session,
-            actor="anonymous",
+            actor=actor,
             action=AuditAction.OTP_REQUESTED,
             subject_ref=f"otp:{txn_id[:8]}",
+            purpose=None if purpose == LOGIN_PURPOSE else purpose,
             context=context,
         )
-    await ctx.sms.send(mobile, "otp", otp=code, minutes=str(max(1, s.otp_ttl_seconds // 60)))
+    await ctx.sms.send(mobile, template, otp=code, minutes=str(max(1, s.otp_ttl_seconds // 60)))
     del code
     log.info("otp sent txn=%s request=%s", txn_id[:8], context.request_id)
     return txn_id
@@ -101,12 +110,31 @@ async def confirm_otp(
 ) -> str:
     """Exchange a correct OTP for a citizen token; every failure looks the same."""
     s = ctx.settings
+    index, mobile = await verify_otp(ctx, txn_id, otp_sha256, context=context)
+    account_id = await _account_for(ctx, index, mobile, context=context)
+    issued = await ctx.tokens.issue(
+        TokenAudience.CITIZEN, account_id, lifetime_seconds=s.citizen_token_seconds
+    )
+    return issued.token
+
+
+async def verify_otp(
+    ctx: AppContext,
+    txn_id: str,
+    otp_sha256: str,
+    *,
+    context: RequestContext,
+    purpose: str = LOGIN_PURPOSE,
+    actor: str = "anonymous",
+) -> tuple[str, str]:
+    """Check and consume an OTP of ``purpose``: (mobile blind index, mobile) or InvalidOtp."""
+    s = ctx.settings
     address = context.client_address or "unknown"
     await ctx.limiter.hit(
         Limit("otp-confirm-address", s.otp_sends_per_address_per_hour * 4, 3600), address
     )
     attempt = await ctx.otp_store.begin_attempt(txn_id, s.otp_max_attempts)
-    if attempt is None or attempt.purpose != LOGIN_PURPOSE:
+    if attempt is None or attempt.purpose != purpose:
         raise InvalidOtp()
     digest = ctx.keyring.digest(Purpose.OTP_DIGEST)
     correct = digest.matches(attempt.code_digest, txn_id, attempt.mobile_index, otp_sha256)
@@ -117,7 +145,7 @@ async def confirm_otp(
         async with ctx.db.transaction() as session:
             await AuditChain.append(
                 session,
-                actor="anonymous",
+                actor=actor,
                 action=AuditAction.OTP_FAILED,
                 subject_ref=f"otp:{txn_id[:8]}",
                 context=context,
@@ -127,11 +155,7 @@ async def confirm_otp(
         raise InvalidOtp()
     await ctx.otp_store.reset_failures(attempt.mobile_index)
     mobile = ctx.keyring.field_cipher.decrypt(attempt.mobile_ct, context=f"otp:{txn_id}:mobile")
-    account_id = await _account_for(ctx, attempt.mobile_index, mobile, context=context)
-    issued = await ctx.tokens.issue(
-        TokenAudience.CITIZEN, account_id, lifetime_seconds=s.citizen_token_seconds
-    )
-    return issued.token
+    return attempt.mobile_index, mobile
 
 
 async def _account_for(ctx: AppContext, index: str, mobile: str, *, context: RequestContext) -> str:
@@ -184,3 +208,10 @@ async def logout(ctx: AppContext, principal: CitizenPrincipal) -> None:
             subject_ref=f"account:{principal.account_id}",
             context=principal.context,
         )
+
+
+async def account_for_verified_mobile(
+    ctx: AppContext, index: str, mobile: str, *, context: RequestContext
+) -> str:
+    """The account of a mobile whose OTP was just verified (created on first verification)."""
+    return await _account_for(ctx, index, mobile, context=context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -56,3 +56,5 @@ class Beneficiary(Base):
     comorbidity_ind: Mapped[str] = mapped_column(String(1), default="N")
     consent_version: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # A decoy seeded by `immunet canary seed`: any staff access suspends the account.
+    is_canary: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -31,7 +31,7 @@ from immunet.people.identifiers import (
 from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
 from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.security.access import CitizenPrincipal
-from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.security.keyring import Keyring, Purpose
 
 log = logging.getLogger("immunet.people")
@@ -196,17 +196,32 @@ async def _lock_account(session: AsyncSession, account_id: str) -> CitizenAccoun
 async def register_beneficiary(
     ctx: AppContext, form: NewBeneficiaryRequest, *, actor: CitizenPrincipal
 ) -> str:
+    return await register_beneficiary_for_account(
+        ctx, form, account_id=actor.account_id, actor=actor.actor, context=actor.context
+    )
+
+
+async def register_beneficiary_for_account(
+    ctx: AppContext,
+    form: NewBeneficiaryRequest,
+    *,
+    account_id: str,
+    actor: str,
+    context: RequestContext,
+    purpose: str = "registration",
+) -> str:
+    """Register under ``account_id`` (the owner, or staff holding that account's OTP)."""
     data = validate_registration(form, utcnow().date())
     keyring = ctx.keyring
     cipher = keyring.field_cipher
     try:
         async with ctx.db.transaction() as session:
-            await _lock_account(session, actor.account_id)
+            await _lock_account(session, account_id)
             count = (
                 await session.execute(
                     select(func.count())
                     .select_from(Beneficiary)
-                    .where(Beneficiary.account_id == actor.account_id)
+                    .where(Beneficiary.account_id == account_id)
                 )
             ).scalar_one()
             if count >= ctx.settings.max_beneficiaries_per_mobile:
@@ -243,7 +258,7 @@ async def register_beneficiary(
                 )
             beneficiary = Beneficiary(
                 reference_id=reference_id,
-                account_id=actor.account_id,
+                account_id=account_id,
                 name_ct=cipher.encrypt(data.name, context=_context(reference_id, "name")),
                 birth_year_ct=cipher.encrypt(
                     str(data.birth_year), context=_context(reference_id, "birth_year")
@@ -270,29 +285,31 @@ async def register_beneficiary(
             await session.flush()
             await AuditChain.append(
                 session,
-                actor=actor.actor,
+                actor=actor,
                 action=AuditAction.BENEFICIARY_REGISTERED,
                 subject_ref=f"beneficiary:{reference_id}",
-                purpose="registration",
-                context=actor.context,
+                purpose=purpose,
+                context=context,
             )
     except IntegrityError as exc:
         # The ID number is registered already (here or elsewhere): one generic answer.
-        await _audit_refusal(ctx, actor)
+        await _audit_refusal(ctx, actor, account_id, context)
         raise RegistrationRefused() from exc
-    log.info("beneficiary registered ref=%s request=%s", reference_id, actor.context.request_id)
+    log.info("beneficiary registered ref=%s request=%s", reference_id, context.request_id)
     return reference_id
 
 
-async def _audit_refusal(ctx: AppContext, actor: CitizenPrincipal) -> None:
+async def _audit_refusal(
+    ctx: AppContext, actor: str, account_id: str, context: RequestContext
+) -> None:
     async with ctx.db.transaction() as session:
         await AuditChain.append(
             session,
-            actor=actor.actor,
+            actor=actor,
             action=AuditAction.BENEFICIARY_REFUSED,
-            subject_ref=f"account:{actor.account_id}",
+            subject_ref=f"account:{account_id}",
             purpose="duplicate-id",
-            context=actor.context,
+            context=context,
         )
 
 

@@ -64,9 +64,7 @@ class StoredResponse:
         headers = {"Idempotent-Replayed": "true"} if self.replayed else {}
         if not self.body:
             return Response(status_code=self.status_code, headers=headers)
-        return JSONResponse(
-            json.loads(self.body), status_code=self.status_code, headers=headers
-        )
+        return JSONResponse(json.loads(self.body), status_code=self.status_code, headers=headers)
 
 
 @dataclass(frozen=True)

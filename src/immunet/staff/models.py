@@ -27,3 +27,24 @@ class StaffUser(Base):
     created_by: Mapped[str] = mapped_column(String(96))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Suspended by the misuse defences (quota breaches, a canary): inactive until a higher
+    # admin reinstates the account; a suspension is not a disable.
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    suspension_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reinstated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+def _register_sealed_columns() -> None:
+    """``immunet keys reencrypt`` re-seals TOTP secrets with the other sealed fields."""
+    from immunet.security.reencrypt import EXTRA_SEALED_COLUMNS, SealedColumns
+
+    if any(spec.model is StaffUser for spec in EXTRA_SEALED_COLUMNS):
+        return
+    EXTRA_SEALED_COLUMNS.append(
+        SealedColumns(
+            StaffUser, "id", {"totp_secret_ct": lambda row: f"staff:{row.username}:totp"}
+        )
+    )
+
+
+_register_sealed_columns()

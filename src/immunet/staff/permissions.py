@@ -30,7 +30,17 @@ class Permission(StrEnum):
     DOSE_CORRECT = "vaccination:dose:correct"
     REPORT_READ = "reports:aggregate:read"
     CERTIFICATE_VERIFY = "certificates:certificate:verify"
+    STOCK_MANAGE = "vaccination:stock:manage"
+    STOCK_READ = "vaccination:stock:read"
+    AEFI_REPORT = "vaccination:aefi:report"
+    AEFI_READ = "vaccination:aefi:read"
     SELF_SESSION = "staff:session:own"  # log out, see own profile
+    MISUSE_ALERT_READ = "oversight:alert:read"
+    MISUSE_ALERT_ACK = "oversight:alert:ack"
+    STAFF_USER_REINSTATE = "staff:user:reinstate"
+    DISPUTE_READ = "oversight:dispute:read"
+    DISPUTE_RESOLVE = "oversight:dispute:resolve"
+    BREAK_GLASS = "people:record:break-glass"
 
 
 # Rank: a user may create users only of a strictly lower rank.
@@ -55,7 +65,13 @@ _ADMIN = {
     Permission.SESSION_CANCEL,
     Permission.SESSION_READ,
     Permission.REPORT_READ,
+    Permission.AEFI_READ,
     Permission.SELF_SESSION,
+    Permission.MISUSE_ALERT_READ,
+    Permission.MISUSE_ALERT_ACK,
+    Permission.STAFF_USER_REINSTATE,
+    Permission.DISPUTE_READ,
+    Permission.DISPUTE_RESOLVE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -75,7 +91,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SESSION_READ,
             Permission.ROSTER_READ,
             Permission.DOSE_CORRECT,
+            Permission.STOCK_MANAGE,
+            Permission.STOCK_READ,
+            Permission.AEFI_REPORT,
             Permission.SELF_SESSION,
+            Permission.BREAK_GLASS,
         }
     ),
     Role.VACCINATOR: frozenset(
@@ -83,7 +103,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SESSION_READ,
             Permission.ROSTER_READ,
             Permission.DOSE_RECORD,
+            Permission.STOCK_READ,
+            Permission.AEFI_REPORT,
             Permission.SELF_SESSION,
+            Permission.BREAK_GLASS,
         }
     ),
     Role.VERIFIER: frozenset({Permission.CERTIFICATE_VERIFY, Permission.SELF_SESSION}),

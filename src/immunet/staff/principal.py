@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from immunet.security.audit import RequestContext
 from immunet.staff.permissions import Permission, Role, role_allows
@@ -50,3 +50,18 @@ class StaffPrincipal:
 
     def can(self, permission: Permission) -> bool:
         return role_allows(self.role, permission)
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    """Someone with shell access to a node (the ``immunet`` command): may provision anyone."""
+
+    name: str = "cli"
+    context: RequestContext = field(default_factory=RequestContext.system)
+
+    @property
+    def actor(self) -> str:
+        return f"operator:{self.name}"
+
+
+OPERATOR_CLI = OperatorPrincipal()

@@ -18,9 +18,27 @@ ADULT_DAYS = 18 * 365
 
 # code, name, manufacturer, programme, route, min age days, max age days, CVX
 VACCINES = [
-    ("COVISHIELD", "COVISHIELD", "Serum Institute of India", "covid19", "IM", ADULT_DAYS, None, "210"),
+    (
+        "COVISHIELD",
+        "COVISHIELD",
+        "Serum Institute of India",
+        "covid19",
+        "IM",
+        ADULT_DAYS,
+        None,
+        "210",
+    ),
     ("COVAXIN", "COVAXIN", "Bharat Biotech", "covid19", "IM", ADULT_DAYS, None, "502"),
-    ("SPUTNIK V", "Sputnik V", "Gamaleya Research Institute", "covid19", "IM", ADULT_DAYS, None, "505"),
+    (
+        "SPUTNIK V",
+        "Sputnik V",
+        "Gamaleya Research Institute",
+        "covid19",
+        "IM",
+        ADULT_DAYS,
+        None,
+        "505",
+    ),
     ("CORBEVAX", "CORBEVAX", "Biological E", "covid19", "IM", 12 * 365, None, None),
     ("COVOVAX", "COVOVAX", "Serum Institute of India", "covid19", "IM", 12 * 365, None, "211"),
     ("HEPB", "Hepatitis B", "Various", "uip", "IM", 0, 365, "08"),
@@ -126,13 +144,29 @@ async def seed_catalogue(session: AsyncSession) -> int:
         await session.flush()
         session.add_all(
             [
-                SeriesDose(series_code=series_code, dose_number=1, label="Dose 1",
-                           vaccine_code=vaccine, min_age_days=0),
-                SeriesDose(series_code=series_code, dose_number=2, label="Dose 2",
-                           vaccine_code=vaccine, min_interval_days=min_days,
-                           max_interval_days=max_days, same_vaccine_as_previous=True),
-                SeriesDose(series_code=series_code, dose_number=3, label="Precaution",
-                           vaccine_code=vaccine, min_interval_days=PRECAUTION_AFTER_DAYS),
+                SeriesDose(
+                    series_code=series_code,
+                    dose_number=1,
+                    label="Dose 1",
+                    vaccine_code=vaccine,
+                    min_age_days=0,
+                ),
+                SeriesDose(
+                    series_code=series_code,
+                    dose_number=2,
+                    label="Dose 2",
+                    vaccine_code=vaccine,
+                    min_interval_days=min_days,
+                    max_interval_days=max_days,
+                    same_vaccine_as_previous=True,
+                ),
+                SeriesDose(
+                    series_code=series_code,
+                    dose_number=3,
+                    label="Precaution",
+                    vaccine_code=vaccine,
+                    min_interval_days=PRECAUTION_AFTER_DAYS,
+                ),
             ]
         )
     await session.flush()

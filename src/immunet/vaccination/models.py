@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -84,6 +96,18 @@ class DoseRecord(Base):
     """A dose given to a beneficiary. Corrections void a record and add a new one."""
 
     __tablename__ = "dose_records"
+    __table_args__ = (
+        # No two live records of the same dose of the same series for one person.
+        Index(
+            "uq_dose_records_live_dose",
+            "beneficiary_id",
+            "series_code",
+            "dose_number",
+            unique=True,
+            sqlite_where=text("status = 'recorded'"),
+            postgresql_where=text("status = 'recorded'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
@@ -97,3 +121,74 @@ class DoseRecord(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="recorded")  # recorded|voided
     void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The appointment (if any) this dose completed, and the stock batch it came from.
+    appointment_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    stock_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StaffOtpGrant(Base):
+    """A staff user may see one citizen account's beneficiaries: the person read out an OTP.
+
+    Created when the vaccinator confirms the OTP sent to the person's mobile; short-lived.
+    """
+
+    __tablename__ = "staff_otp_grants"
+    __table_args__ = (Index("ix_staff_otp_grants_user_account", "staff_user_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The look-up transaction the grant came from (walk-in registration names it).
+    txn_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("citizen_accounts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class StockBatch(Base):
+    """A batch (lot) of one vaccine held at one centre. Doses are counted on the row."""
+
+    __tablename__ = "stock_batches"
+    __table_args__ = (
+        UniqueConstraint("center_id", "vaccine_code", "lot"),
+        CheckConstraint(
+            "doses_used >= 0 AND wasted >= 0 AND doses_used + wasted <= quantity_received",
+            name="doses_within_quantity",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    center_id: Mapped[int] = mapped_column(ForeignKey("centers.center_id"), index=True)
+    vaccine_code: Mapped[str] = mapped_column(ForeignKey("vaccines.code"))
+    lot: Mapped[str] = mapped_column(String(48))
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    quantity_received: Mapped[int] = mapped_column(Integer)
+    doses_used: Mapped[int] = mapped_column(Integer, default=0)
+    wasted: Mapped[int] = mapped_column(Integer, default=0)
+    received_by: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AefiReport(Base):
+    """An adverse event following immunization, reported by staff or by the citizen."""
+
+    __tablename__ = "aefi_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    dose_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dose_records.id"), nullable=True
+    )
+    vaccine_code: Mapped[str | None] = mapped_column(ForeignKey("vaccines.code"), nullable=True)
+    # The centre the dose was given at (or the reporting staff's centre): jurisdiction.
+    center_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    reporter_kind: Mapped[str] = mapped_column(String(8))  # staff | citizen
+    reported_by: Mapped[str] = mapped_column(String(96))
+    symptoms: Mapped[str] = mapped_column(Text)  # JSON list of symptom codes
+    onset_on: Mapped[dt.date] = mapped_column(Date)
+    severity: Mapped[str] = mapped_column(String(16))  # mild|moderate|severe|serious
+    outcome: Mapped[str] = mapped_column(String(24))
+    # Free text is health data about a person: sealed like every personal field.
+    notes_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:04:24.710762
+Create Date: 2026-11-27 03:16:00.282878
 """
 
 from __future__ import annotations
@@ -37,6 +37,25 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=120), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_antigens")),
     )
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column(
+            "tree_size",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("root_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(length=32), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("tree_size", name=op.f("pk_audit_checkpoints")),
+    )
+    with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_audit_checkpoints_created_at"), ["created_at"], unique=False
+        )
+
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -74,6 +93,28 @@ def upgrade() -> None:
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auth_sessions_subject"), ["subject"], unique=False)
 
+    op.create_table(
+        "certificate_signing_keys",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("active_slot", sa.Integer(), nullable=True),
+        sa.Column("keyset_ct", sa.LargeBinary(), nullable=True),
+        sa.Column("public_json", sa.Text(), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_signing_keys")),
+        sa.UniqueConstraint("active_slot", name=op.f("uq_certificate_signing_keys_active_slot")),
+    )
+    op.create_table(
+        "certificate_trusted_issuers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("label", sa.String(length=120), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("trust_json", sa.Text(), nullable=False),
+        sa.Column("imported_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("imported_by", sa.String(length=96), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_trusted_issuers")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_certificate_trusted_issuers_sha256")),
+    )
     op.create_table(
         "citizen_accounts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -156,6 +197,9 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=96), nullable=False),
         sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("disabled_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("suspended_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("suspension_reason", sa.String(length=32), nullable=True),
+        sa.Column("reinstated_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
@@ -171,6 +215,43 @@ def upgrade() -> None:
         sa.Column("state_name_l", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("state_id", name=op.f("pk_states")),
     )
+    op.create_table(
+        "access_disputes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "audit_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("staff_role", sa.String(length=32), nullable=False),
+        sa.Column("jurisdiction_kind", sa.String(length=16), nullable=False),
+        sa.Column("jurisdiction_id", sa.Integer(), nullable=True),
+        sa.Column("reason_ct", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_by", sa.String(length=96), nullable=True),
+        sa.Column("resolved_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["citizen_accounts.id"],
+            name=op.f("fk_access_disputes_account_id_citizen_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_access_disputes_staff_user_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_disputes")),
+        sa.UniqueConstraint("audit_seq", name=op.f("uq_access_disputes_audit_seq")),
+    )
+    with op.batch_alter_table("access_disputes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_access_disputes_account_id"), ["account_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_access_disputes_staff_user_id"), ["staff_user_id"], unique=False
+        )
+
     op.create_table(
         "beneficiaries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -188,6 +269,7 @@ def upgrade() -> None:
         sa.Column("comorbidity_ind", sa.String(length=1), nullable=False),
         sa.Column("consent_version", sa.String(length=16), nullable=False),
         sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("is_canary", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["aadhaar_token"],
             ["aadhaar_vault.token"],
@@ -247,6 +329,84 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "staff_activity",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("target", sa.String(length=32), nullable=True),
+        sa.Column("at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_staff_activity_staff_user_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_activity")),
+    )
+    with op.batch_alter_table("staff_activity", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_staff_activity_user_kind_time", ["staff_user_id", "kind", "at"], unique=False
+        )
+
+    op.create_table(
+        "staff_alerts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("staff_role", sa.String(length=32), nullable=False),
+        sa.Column("jurisdiction_kind", sa.String(length=16), nullable=False),
+        sa.Column("jurisdiction_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=48), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("acknowledged_by", sa.String(length=96), nullable=True),
+        sa.Column("acknowledged_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_staff_alerts_staff_user_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_alerts")),
+    )
+    with op.batch_alter_table("staff_alerts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_staff_alerts_place",
+            ["jurisdiction_kind", "jurisdiction_id", "created_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_staff_alerts_user_kind", ["staff_user_id", "kind", "created_at"], unique=False
+        )
+
+    op.create_table(
+        "staff_otp_grants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("txn_ref", sa.String(length=64), nullable=False),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["citizen_accounts.id"],
+            name=op.f("fk_staff_otp_grants_account_id_citizen_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_staff_otp_grants_staff_user_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_otp_grants")),
+        sa.UniqueConstraint("txn_ref", name=op.f("uq_staff_otp_grants_txn_ref")),
+    )
+    with op.batch_alter_table("staff_otp_grants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_staff_otp_grants_staff_user_id"), ["staff_user_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_staff_otp_grants_user_account", ["staff_user_id", "account_id"], unique=False
+        )
+
+    op.create_table(
         "vaccines",
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=120), nullable=False),
@@ -267,6 +427,34 @@ def upgrade() -> None:
     with op.batch_alter_table("vaccines", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_vaccines_programme_code"), ["programme_code"], unique=False
+        )
+
+    op.create_table(
+        "break_glass_grants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("staff_user_id", sa.Integer(), nullable=False),
+        sa.Column("beneficiary_id", sa.Integer(), nullable=False),
+        sa.Column("reason_ct", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["beneficiary_id"],
+            ["beneficiaries.id"],
+            name=op.f("fk_break_glass_grants_beneficiary_id_beneficiaries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_break_glass_grants_staff_user_id_staff_users"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_break_glass_grants")),
+    )
+    with op.batch_alter_table("break_glass_grants", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_break_glass_grants_beneficiary_id"), ["beneficiary_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_break_glass_user_time", ["staff_user_id", "created_at"], unique=False
         )
 
     op.create_table(
@@ -298,6 +486,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("centers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_centers_district_id"), ["district_id"], unique=False)
+        batch_op.create_index("ix_centers_lat_long", ["lat", "long"], unique=False)
         batch_op.create_index(batch_op.f("ix_centers_pincode"), ["pincode"], unique=False)
         batch_op.create_index(batch_op.f("ix_centers_state_id"), ["state_id"], unique=False)
 
@@ -315,6 +504,10 @@ def upgrade() -> None:
         sa.Column("recorded_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("void_reason", sa.Text(), nullable=True),
+        sa.Column("appointment_id", sa.String(length=36), nullable=True),
+        sa.Column("stock_batch_id", sa.Integer(), nullable=True),
+        sa.Column("voided_by", sa.String(length=96), nullable=True),
+        sa.Column("voided_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["beneficiary_id"],
             ["beneficiaries.id"],
@@ -330,9 +523,70 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("dose_records", schema=None) as batch_op:
         batch_op.create_index(
+            batch_op.f("ix_dose_records_appointment_id"), ["appointment_id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_dose_records_beneficiary_id"), ["beneficiary_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_dose_records_center_id"), ["center_id"], unique=False)
+        batch_op.create_index(
+            "uq_dose_records_live_dose",
+            ["beneficiary_id", "series_code", "dose_number"],
+            unique=True,
+            sqlite_where=sa.text("status = 'recorded'"),
+            postgresql_where=sa.text("status = 'recorded'"),
+        )
+
+    op.create_table(
+        "issued_certificates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("certificate_id", sa.String(length=40), nullable=False),
+        sa.Column("beneficiary_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("issued_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_by", sa.String(length=96), nullable=False),
+        sa.Column("keyset_id", sa.String(length=40), nullable=False),
+        sa.Column("uvci", sa.String(length=96), nullable=False),
+        sa.Column("shc_kid", sa.String(length=64), nullable=False),
+        sa.Column("shc_rid", sa.String(length=32), nullable=False),
+        sa.Column("revoked_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revocation_reason", sa.String(length=16), nullable=True),
+        sa.Column("superseded_by", sa.Integer(), nullable=True),
+        sa.Column("payload_ct", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["beneficiary_id"],
+            ["beneficiaries.id"],
+            name=op.f("fk_issued_certificates_beneficiary_id_beneficiaries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["keyset_id"],
+            ["certificate_signing_keys.id"],
+            name=op.f("fk_issued_certificates_keyset_id_certificate_signing_keys"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by"],
+            ["issued_certificates.id"],
+            name=op.f("fk_issued_certificates_superseded_by_issued_certificates"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_issued_certificates")),
+        sa.UniqueConstraint(
+            "certificate_id", "version", name=op.f("uq_issued_certificates_certificate_id")
+        ),
+        sa.UniqueConstraint("uvci", name=op.f("uq_issued_certificates_uvci")),
+    )
+    with op.batch_alter_table("issued_certificates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_issued_certificates_beneficiary_id"), ["beneficiary_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_issued_certificates_certificate_id"), ["certificate_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_issued_certificates_revocation_reason"),
+            ["revocation_reason"],
+            unique=False,
+        )
 
     op.create_table(
         "pincodes",
@@ -395,6 +649,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("vaccine_code", "antigen_code", name=op.f("pk_vaccine_antigens")),
     )
     op.create_table(
+        "aefi_reports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("beneficiary_id", sa.Integer(), nullable=False),
+        sa.Column("dose_record_id", sa.Integer(), nullable=True),
+        sa.Column("vaccine_code", sa.String(length=32), nullable=True),
+        sa.Column("center_id", sa.Integer(), nullable=True),
+        sa.Column("reporter_kind", sa.String(length=8), nullable=False),
+        sa.Column("reported_by", sa.String(length=96), nullable=False),
+        sa.Column("symptoms", sa.Text(), nullable=False),
+        sa.Column("onset_on", sa.Date(), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=24), nullable=False),
+        sa.Column("notes_ct", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["beneficiary_id"],
+            ["beneficiaries.id"],
+            name=op.f("fk_aefi_reports_beneficiary_id_beneficiaries"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["dose_record_id"],
+            ["dose_records.id"],
+            name=op.f("fk_aefi_reports_dose_record_id_dose_records"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["vaccine_code"], ["vaccines.code"], name=op.f("fk_aefi_reports_vaccine_code_vaccines")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_aefi_reports")),
+    )
+    with op.batch_alter_table("aefi_reports", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_aefi_reports_beneficiary_id"), ["beneficiary_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_aefi_reports_center_id"), ["center_id"], unique=False)
+
+    op.create_table(
         "center_vaccine_fees",
         sa.Column("center_id", sa.Integer(), nullable=False),
         sa.Column("vaccine_code", sa.String(length=32), nullable=False),
@@ -411,6 +701,36 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("center_id", "vaccine_code", name=op.f("pk_center_vaccine_fees")),
     )
+    op.create_table(
+        "stock_batches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("center_id", sa.Integer(), nullable=False),
+        sa.Column("vaccine_code", sa.String(length=32), nullable=False),
+        sa.Column("lot", sa.String(length=48), nullable=False),
+        sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column("quantity_received", sa.Integer(), nullable=False),
+        sa.Column("doses_used", sa.Integer(), nullable=False),
+        sa.Column("wasted", sa.Integer(), nullable=False),
+        sa.Column("received_by", sa.String(length=96), nullable=False),
+        sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "doses_used >= 0 AND wasted >= 0 AND doses_used + wasted <= quantity_received",
+            name=op.f("ck_stock_batches_doses_within_quantity"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["center_id"], ["centers.center_id"], name=op.f("fk_stock_batches_center_id_centers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["vaccine_code"], ["vaccines.code"], name=op.f("fk_stock_batches_vaccine_code_vaccines")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_batches")),
+        sa.UniqueConstraint(
+            "center_id", "vaccine_code", "lot", name=op.f("uq_stock_batches_center_id")
+        ),
+    )
+    with op.batch_alter_table("stock_batches", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_stock_batches_center_id"), ["center_id"], unique=False)
+
     op.create_table(
         "vaccination_sessions",
         sa.Column("session_id", sa.String(length=36), nullable=False),
@@ -467,11 +787,15 @@ def upgrade() -> None:
         sa.Column("beneficiary_id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.String(length=32), nullable=False),
         sa.Column("session_id", sa.String(length=36), nullable=False),
+        sa.Column("confirmation_no", sa.String(length=36), nullable=False),
         sa.Column("dose", sa.Integer(), nullable=False),
         sa.Column("slot", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("code_digest", sa.String(length=64), nullable=False),
+        sa.Column("code_ct", sa.LargeBinary(), nullable=False),
         sa.Column("code_failures", sa.Integer(), nullable=False),
+        sa.Column("checked_in_at", immunet.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("checked_in_by", sa.String(length=96), nullable=True),
         sa.Column("reschedules", sa.Integer(), nullable=False),
         sa.Column("created_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", immunet.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -500,6 +824,9 @@ def upgrade() -> None:
             batch_op.f("ix_appointments_beneficiary_id"), ["beneficiary_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_appointments_confirmation_no"), ["confirmation_no"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_appointments_session_id"), ["session_id"], unique=False
         )
         batch_op.create_index(
@@ -522,6 +849,7 @@ def downgrade() -> None:
             postgresql_where=sa.text("status = 'booked'"),
         )
         batch_op.drop_index(batch_op.f("ix_appointments_session_id"))
+        batch_op.drop_index(batch_op.f("ix_appointments_confirmation_no"))
         batch_op.drop_index(batch_op.f("ix_appointments_beneficiary_id"))
         batch_op.drop_index(batch_op.f("ix_appointments_account_id"))
 
@@ -531,7 +859,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_vaccination_sessions_center_date")
 
     op.drop_table("vaccination_sessions")
+    with op.batch_alter_table("stock_batches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stock_batches_center_id"))
+
+    op.drop_table("stock_batches")
     op.drop_table("center_vaccine_fees")
+    with op.batch_alter_table("aefi_reports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_aefi_reports_center_id"))
+        batch_op.drop_index(batch_op.f("ix_aefi_reports_beneficiary_id"))
+
+    op.drop_table("aefi_reports")
     op.drop_table("vaccine_antigens")
     with op.batch_alter_table("series_doses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_series_doses_series_code"))
@@ -541,21 +878,53 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_pincodes_district_id"))
 
     op.drop_table("pincodes")
+    with op.batch_alter_table("issued_certificates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_issued_certificates_revocation_reason"))
+        batch_op.drop_index(batch_op.f("ix_issued_certificates_certificate_id"))
+        batch_op.drop_index(batch_op.f("ix_issued_certificates_beneficiary_id"))
+
+    op.drop_table("issued_certificates")
     with op.batch_alter_table("dose_records", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_dose_records_live_dose",
+            sqlite_where=sa.text("status = 'recorded'"),
+            postgresql_where=sa.text("status = 'recorded'"),
+        )
         batch_op.drop_index(batch_op.f("ix_dose_records_center_id"))
         batch_op.drop_index(batch_op.f("ix_dose_records_beneficiary_id"))
+        batch_op.drop_index(batch_op.f("ix_dose_records_appointment_id"))
 
     op.drop_table("dose_records")
     with op.batch_alter_table("centers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_centers_state_id"))
         batch_op.drop_index(batch_op.f("ix_centers_pincode"))
+        batch_op.drop_index("ix_centers_lat_long")
         batch_op.drop_index(batch_op.f("ix_centers_district_id"))
 
     op.drop_table("centers")
+    with op.batch_alter_table("break_glass_grants", schema=None) as batch_op:
+        batch_op.drop_index("ix_break_glass_user_time")
+        batch_op.drop_index(batch_op.f("ix_break_glass_grants_beneficiary_id"))
+
+    op.drop_table("break_glass_grants")
     with op.batch_alter_table("vaccines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vaccines_programme_code"))
 
     op.drop_table("vaccines")
+    with op.batch_alter_table("staff_otp_grants", schema=None) as batch_op:
+        batch_op.drop_index("ix_staff_otp_grants_user_account")
+        batch_op.drop_index(batch_op.f("ix_staff_otp_grants_staff_user_id"))
+
+    op.drop_table("staff_otp_grants")
+    with op.batch_alter_table("staff_alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_staff_alerts_user_kind")
+        batch_op.drop_index("ix_staff_alerts_place")
+
+    op.drop_table("staff_alerts")
+    with op.batch_alter_table("staff_activity", schema=None) as batch_op:
+        batch_op.drop_index("ix_staff_activity_user_kind_time")
+
+    op.drop_table("staff_activity")
     with op.batch_alter_table("series", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_series_programme_code"))
         batch_op.drop_index(batch_op.f("ix_series_antigen_code"))
@@ -569,6 +938,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_beneficiaries_account_id"))
 
     op.drop_table("beneficiaries")
+    with op.batch_alter_table("access_disputes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_disputes_staff_user_id"))
+        batch_op.drop_index(batch_op.f("ix_access_disputes_account_id"))
+
+    op.drop_table("access_disputes")
     op.drop_table("states")
     with op.batch_alter_table("staff_users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_users_jurisdiction_id"))
@@ -589,6 +963,8 @@ def downgrade() -> None:
 
     op.drop_table("idempotency_records")
     op.drop_table("citizen_accounts")
+    op.drop_table("certificate_trusted_issuers")
+    op.drop_table("certificate_signing_keys")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_subject"))
 
@@ -599,6 +975,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_action"))
 
     op.drop_table("audit_events")
+    with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_checkpoints_created_at"))
+
+    op.drop_table("audit_checkpoints")
     op.drop_table("antigens")
     op.drop_table("aadhaar_vault")
     # ### end Alembic commands ###

@@ -1,0 +1,1 @@
+"""immunet's benchmark suite (``make bench``)."""

@@ -1,0 +1,470 @@
+"""``make bench``: throughput and latency on PostgreSQL, as ratios to baselines of the same run.
+
+Machines here are noisy, so every figure is reported next to a baseline measured in the
+same run on the same machine: ``pgbench`` TPC-B on the same PostgreSQL server for the
+write paths (OTP logins, registrations, bookings), and a bare endpoint of the same server
+stack for public slot search. Results go to ``bench/results/<time>.json`` and a table.
+
+The server runs as it does in production: ``immunet serve --workers 2`` on PostgreSQL,
+with Redis for OTP state and counters when Redis is reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("PGUSER", "root")
+REDIS_URL = "redis://127.0.0.1:6379/13"
+DISTRICT = 294  # BBMP (Bengaluru)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), 2):
+            return True
+    except OSError:
+        return False
+
+
+def _psql(sql: str, database: str = "postgres") -> None:
+    subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database, "-qc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+class SmsTail:
+    """Follows the file SMS backend and remembers the last OTP per mobile."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.otps: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self.path.exists() and not self._stop.is_set():
+            time.sleep(0.01)
+        with self.path.open(encoding="utf-8") as handle:
+            while not self._stop.is_set():
+                line = handle.readline()
+                if not line:
+                    time.sleep(0.002)
+                    continue
+                message = json.loads(line)
+                if message["template"] == "otp":
+                    self.otps[message["to"]] = message["text"].split("code is ")[1][:6]
+
+    async def otp(self, mobile: str, previous: str | None = None) -> str:
+        for _ in range(5000):
+            code = self.otps.get(mobile)
+            if code is not None and code != previous:
+                return code
+            await asyncio.sleep(0.002)
+        raise TimeoutError(f"no OTP for {mobile[-4:]}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Server:
+    def __init__(self, workdir: Path, database: str, use_redis: bool) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.sms = workdir / "sms.jsonl"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNET_")}
+        self.env.update(
+            IMMUNET_ENV="development",
+            IMMUNET_DATABASE_URL=f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}",
+            IMMUNET_KEYRING=str(workdir / "keyring.json"),
+            IMMUNET_SMS_BACKEND=f"file:{self.sms}",
+            # Benchmarks measure capacity, so the abuse limits are lifted for this server.
+            IMMUNET_OTP_SENDS_PER_ADDRESS_PER_HOUR="1000000000",
+            IMMUNET_PUBLIC_REQUESTS_PER_5MIN="1000000000",
+            IMMUNET_API_REQUESTS_PER_MINUTE="1000000000",
+        )
+        if use_redis:
+            self.env["IMMUNET_REDIS_URL"] = REDIS_URL
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "immunet.cli", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
+
+    def start(self) -> None:
+        self.cli("keys", "init")
+        self.cli("db", "upgrade")
+        log = (self.workdir / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "immunet.cli", "serve", "--port", str(self.port), "--workers", "2"],
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start; see server.log")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def pgbench_tps(duration: int, clients: int) -> float:
+    database = "immunet_pgbench"
+    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    _psql(f'CREATE DATABASE "{database}"')
+    base = ["-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER]
+    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", database], check=True, capture_output=True)
+    out = subprocess.run(
+        ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(duration), database],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    if not match:
+        raise RuntimeError("could not read pgbench's tps")
+    return float(match.group(1))
+
+
+async def drive(
+    concurrency: int, duration: float, step: Callable[[int], Awaitable[bool]]
+) -> dict[str, float]:
+    """Run ``step`` from ``concurrency`` workers for ``duration`` s; rate and latency."""
+    latencies: list[float] = []
+    failures = 0
+    stop_at = time.perf_counter() + duration
+    start = time.perf_counter()
+    exhausted = False
+
+    async def worker(n: int) -> None:
+        nonlocal failures, exhausted
+        i = 0
+        while time.perf_counter() < stop_at and not exhausted:
+            t0 = time.perf_counter()
+            try:
+                ok = await step(n * 1_000_000 + i)
+            except StopAsyncIteration:
+                exhausted = True
+                return
+            except (httpx.HTTPError, TimeoutError):
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                failures += 1
+            i += 1
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {
+        "ops": len(latencies),
+        "failures": failures,
+        "seconds": round(elapsed, 3),
+        "per_second": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(pct(0.50), 2),
+        "p99_ms": round(pct(0.99), 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
+    }
+
+
+class Scenarios:
+    def __init__(self, server: Server, tail: SmsTail, duration: float, concurrency: int) -> None:
+        self.server = server
+        self.tail = tail
+        self.duration = duration
+        self.concurrency = concurrency
+        self.tokens: list[str] = []
+        self.beneficiaries: list[tuple[str, str]] = []  # (token, reference id)
+        self.session_ids: list[str] = []
+        limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
+        self.http = httpx.AsyncClient(base_url=server.base, timeout=30, limits=limits)
+
+    async def otp_logins(self) -> dict[str, float]:
+        async def step(n: int) -> bool:
+            mobile = f"9{n % 1_000_000_000:09d}"
+            previous = self.tail.otps.get(mobile)
+            r = await self.http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
+            if r.status_code != 200:
+                return False
+            code = await self.tail.otp(mobile, previous)
+            otp = hashlib.sha256(code.encode()).hexdigest()
+            r = await self.http.post(
+                "/api/v2/auth/public/confirmOTP", json={"otp": otp, "txnId": r.json()["txnId"]}
+            )
+            if r.status_code == 200:
+                self.tokens.append(r.json()["token"])
+                return True
+            return False
+
+        return await drive(self.concurrency, self.duration, step)
+
+    async def registrations(self) -> dict[str, float]:
+        slots = [(token, k) for token in self.tokens for k in range(6)]
+        it = iter(slots)
+
+        async def step(n: int) -> bool:
+            try:
+                token, k = next(it)
+            except StopIteration:
+                raise StopAsyncIteration from None
+            body = {
+                "name": f"Bench Person {chr(65 + k)}",
+                "birth_year": "1980",
+                "gender_id": 1 + k % 2,
+                "photo_id_type": 4,
+                "photo_id_number": f"P{n:09d}",
+            }
+            r = await self.http.post(
+                "/api/v2/registration/beneficiary/new",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            if r.status_code == 200:
+                self.beneficiaries.append((token, r.json()["beneficiary_reference_id"]))
+                return True
+            return False
+
+        return await drive(self.concurrency, self.duration, step)
+
+    async def _staff_token(self) -> str | None:
+        import pyotp
+
+        try:
+            raw = self.server.cli(
+                "staff", "add", "--username", "bench-admin", "--role", "national_admin",
+                "--jurisdiction", "national", "--json",
+            )
+        except subprocess.CalledProcessError:
+            return None
+        creds = json.loads(raw)
+        totp = pyotp.parse_uri(creds["otpauth_uri"]).now()
+        r = await self.http.post(
+            "/api/staff/auth/login",
+            json={"username": creds["username"], "password": creds["password"], "totp": totp},
+        )
+        return str(r.json()["token"]) if r.status_code == 200 else None
+
+    async def prepare_sessions(self, sessions: int, capacity: int) -> bool:
+        token = await self._staff_token()
+        if token is None:
+            return False
+        headers = {"Authorization": f"Bearer {token}"}
+        center = await self.http.post(
+            "/api/staff/centers",
+            headers=headers,
+            json={
+                "name": "Bench Centre", "address": "1 MG Road", "district_id": DISTRICT,
+                "block_name": "East", "pincode": "560001", "lat": 12.97, "long": 77.59,
+                "from": "09:00", "to": "17:00", "fee_type": "Free",
+            },
+        )
+        if center.status_code != 200:
+            return False
+        center_id = center.json()["center_id"]
+        day = (dt.date.today() + dt.timedelta(days=1)).strftime("%d-%m-%Y")
+        for n in range(sessions):
+            r = await self.http.post(
+                "/api/staff/sessions",
+                headers=headers,
+                json={
+                    "center_id": center_id, "date": day, "vaccine": "COVISHIELD",
+                    "min_age_limit": 18, "max_age_limit": None, "capacity_dose1": capacity,
+                    "capacity_dose2": 0, "slots": ["09:00AM-11:00AM", "11:00AM-01:00PM"], "fee": "0",
+                },
+            )
+            if r.status_code != 200:
+                return False
+            self.session_ids.append(r.json()["session_id"])
+        return True
+
+    async def bookings(self) -> dict[str, float]:
+        it = iter(self.beneficiaries)
+
+        async def step(n: int) -> bool:
+            try:
+                token, ref = next(it)
+            except StopIteration:
+                raise StopAsyncIteration from None
+            r = await self.http.post(
+                "/api/v2/appointment/schedule",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "dose": 1,
+                    "session_id": self.session_ids[n % len(self.session_ids)],
+                    "slot": "09:00AM-11:00AM",
+                    "beneficiaries": [ref],
+                },
+            )
+            return r.status_code == 200
+
+        return await drive(self.concurrency, self.duration, step)
+
+    async def get_loop(self, path: str, concurrency: int) -> dict[str, float]:
+        async def step(n: int) -> bool:
+            r = await self.http.get(path)
+            return r.status_code == 200
+
+        return await drive(concurrency, self.duration, step)
+
+
+def overbooking_check(database: str) -> dict[str, int]:
+    sql = (
+        "SELECT coalesce(sum(booked_dose1),0), coalesce(sum(capacity_dose1),0), "
+        "(SELECT count(*) FROM appointments WHERE status='booked'), "
+        "(SELECT count(*) FROM vaccination_sessions WHERE booked_dose1 > capacity_dose1) "
+        "FROM vaccination_sessions"
+    )
+    out = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database, "-Atc", sql],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    booked, capacity, live, overbooked = (int(x) for x in out.split("|"))
+    return {"booked_seats": booked, "capacity": capacity, "live_appointments": live,
+            "overbooked_sessions": overbooked}
+
+
+async def run(duration: float, concurrency: int) -> dict[str, Any]:
+    if not _reachable(PG_HOST, PG_PORT):
+        raise SystemExit("bench: PostgreSQL at 127.0.0.1:5432 is needed")
+    if shutil.which("pgbench") is None:
+        raise SystemExit("bench: pgbench is needed (Debian package postgresql-contrib / postgresql)")
+    use_redis = _reachable("127.0.0.1", 6379)
+    database = "immunet_bench"
+    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    _psql(f'CREATE DATABASE "{database}"')
+    results: dict[str, Any] = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "config": {"duration_s": duration, "concurrency": concurrency, "workers": 2,
+                   "redis": use_redis},
+    }
+    print("pgbench TPC-B baseline…", file=sys.stderr)
+    results["pgbench_tps"] = round(pgbench_tps(int(duration), 16), 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp), database, use_redis)
+        if use_redis:
+            import redis
+
+            redis.Redis.from_url(REDIS_URL).flushdb()
+        server.start()
+        tail = SmsTail(server.sms)
+        scenarios = Scenarios(server, tail, duration, concurrency)
+        try:
+            print("OTP logins…", file=sys.stderr)
+            results["otp_logins"] = await scenarios.otp_logins()
+            print("registrations…", file=sys.stderr)
+            results["registrations"] = await scenarios.registrations()
+            print("bookings…", file=sys.stderr)
+            if await scenarios.prepare_sessions(sessions=4, capacity=1_000_000):
+                results["bookings"] = await scenarios.bookings()
+                results["bookings"]["integrity"] = overbooking_check(database)
+            print("public calendar vs bare endpoint at 200 clients…", file=sys.stderr)
+            results["bare_endpoint"] = await scenarios.get_loop("/healthz", 200)
+            day = dt.date.today().strftime("%d-%m-%Y")
+            results["calendar_by_district"] = await scenarios.get_loop(
+                f"/api/v2/appointment/sessions/public/calendarByDistrict?district_id={DISTRICT}&date={day}",
+                200,
+            )
+        finally:
+            await scenarios.http.aclose()
+            tail.stop()
+            server.stop()
+    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    tps = results["pgbench_tps"]
+    rows = [("pgbench TPC-B (baseline)", f"{tps:.0f}/s", "1.00", "")]
+    for key, label in (("otp_logins", "OTP logins (generate+confirm)"),
+                       ("registrations", "registrations"), ("bookings", "bookings")):
+        if key in results:
+            r = results[key]
+            rows.append((label, f"{r['per_second']:.0f}/s", f"{r['per_second'] / tps:.2f}",
+                         f"p99 {r['p99_ms']:.0f} ms"))
+    if "bookings" in results:
+        goal = results["bookings"]["per_second"] / tps
+        integ = results["bookings"]["integrity"]
+        rows.append(("  goal ≥ 0.40 × pgbench", "", "met" if goal >= 0.4 else "NOT met",
+                     f"overbooked sessions: {integ['overbooked_sessions']}"))
+    bare = results.get("bare_endpoint")
+    cal = results.get("calendar_by_district")
+    if bare and cal:
+        rows.append(("bare endpoint, 200 clients", f"{bare['per_second']:.0f}/s", "1.00",
+                     f"p50 {bare['p50_ms']:.1f} / p99 {bare['p99_ms']:.1f} ms"))
+        rows.append(("calendarByDistrict, 200 clients", f"{cal['per_second']:.0f}/s",
+                     f"{cal['per_second'] / max(bare['per_second'], 1e-9):.2f}",
+                     f"p50 {cal['p50_ms']:.1f} / p99 {cal['p99_ms']:.1f} ms"))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'measure':<{width}}  {'rate':>10}  {'ratio':>7}  notes"]
+    lines += [f"{a:<{width}}  {b:>10}  {c:>7}  {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    results = asyncio.run(run(args.duration, args.concurrency))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nresults: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

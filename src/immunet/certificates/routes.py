@@ -1,0 +1,162 @@
+"""Certificate routes: the citizen's own certificate (PDF, formats), public verification and
+the published trust list (JWKS, SMART revocation lists, immunet's full trust list)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import ValidationError
+
+from immunet.certificates import service
+from immunet.certificates._safe import MAX_QR_TEXT
+from immunet.certificates.schemas import FormatsResponse, VerifyRequest, VerifyResponse
+from immunet.context import AppContext
+from immunet.errors import ApiError, BadRequest, PayloadTooLarge
+from immunet.security.access import CITIZEN, PUBLIC, CitizenPrincipal, PublicCaller, app_context
+from immunet.staff.guards import STAFF
+from immunet.staff.permissions import Permission
+from immunet.staff.principal import StaffPrincipal
+
+router = APIRouter(tags=["certificates"])
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
+Public = Annotated[PublicCaller, Depends(PUBLIC)]
+RosterReader = Annotated[StaffPrincipal, Depends(STAFF(Permission.ROSTER_READ))]
+ReferenceId = Annotated[str, Query(min_length=1, max_length=20)]
+PUBLISHED_MAX_AGE = 300
+# JSON adds a few bytes of framing (and escapes) around the QR text itself.
+MAX_VERIFY_BODY = MAX_QR_TEXT + 4096
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    error_code = "GEN0415"
+    message = "Send the QR text as application/json {\"qr\": ...} or as text/plain."
+
+
+@router.get(
+    "/api/v2/registration/certificate/public/download",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def download_certificate(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: ReferenceId
+) -> Response:
+    pdf = await service.certificate_pdf(ctx, beneficiary_reference_id, actor=principal)
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="vaccination-certificate.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/api/staff/certificates/download",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def staff_download_certificate(
+    principal: RosterReader,
+    ctx: Ctx,
+    beneficiary_reference_id: ReferenceId,
+    channel: Annotated[
+        Literal["roster", "secret-code", "otp-verified", "break-glass"],
+        Query(description="How the person came to this staff member (see vaccination.access)"),
+    ] = "roster",
+) -> Response:
+    pdf = await service.staff_certificate_pdf(
+        ctx, beneficiary_reference_id, actor=principal, channel=channel
+    )
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="vaccination-certificate.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/api/v2/registration/certificate/public/formats", response_model=FormatsResponse
+)
+async def certificate_formats(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: ReferenceId, response: Response
+) -> FormatsResponse:
+    formats = await service.certificate_formats(ctx, beneficiary_reference_id, actor=principal)
+    response.headers["Cache-Control"] = "no-store"
+    return FormatsResponse.model_validate(formats)
+
+
+_VERIFY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VerifyRequest.model_json_schema()},
+            "text/plain": {"schema": {"type": "string", "maxLength": MAX_QR_TEXT}},
+        },
+    }
+}
+
+
+@router.post(
+    "/api/v2/certificates/verify", response_model=VerifyResponse, openapi_extra=_VERIFY_BODY
+)
+async def verify_certificate(request: Request, _caller: Public, ctx: Ctx) -> VerifyResponse:
+    body = await request.body()
+    if len(body) > MAX_VERIFY_BODY:
+        raise PayloadTooLarge()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    text: str | bytes | list[str]
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            text = VerifyRequest.model_validate_json(body).qr
+        except ValidationError as exc:
+            raise BadRequest("Invalid or unexpected fields: qr") from exc
+    elif media == "text/plain":
+        if not body.strip():
+            raise BadRequest("The QR text is empty.")
+        text = body
+    else:
+        raise UnsupportedMediaType()
+    result = await service.verify(ctx, text)
+    return VerifyResponse.model_validate(result.to_dict())
+
+
+def _published(request: Request, document: dict[str, Any]) -> Response:
+    """A cacheable JSON document with a strong ETag; 304 when the client already has it."""
+    body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={PUBLISHED_MAX_AGE}"}
+    wanted = request.headers.get("if-none-match", "")
+    tags = {t.strip().removeprefix("W/") for t in wanted.split(",") if t.strip()}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
+@router.get("/api/v2/certificates/trust-list", response_class=Response)
+async def trust_list(request: Request, _caller: Public, ctx: Ctx) -> Response:
+    return _published(request, await service.published_trust_list(ctx))
+
+
+@router.get("/.well-known/jwks.json", response_class=Response)
+async def issuer_jwks(request: Request, _caller: Public, ctx: Ctx) -> Response:
+    return _published(request, await service.jwks(ctx))
+
+
+@router.get("/.well-known/crl/{kid}.json", response_class=Response)
+async def issuer_crl(
+    request: Request,
+    _caller: Public,
+    ctx: Ctx,
+    kid: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+) -> Response:
+    return _published(request, await service.revocation_list(ctx, kid))

@@ -1,0 +1,269 @@
+"""SMART Health Cards: FHIR bundle → JWS (ES256, ``zip: DEF``) → numeric ``shc:/`` QR text.
+
+* The JWS payload is raw DEFLATE (no zlib header) of the minified JSON
+  ``{iss, nbf, vc: {type, credentialSubject: {fhirVersion, fhirBundle}, rid?}}``.
+* ``kid`` is the RFC 7638 thumbprint of the signing key; :func:`jwks` publishes the issuer keys
+  for ``/.well-known/jwks.json``.
+* Numeric mode: every JWS character becomes two digits, ``ord(c) - 45``. A JWS longer than
+  1195 characters is split into balanced chunks ``shc:/i/n/…`` (deprecated by the spec but the
+  only way to fit large cards; immunet's vaccination cards fit one QR).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import zlib
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+from . import fhir
+from ._jwk import key_from_jwk
+from ._safe import MAX_INFLATED, DecodeError, b64url_decode, b64url_encode, inflate
+from .keys import CertificateKeySet
+from .record import CertificateRecord
+
+MAX_SINGLE_JWS = 1195
+VC_TYPES = [
+    "https://smarthealth.cards#health-card",
+    "https://smarthealth.cards#immunization",
+    "https://smarthealth.cards#covid19",
+]
+_CHUNK = re.compile(r"^shc:/(?:(\d+)/(\d+)/)?(\d*)$")
+
+
+def _compact(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def payload(
+    record: CertificateRecord, issuer: str, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    nbf = (now or record.issued_at).timestamp()
+    vc: dict[str, Any] = {
+        "type": VC_TYPES,
+        "credentialSubject": {"fhirVersion": "4.0.1", "fhirBundle": fhir.shc_bundle(record)},
+    }
+    # rid: a stable, non-identifying revocation id for this certificate version (see ADR 0005)
+    vc["rid"] = revocation_id(record)
+    return {"iss": issuer, "nbf": int(nbf), "vc": vc}
+
+
+def revocation_id(record: CertificateRecord) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(f"{record.certificate_id}/v{record.version}".encode()).digest()
+    return b64url_encode(digest[:8])
+
+
+def sign_jws(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey, kid: str) -> str:
+    header = {"zip": "DEF", "alg": "ES256", "kid": kid}
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(_compact(claims)) + comp.flush()
+    signing_input = f"{b64url_encode(_compact(header))}.{b64url_encode(body)}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any]:
+    """``{"jws": compact JWS, "qr": [numeric QR texts]}``."""
+    key = keyset.shc.private_key
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    jws = sign_jws(payload(record, keyset.issuer), key, keyset.shc.kid)
+    return {"jws": jws, "qr": qr_chunks(jws)}
+
+
+def jwks(keyset: CertificateKeySet) -> dict[str, Any]:
+    """The issuer's ``/.well-known/jwks.json``: active and retired SHC public keys."""
+    from .trust import TrustList
+
+    issuer = TrustList.from_keyset(keyset).shc_issuer(keyset.issuer)
+    assert issuer is not None
+    return {"keys": [dict(k) for k in issuer.keys]}
+
+
+# -- numeric QR encoding ---------------------------------------------------------------------
+
+
+def to_numeric(jws: str) -> str:
+    return "".join(f"{ord(c) - 45:02d}" for c in jws)
+
+
+def from_numeric(digits: str) -> str:
+    if len(digits) % 2 or not digits.isascii() or not digits.isdigit():
+        raise DecodeError("numeric SHC data must be an even number of digits")
+    out = []
+    for i in range(0, len(digits), 2):
+        v = int(digits[i : i + 2])
+        if v > 77:
+            raise DecodeError("numeric SHC value out of range")
+        out.append(chr(v + 45))
+    return "".join(out)
+
+
+def qr_chunks(jws: str) -> list[str]:
+    if len(jws) <= MAX_SINGLE_JWS:
+        return ["shc:/" + to_numeric(jws)]
+    n = math.ceil(len(jws) / MAX_SINGLE_JWS)
+    size = math.ceil(len(jws) / n)
+    parts = [jws[i : i + size] for i in range(0, len(jws), size)]
+    return [f"shc:/{i}/{len(parts)}/{to_numeric(p)}" for i, p in enumerate(parts, start=1)]
+
+
+def jws_from_qr(texts: list[str]) -> str:
+    """Join single or chunked ``shc:/`` texts (chunks in any order) into the compact JWS."""
+    if not texts or len(texts) > 20:
+        raise DecodeError("expected 1 to 20 SHC QR texts")
+    parsed = []
+    for text in texts:
+        m = _CHUNK.match(text.strip())
+        if not m:
+            raise DecodeError("not an shc:/ QR text")
+        parsed.append((m.group(1), m.group(2), m.group(3)))
+    if len(parsed) == 1 and parsed[0][0] is None:
+        return from_numeric(parsed[0][2])
+    if any(p[0] is None for p in parsed):
+        raise DecodeError("mixed chunked and unchunked SHC QR texts")
+    total = int(parsed[0][1])
+    if total != len(parsed) or any(int(p[1]) != total for p in parsed):
+        raise DecodeError("SHC chunk count mismatch")
+    by_index = {int(p[0]): p[2] for p in parsed}
+    if sorted(by_index) != list(range(1, total + 1)):
+        raise DecodeError("SHC chunk indexes missing or repeated")
+    return "".join(from_numeric(by_index[i]) for i in range(1, total + 1))
+
+
+# -- JWS decoding ------------------------------------------------------------------------------
+
+
+class Jws:
+    """A parsed compact JWS with its inflated payload (not yet verified)."""
+
+    def __init__(
+        self,
+        header: dict[str, Any],
+        claims: dict[str, Any],
+        signing_input: bytes,
+        signature: bytes,
+        raw_payload: bytes,
+    ):
+        self.header = header
+        self.claims = claims
+        self.signing_input = signing_input
+        self.signature = signature
+        self.raw_payload = raw_payload
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+
+def parse_jws(jws: str) -> Jws:
+    parts = jws.split(".")
+    if len(parts) != 3:
+        raise DecodeError("compact JWS needs three parts")
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+    except (ValueError, UnicodeDecodeError):
+        raise DecodeError("bad JWS header") from None
+    if not isinstance(header, dict):
+        raise DecodeError("JWS header is not an object")
+    body = b64url_decode(parts[1])
+    if header.get("zip") == "DEF":
+        raw = inflate(body, wbits=-15, limit=MAX_INFLATED)
+    elif "zip" in header:
+        raise DecodeError("unsupported JWS zip")
+    else:
+        raw = body
+    try:
+        claims = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("JWS payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise DecodeError("JWS payload is not an object")
+    return Jws(
+        header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), b64url_decode(parts[2]), raw
+    )
+
+
+def verify_jws(token: Jws, jwk: dict[str, Any]) -> bool:
+    """ES256 over the signing input; the signature must be the 64-byte r‖s form (DER rejected)."""
+    if token.header.get("alg") != "ES256" or len(token.signature) != 64:
+        return False
+    try:
+        key = key_from_jwk(jwk)
+    except DecodeError:
+        return False
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    r = int.from_bytes(token.signature[:32], "big")
+    s = int.from_bytes(token.signature[32:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def summarize(claims: dict[str, Any]) -> dict[str, Any]:
+    """The fields a card carries (patient, immunizations), for the verifier's answer."""
+    out: dict[str, Any] = {"iss": claims.get("iss"), "nbf": claims.get("nbf")}
+    vc = claims.get("vc") if isinstance(claims.get("vc"), dict) else {}
+    assert isinstance(vc, dict)
+    out["type"] = vc.get("type")
+    if "rid" in vc:
+        out["rid"] = vc["rid"]
+    subject = vc.get("credentialSubject") if isinstance(vc.get("credentialSubject"), dict) else {}
+    assert isinstance(subject, dict)
+    bundle = subject.get("fhirBundle") if isinstance(subject.get("fhirBundle"), dict) else {}
+    assert isinstance(bundle, dict)
+    immunizations: list[dict[str, Any]] = []
+    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    assert isinstance(entries, list)
+    for entry in entries[:50]:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            continue
+        if res.get("resourceType") == "Patient":
+            names = res.get("name") if isinstance(res.get("name"), list) else []
+            assert isinstance(names, list)
+            if names and isinstance(names[0], dict):
+                n = names[0]
+                given = n.get("given") if isinstance(n.get("given"), list) else []
+                assert isinstance(given, list)
+                out["name"] = " ".join([*map(str, given), str(n.get("family", ""))]).strip()
+            out["birthDate"] = res.get("birthDate")
+        elif res.get("resourceType") == "Immunization":
+            codes = (
+                res.get("vaccineCode", {}).get("coding", [])
+                if isinstance(res.get("vaccineCode"), dict)
+                else []
+            )
+            performer = res.get("performer") if isinstance(res.get("performer"), list) else []
+            assert isinstance(performer, list)
+            immunizations.append(
+                {
+                    "vaccineCode": [
+                        {"system": c.get("system"), "code": c.get("code")}
+                        for c in codes
+                        if isinstance(c, dict)
+                    ],
+                    "date": res.get("occurrenceDateTime"),
+                    "lotNumber": res.get("lotNumber"),
+                    "performer": (performer[0].get("actor", {}) or {}).get("display")
+                    if performer and isinstance(performer[0], dict)
+                    else None,
+                }
+            )
+    out["immunizations"] = immunizations
+    return out

@@ -1,0 +1,391 @@
+"""W3C Verifiable Credential in the shape DIVOC issued for Co-WIN, signed Ed25519Signature2020.
+
+The credential keeps DIVOC's shape (``VerifiableCredential`` + ``ProofOfVaccinationCredential``,
+``credentialSubject`` of type ``Person``, ``evidence[]`` of type ``Vaccination``), with one
+evidence entry per dose and immunet's own JSON-LD context (DIVOC's context is GPL-licensed and
+names cowin.gov.in terms; ours is bundled, see ADR 0005).
+
+Proof: Ed25519Signature2020 Linked Data Proof. The document (without ``proof``) and the proof
+options (with the document's ``@context``) are canonicalized with URDNA2015 by ``pyld``; the
+signature covers ``SHA-256(canon(proof options)) ‖ SHA-256(canon(document))``; ``proofValue`` is
+multibase base58btc (``z…``). Every context is bundled and the document loader never touches the
+network: an unknown context URL is an error.
+
+QR: as DIVOC did, the credential JSON goes into a ZIP archive as ``certificate.json`` (DEFLATE).
+DIVOC put the raw ZIP bytes in a byte-mode QR; immunet base64-encodes them so the QR text is
+plain ASCII that survives JSON and HTTP. The verifier accepts both forms.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import zipfile
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from ._safe import DecodeError
+from .keys import CertificateKeySet
+from .record import CertificateRecord
+
+CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
+ED25519_2020 = "https://w3id.org/security/suites/ed25519-2020/v1"
+VACCINATION_V1 = "https://immunet.example/credentials/vaccination/v1"
+CONTEXT = [CREDENTIALS_V1, ED25519_2020, VACCINATION_V1]
+_CONTEXT_FILES = {
+    CREDENTIALS_V1: "credentials-v1.jsonld",
+    ED25519_2020: "ed25519-signature-2020-v1.jsonld",
+    VACCINATION_V1: "immunet-vaccination-v1.jsonld",
+    "https://w3id.org/security/v1": "security-v1.jsonld",
+    "https://w3id.org/security/v2": "security-v2.jsonld",
+}
+ZIP_MEMBER = "certificate.json"
+MAX_VC_JSON = 64 * 1024
+MAX_JSON_NODES = 400
+MAX_JSON_DEPTH = 12
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+# -- JSON-LD ---------------------------------------------------------------------------------
+
+
+@cache
+def _context_document(url: str) -> dict[str, Any]:
+    name = _CONTEXT_FILES[url]
+    text = resources.files("immunet.certificates").joinpath(f"data/contexts/{name}")
+    doc: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    return doc
+
+
+def document_loader(url: str, options: Any = None) -> dict[str, Any]:
+    """pyld document loader that serves bundled contexts only; never the network."""
+    from pyld.jsonld import JsonLdError  # type: ignore[import-untyped]
+
+    if url not in _CONTEXT_FILES:
+        raise JsonLdError(
+            f"context {url} is not bundled",
+            "jsonld.LoadDocumentError",
+            code="loading document failed",
+        )
+    return {
+        "contentType": "application/ld+json",
+        "contextUrl": None,
+        "documentUrl": url,
+        "document": _context_document(url),
+    }
+
+
+def canonicalize(doc: dict[str, Any]) -> str:
+    from pyld import jsonld  # type: ignore[import-untyped]
+
+    result = jsonld.normalize(
+        doc,
+        {
+            "algorithm": "URDNA2015",
+            "format": "application/n-quads",
+            "documentLoader": document_loader,
+            "safe": True,
+        },
+    )
+    assert isinstance(result, str)
+    return result
+
+
+def b58encode(data: bytes) -> str:
+    n = int.from_bytes(data, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = _B58[r] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def b58decode(text: str) -> bytes:
+    n = 0
+    for c in text:
+        i = _B58.find(c)
+        if i < 0:
+            raise DecodeError("bad base58 character")
+        n = n * 58 + i
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def _verify_data(document: dict[str, Any], proof_options: dict[str, Any]) -> bytes:
+    options = {**proof_options, "@context": document["@context"]}
+    unsigned = {k: v for k, v in document.items() if k != "proof"}
+    return (
+        hashlib.sha256(canonicalize(options).encode("utf-8")).digest()
+        + hashlib.sha256(canonicalize(unsigned).encode("utf-8")).digest()
+    )
+
+
+def sign(
+    document: dict[str, Any],
+    key: ed25519.Ed25519PrivateKey,
+    verification_method: str,
+    *,
+    created: dt.datetime,
+) -> dict[str, Any]:
+    proof: dict[str, Any] = {
+        "type": "Ed25519Signature2020",
+        "created": created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    signature = key.sign(_verify_data(document, proof))
+    return {**document, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
+
+
+def verify_proof(document: dict[str, Any], public_key: ed25519.Ed25519PublicKey) -> bool:
+    proof = document.get("proof")
+    if not isinstance(proof, dict) or proof.get("type") != "Ed25519Signature2020":
+        return False
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not value.startswith("z"):
+        return False
+    try:
+        signature = b58decode(value[1:])
+    except DecodeError:
+        return False
+    if len(signature) != 64:
+        return False
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    try:
+        public_key.verify(signature, _verify_data(document, options))
+    except InvalidSignature:
+        return False
+    return True
+
+
+# -- the credential -------------------------------------------------------------------------
+
+
+def credential(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any]:
+    """The unsigned credential for the record."""
+    issued = record.issued_at
+    subject: dict[str, Any] = {
+        "type": "Person",
+        "id": f"did:immunet:{record.masked_id}",
+        "refId": record.beneficiary_reference_id,
+        "name": record.name,
+        "gender": record.gender,
+        "age": str(record.age_at(issued.date())),
+        "maskedId": record.masked_id,
+        "nationality": "Indian",
+        "address": {"addressCountry": "IN"},
+    }
+    if record.date_of_birth is not None:
+        subject["dob"] = record.date_of_birth.isoformat()
+    else:
+        subject["birthYear"] = str(record.year_of_birth)
+    evidence = []
+    for d in sorted(record.doses, key=lambda d: (d.date, d.dose_number)):
+        evidence.append(
+            {
+                "id": f"{keyset.issuer}/vaccine/{record.certificate_id}/{d.dose_number}",
+                "type": ["Vaccination"],
+                "certificateId": record.certificate_id,
+                "certificateVersion": str(record.version),
+                "certificateStatus": record.status,
+                "batch": d.batch,
+                "vaccine": d.vaccine_name,
+                "vaccineCode": d.vaccine_code,
+                "cvx": d.vaccine.cvx,
+                "manufacturer": d.manufacturer,
+                "date": d.date.isoformat(),
+                "dose": d.dose_number,
+                "totalDoses": max(d.total_doses, d.dose_number),
+                "facility": {"name": d.center_name, "address": {"addressCountry": d.country}},
+            }
+        )
+    return {
+        "@context": list(CONTEXT),
+        "type": ["VerifiableCredential", "ProofOfVaccinationCredential"],
+        "credentialSubject": subject,
+        "issuer": keyset.issuer,
+        "issuanceDate": issued.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "evidence": evidence,
+        "nonTransferable": "true",
+    }
+
+
+def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any]:
+    """``{"credential": signed VC, "qr": QR text}``."""
+    key = keyset.vc.private_key
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    signed = sign(
+        credential(record, keyset), key, keyset.vc_verification_method, created=record.issued_at
+    )
+    return {"credential": signed, "qr": to_qr(signed)}
+
+
+# -- QR --------------------------------------------------------------------------------------
+
+
+def to_qr(signed: dict[str, Any]) -> str:
+    buf = io.BytesIO()
+    info = zipfile.ZipInfo(ZIP_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(
+            info, json.dumps(signed, separators=(",", ":"), ensure_ascii=False), compresslevel=9
+        )
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def looks_like_qr(text: str) -> bool:
+    return text.startswith("PK\x03\x04") or text.startswith("UEsDB")
+
+
+def from_qr(text: str) -> dict[str, Any]:
+    """The credential JSON from a QR text: base64 ZIP (immunet) or raw ZIP bytes (DIVOC)."""
+    if text.startswith("PK\x03\x04"):
+        try:
+            data = text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise DecodeError("raw ZIP text is not bytes") from None
+    else:
+        if not _B64.match(text):
+            raise DecodeError("VC QR is not base64")
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise DecodeError("bad base64") from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) != 1 or infos[0].filename != ZIP_MEMBER:
+                raise DecodeError("VC ZIP must hold only certificate.json")
+            if infos[0].file_size > MAX_VC_JSON:
+                raise DecodeError("VC JSON too large")
+            with zf.open(infos[0]) as fh:
+                raw = fh.read(MAX_VC_JSON + 1)
+    except DecodeError:
+        raise
+    except (
+        Exception
+    ) as exc:  # zipfile raises BadZipFile, zlib.error, EOFError, NotImplementedError…
+        raise DecodeError(f"bad ZIP: {type(exc).__name__}") from None
+    if len(raw) > MAX_VC_JSON:
+        raise DecodeError("VC JSON too large")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("VC is not JSON") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("VC is not a JSON object")
+    check_shape(doc)
+    return doc
+
+
+def check_shape(doc: Any) -> None:
+    """Bound the JSON before canonicalization: depth, node count, no blank-node ids, and only
+    bundled contexts (URDNA2015 is costly on adversarial graphs)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_JSON_DEPTH or count > MAX_JSON_NODES:
+            raise DecodeError("VC JSON too deep or too large")
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("id", "@id") and isinstance(v, str) and v.startswith("_:"):
+                    raise DecodeError("blank node identifiers are not allowed")
+                stack.append((v, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    ctx = doc.get("@context")
+    if not isinstance(ctx, list) or not all(
+        isinstance(c, str) and c in _CONTEXT_FILES for c in ctx
+    ):
+        raise DecodeError("VC @context must list bundled context URLs only")
+
+
+@lru_cache(maxsize=1)
+def _defined_terms() -> frozenset[str]:
+    terms: set[str] = set()
+
+    def walk(ctx: Any) -> None:
+        if isinstance(ctx, dict):
+            for key, value in ctx.items():
+                if not key.startswith("@"):
+                    terms.add(key)
+                if isinstance(value, dict) and "@context" in value:
+                    walk(value["@context"])
+                elif key == "@context":
+                    walk(value)
+        elif isinstance(ctx, list):
+            for c in ctx:
+                walk(c)
+
+    for url in _CONTEXT_FILES:
+        walk(_context_document(url)["@context"])
+    return frozenset(terms)
+
+
+def undefined_terms(doc: Any) -> set[str]:
+    """Keys that no bundled context defines. JSON-LD silently drops them when canonicalizing, so
+    they would ride along unsigned: the verifier rejects documents that have any."""
+    found: set[str] = set()
+    known = _defined_terms()
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key != "@context" and not key.startswith("@") and key not in known:
+                    found.add(key)
+                if key != "@context":
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    subject = doc.get("credentialSubject") if isinstance(doc.get("credentialSubject"), dict) else {}
+    assert isinstance(subject, dict)
+    keep = ("name", "gender", "age", "birthYear", "dob", "refId", "maskedId", "nationality")
+    out: dict[str, Any] = {
+        "issuer": doc.get("issuer"),
+        "issuanceDate": doc.get("issuanceDate"),
+        "type": doc.get("type"),
+        **{k: subject[k] for k in keep if k in subject},
+    }
+    evidence = doc.get("evidence") if isinstance(doc.get("evidence"), list) else []
+    assert isinstance(evidence, list)
+    out["evidence"] = [
+        {
+            k: e.get(k)
+            for k in (
+                "certificateId",
+                "certificateVersion",
+                "vaccine",
+                "manufacturer",
+                "batch",
+                "date",
+                "dose",
+                "totalDoses",
+            )
+        }
+        | {
+            "facility": (e.get("facility") or {}).get("name")
+            if isinstance(e.get("facility"), dict)
+            else None
+        }
+        for e in evidence
+        if isinstance(e, dict)
+    ]
+    return out

@@ -1,0 +1,1 @@
+"""Oversight: insider-misuse alerts, disputes, break-glass grants, reports and transparency."""

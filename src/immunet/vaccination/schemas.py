@@ -1,0 +1,315 @@
+"""Request and response models of the vaccinator's API (strict, bounded, masked)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from immunet.people.schemas import ConfirmOtpRequest, NewBeneficiaryRequest, Out, Strict
+
+MAX_PAGE = 50
+BATCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,47}$"
+SYMPTOMS = (
+    "fever",
+    "injection-site-pain",
+    "injection-site-swelling",
+    "headache",
+    "fatigue",
+    "myalgia",
+    "nausea",
+    "vomiting",
+    "diarrhoea",
+    "rash",
+    "allergic-reaction",
+    "anaphylaxis",
+    "syncope",
+    "seizure",
+    "breathing-difficulty",
+    "chest-pain",
+    "thrombosis",
+    "paralysis",
+    "other",
+)
+Symptom = Literal[
+    "fever",
+    "injection-site-pain",
+    "injection-site-swelling",
+    "headache",
+    "fatigue",
+    "myalgia",
+    "nausea",
+    "vomiting",
+    "diarrhoea",
+    "rash",
+    "allergic-reaction",
+    "anaphylaxis",
+    "syncope",
+    "seizure",
+    "breathing-difficulty",
+    "chest-pain",
+    "thrombosis",
+    "paralysis",
+    "other",
+]
+Severity = Literal["mild", "moderate", "severe", "serious"]
+Outcome = Literal["recovered", "recovering", "not-recovered", "hospitalised", "died", "unknown"]
+
+
+def parse_day(value: str) -> dt.date:
+    """``DD-MM-YYYY`` (Co-WIN) or ``YYYY-MM-DD``."""
+    if re.fullmatch(r"\d{2}-\d{2}-\d{4}", value):
+        return dt.datetime.strptime(value, "%d-%m-%Y").date()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return dt.date.fromisoformat(value)
+    raise ValueError("dates are DD-MM-YYYY")
+
+
+# -- roster and check-in ------------------------------------------------------------------
+
+
+class RosterEntry(Out):
+    appointment_id: str
+    beneficiary_reference_id: str
+    name: str
+    birth_year: int
+    photo_id_type: str
+    photo_id_number: str  # masked: XXXXXXXX1234
+    dose: int
+    slot: str
+    status: str  # booked | checked-in | completed
+
+
+class RosterResponse(Out):
+    session_id: str
+    date: str
+    vaccine: str
+    page: int
+    limit: int
+    appointments: list[RosterEntry]
+
+
+class CheckInRequest(Strict):
+    code: str = Field(min_length=4, max_length=200, description="4 digits, or the slip QR")
+
+
+class FixedCheckInRequest(Strict):
+    """The fixed interface: ``POST /api/staff/checkin {"appointment_id", "secret_code"}``."""
+
+    appointment_id: str = Field(min_length=1, max_length=36)
+    secret_code: str = Field(min_length=4, max_length=200)
+
+
+class CheckInResponse(Out):
+    appointment_id: str
+    status: str
+    beneficiary_reference_id: str
+    name: str
+    birth_year: int
+    photo_id_type: str
+    photo_id_number: str
+    dose: int
+    vaccine: str
+
+
+# -- walk-ins -------------------------------------------------------------------------------
+
+
+class LookupOtpRequest(Strict):
+    mobile: str = Field(min_length=10, max_length=20)
+
+
+class LookupOtpResponse(Out):
+    txnId: str
+
+
+class LookupConfirmRequest(ConfirmOtpRequest):
+    pass
+
+
+class DoseSummary(Out):
+    dose: int
+    vaccine: str
+    date: str
+
+
+class MaskedBeneficiary(Out):
+    beneficiary_reference_id: str
+    name: str
+    birth_year: int
+    gender: str
+    photo_id_type: str
+    photo_id_number: str
+    mobile_number: str  # last 4 digits only
+    doses: list[DoseSummary]
+
+
+class LookupConfirmResponse(Out):
+    txnId: str
+    expires_in: int
+    beneficiaries: list[MaskedBeneficiary]
+
+
+class WalkInRegistrationRequest(NewBeneficiaryRequest):
+    pass
+
+
+class WalkInRegistrationResponse(Out):
+    beneficiary_reference_id: str
+
+
+# -- doses ----------------------------------------------------------------------------------
+
+
+class RecordDoseRequest(Strict):
+    beneficiary_reference_id: str = Field(min_length=1, max_length=20)
+    vaccine: str = Field(min_length=1, max_length=32)
+    dose_number: int = Field(ge=1, le=20)
+    batch: str = Field(pattern=BATCH_PATTERN)
+    administered_at: dt.datetime | None = None
+    appointment_id: str | None = Field(default=None, min_length=1, max_length=36)
+
+    @field_validator("administered_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("administered_at needs a time zone (e.g. +05:30 or Z)")
+        return value
+
+
+class FixedRecordDoseRequest(Strict):
+    """The fixed interface: ``POST /api/staff/vaccinations``."""
+
+    beneficiary_reference_id: str = Field(min_length=1, max_length=20)
+    session_id: str = Field(min_length=1, max_length=36)
+    vaccine: str = Field(min_length=1, max_length=32)
+    dose: int = Field(ge=1, le=20)
+    batch: str = Field(pattern=BATCH_PATTERN)
+
+
+class RecordDoseResponse(Out):
+    vaccination_id: str
+    dose_id: int
+    beneficiary_reference_id: str
+    vaccine: str
+    dose: int
+    batch: str
+    administered_on: str
+    certificate_id: str | None = None
+
+
+class VoidDoseRequest(Strict):
+    reason: str = Field(min_length=5, max_length=500)
+
+
+class VoidDoseResponse(Out):
+    dose_id: int
+    status: str
+
+
+# -- stock ----------------------------------------------------------------------------------
+
+
+class NewStockRequest(Strict):
+    vaccine: str = Field(min_length=1, max_length=32)
+    lot: str = Field(pattern=BATCH_PATTERN)
+    expiry: str = Field(min_length=10, max_length=10, description="DD-MM-YYYY")
+    quantity: int = Field(ge=1, le=1_000_000)
+
+    @field_validator("expiry")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        parse_day(value)
+        return value
+
+
+class StockBatchOut(Out):
+    stock_id: int
+    vaccine: str
+    lot: str
+    expiry: str
+    quantity_received: int
+    doses_used: int
+    wasted: int
+    doses_left: int
+    expired: bool
+
+
+class StockListResponse(Out):
+    center_id: int
+    batches: list[StockBatchOut]
+
+
+class NewStockResponse(Out):
+    stock_id: int
+
+
+class WasteRequest(Strict):
+    doses: int = Field(ge=1, le=100_000)
+    reason: Literal["expired", "broken-vial", "open-vial-unused", "cold-chain", "other"]
+
+
+# -- AEFI -----------------------------------------------------------------------------------
+
+
+class AefiFields(Strict):
+    symptoms: list[Symptom] = Field(min_length=1, max_length=len(SYMPTOMS))
+    onset_date: str = Field(min_length=10, max_length=10, description="DD-MM-YYYY")
+    severity: Severity
+    outcome: Outcome
+    dose_id: int | None = Field(default=None, ge=1)
+    notes: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("onset_date")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        parse_day(value)
+        return value
+
+    @field_validator("symptoms")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class StaffAefiRequest(AefiFields):
+    beneficiary_reference_id: str = Field(min_length=1, max_length=20)
+
+
+class CitizenAefiRequest(StaffAefiRequest):
+    pass
+
+
+class AefiCreated(Out):
+    aefi_id: int
+
+
+class AefiDetail(Out):
+    """A report as district admins see it: no name, no identifier, no free text."""
+
+    aefi_id: int
+    center_id: int | None
+    vaccine: str | None
+    dose: int | None
+    symptoms: list[str]
+    onset_date: str
+    severity: str
+    outcome: str
+    reporter_kind: str
+    reported_on: str
+
+
+class AefiCount(Out):
+    key: str
+    count: int
+
+
+class AefiListResponse(Out):
+    total: int
+    by_severity: list[AefiCount]
+    by_vaccine: list[AefiCount]
+    page: int
+    limit: int
+    reports: list[AefiDetail]

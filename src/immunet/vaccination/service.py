@@ -1,0 +1,768 @@
+"""The vaccinator's day: roster, check-in, walk-in look-up by OTP, recording a dose.
+
+Every read of a person goes through :mod:`immunet.vaccination.access` (the chokepoint);
+every write owns its transaction and ends it with its audit record. A dose is recorded
+at most once per ``Idempotency-Key`` and at most once per (person, series, dose number),
+under any number of concurrent retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from immunet.booking.models import Appointment
+from immunet.booking.rules import today_in_india
+from immunet.certificates.service import issue_for_beneficiary, revoke_for_correction
+from immunet.context import AppContext
+from immunet.db.base import utcnow
+from immunet.errors import NotFound
+from immunet.people.auth import (
+    InvalidMobile,
+    account_for_verified_mobile,
+    mobile_index,
+    request_otp,
+    verify_otp,
+)
+from immunet.people.identifiers import normalize_mobile
+from immunet.people.models import AadhaarVaultEntry, Beneficiary
+from immunet.people.schemas import NewBeneficiaryRequest
+from immunet.people.service import (
+    BeneficiaryNotFound,
+    BeneficiaryView,
+    register_beneficiary_for_account,
+    reveal,
+)
+from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.idempotency import StoredResponse, prepare
+from immunet.security.keyring import Keyring, Purpose
+from immunet.security.ratelimit import Limit
+from immunet.sessions.models import VaccinationSession
+from immunet.staff import misuse
+from immunet.staff.principal import StaffPrincipal
+from immunet.vaccination.access import (
+    AccessChannel,
+    PersonAccess,
+    access_people_for_staff,
+    authorize_person_for_staff,
+    record_person_access,
+    roster_window,
+)
+from immunet.vaccination.models import DoseRecord, SeriesDose, StaffOtpGrant, Vaccine
+from immunet.vaccination.rules import (
+    AppointmentLocked,
+    AppointmentMismatch,
+    CheckInRequired,
+    DoseAlreadyRecorded,
+    DoseNotFound,
+    DoseRule,
+    IdempotencyKeyRequired,
+    PriorDose,
+    RosterNotFound,
+    UnknownVaccine,
+    WrongCode,
+    age_in_days,
+    check_administered_at,
+    check_age_band,
+    check_sequence,
+    parse_check_in_code,
+)
+from immunet.vaccination.stock import center_of, take_dose
+
+log = logging.getLogger("immunet.vaccination")
+
+ROUTE_RECORD = "staff/doses"
+LOOKUP_PURPOSE_PREFIX = "staff-lookup:"
+ROSTER_STATUSES = ("booked", "completed")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def lookup_purpose(principal: StaffPrincipal) -> str:
+    """OTP purpose of a staff look-up, bound to the staff user who asked for it."""
+    return f"{LOOKUP_PURPOSE_PREFIX}{principal.user_id}"
+
+
+def grant_ref(txn_id: str) -> str:
+    return hashlib.sha256(f"staff-grant:{txn_id}".encode()).hexdigest()
+
+
+def code_failure_limit(ctx: AppContext) -> Limit:
+    return Limit("staff-code-failures", ctx.settings.staff_code_failures_per_hour, 3600)
+
+
+def lookup_limits(ctx: AppContext) -> tuple[Limit, Limit]:
+    s = ctx.settings
+    return (
+        Limit("staff-otp-lookups-hour", s.staff_otp_lookups_per_hour, 3600),
+        Limit("staff-otp-lookups-day", s.staff_otp_lookups_per_day, 86400),
+    )
+
+
+async def _vault_number(session: AsyncSession, keyring: Keyring, token: str | None) -> str | None:
+    if token is None:
+        return None
+    entry = await session.get(AadhaarVaultEntry, token)
+    if entry is None:
+        return None
+    return keyring.vault_cipher.decrypt(entry.number_ct, context=f"aadhaar:{token}")
+
+
+async def masked_view(
+    session: AsyncSession, keyring: Keyring, row: Beneficiary, *, mobile: str = ""
+) -> BeneficiaryView:
+    """Decrypt one person for a staff screen: identifiers masked (call after the chokepoint)."""
+    number = await _vault_number(session, keyring, row.aadhaar_token)
+    return reveal(keyring, row, mobile=mobile, vault_number=number)
+
+
+async def _own_session(
+    session: AsyncSession, principal: StaffPrincipal, session_id: str
+) -> VaccinationSession:
+    """A session of the caller's own centre dated yesterday..tomorrow, else 404."""
+    center_id = principal.jurisdiction.ref_id if principal.jurisdiction.kind == "center" else None
+    first, last = roster_window()
+    row = await session.get(VaccinationSession, session_id)
+    if (
+        row is None
+        or center_id is None
+        or row.center_id != center_id
+        or not first <= row.date <= last
+    ):
+        raise RosterNotFound()
+    return row
+
+
+async def _own_appointment(
+    session: AsyncSession, principal: StaffPrincipal, appointment_id: str, *, lock: bool = False
+) -> tuple[Appointment, VaccinationSession]:
+    """An appointment in a session of the caller's centre in the roster window, else 404."""
+    stmt = select(Appointment).where(Appointment.appointment_id == appointment_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    appointment = (await session.execute(stmt)).scalar_one_or_none()
+    if appointment is None or appointment.status not in ROSTER_STATUSES:
+        raise RosterNotFound("No such appointment at your centre.")
+    try:
+        vaccination_session = await _own_session(session, principal, appointment.session_id)
+    except RosterNotFound as exc:
+        raise RosterNotFound("No such appointment at your centre.") from exc
+    return appointment, vaccination_session
+
+
+def roster_status(appointment: Appointment) -> str:
+    if appointment.status == "booked" and appointment.checked_in_at is not None:
+        return "checked-in"
+    return appointment.status
+
+
+# -- roster -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    appointment: Appointment
+    view: BeneficiaryView
+
+
+@dataclass(frozen=True)
+class Roster:
+    session: VaccinationSession
+    lines: list[RosterLine]
+
+
+async def roster(
+    ctx: AppContext, session_id: str, *, actor: StaffPrincipal, page: int, limit: int
+) -> Roster:
+    """One page of a session's appointments, masked; each person shown is audited."""
+    async with ctx.db.transaction() as session:
+        vaccination_session = await _own_session(session, actor, session_id)
+        appointments = list(
+            (
+                await session.execute(
+                    select(Appointment)
+                    .where(
+                        Appointment.session_id == session_id,
+                        Appointment.status.in_(ROSTER_STATUSES),
+                    )
+                    .order_by(Appointment.slot, Appointment.created_at, Appointment.appointment_id)
+                    .offset((page - 1) * limit)
+                    .limit(limit)
+                )
+            ).scalars()
+        )
+        people = await access_people_for_staff(
+            ctx,
+            session,
+            actor,
+            [a.beneficiary_id for a in appointments],
+            purpose="session-roster",
+            channel=AccessChannel.ROSTER,
+        )
+        by_id = {p.id: p for p in people}
+        lines = [
+            RosterLine(a, await masked_view(session, ctx.keyring, by_id[a.beneficiary_id]))
+            for a in appointments
+        ]
+    return Roster(vaccination_session, lines)
+
+
+# -- check-in ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    appointment: Appointment
+    vaccine: str
+    view: BeneficiaryView
+
+
+async def check_in(
+    ctx: AppContext, appointment_id: str, raw_code: str, *, actor: StaffPrincipal
+) -> CheckIn:
+    """Check a person in with their appointment's 4-digit code (constant-time compare).
+
+    Wrong codes count on the appointment (locked after the configured number) and
+    against the staff user's hourly wrong-code quota.
+    """
+    limit = code_failure_limit(ctx)
+    await _refuse_over_quota(ctx, limit, actor)
+    digest = ctx.keyring.digest(Purpose.APPOINTMENT_CODE_DIGEST)
+    max_failures = ctx.settings.appointment_code_max_failures
+    failure: Exception | None = None
+    wrong_code = False
+    result: CheckIn | None = None
+    async with ctx.db.transaction() as session:
+        await misuse.before_code_check(ctx, session, actor)
+        appointment, vaccination_session = await _own_appointment(
+            session, actor, appointment_id, lock=True
+        )
+        if appointment.code_failures >= max_failures:
+            failure = AppointmentLocked()
+        elif appointment.status == "completed":
+            failure = CheckInRequired("This appointment is already completed.")
+        else:
+            code = parse_check_in_code(raw_code, appointment.appointment_id)
+            # The code is compared with this appointment's digest only, in constant time.
+            correct = digest.matches(
+                appointment.code_digest, appointment.appointment_id, code or "----"
+            )
+            if not correct:
+                failures = appointment.code_failures + 1
+                wrong_code = True
+                await misuse.note_wrong_code(session, actor)
+                await session.execute(
+                    update(Appointment)
+                    .where(Appointment.appointment_id == appointment.appointment_id)
+                    .values(code_failures=Appointment.code_failures + 1, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                locked = failures >= max_failures
+                failure = AppointmentLocked() if locked else WrongCode()
+                await AuditChain.append(
+                    session,
+                    actor=actor.actor,
+                    action=(
+                        AuditAction.APPOINTMENT_LOCKED
+                        if locked
+                        else AuditAction.APPOINTMENT_CODE_FAILED
+                    ),
+                    subject_ref=f"appointment:{appointment.appointment_id}",
+                    purpose="check-in",
+                    context=actor.context,
+                    detail={"failures": failures},
+                )
+            else:
+                now = utcnow()
+                if appointment.checked_in_at is None:
+                    appointment.checked_in_at = now
+                    appointment.checked_in_by = actor.actor
+                    appointment.updated_at = now
+                    await session.flush()
+                person = await authorize_person_for_staff(
+                    ctx,
+                    session,
+                    actor,
+                    appointment.beneficiary_id,
+                    purpose="check-in",
+                    channel=AccessChannel.SECRET_CODE,
+                )
+                view = await masked_view(session, ctx.keyring, person.beneficiary)
+                result = CheckIn(appointment, vaccination_session.vaccine_code, view)
+                await record_person_access(session, actor, person)
+                await AuditChain.append(
+                    session,
+                    actor=actor.actor,
+                    action=AuditAction.APPOINTMENT_CHECKED_IN,
+                    subject_ref=f"appointment:{appointment.appointment_id}",
+                    purpose="check-in",
+                    context=actor.context,
+                )
+    if failure is not None:
+        if wrong_code:
+            # Counted after the commit so the appointment's counter is stored either way.
+            await ctx.limiter.hit(limit, str(actor.user_id))
+        raise failure
+    assert result is not None
+    return result
+
+
+async def _refuse_over_quota(ctx: AppContext, limit: Limit, actor: StaffPrincipal) -> None:
+    if await ctx.limiter.used(limit, str(actor.user_id)) >= limit.limit:
+        await ctx.limiter.hit(limit, str(actor.user_id))  # raises 429 with Retry-After
+
+
+# -- walk-ins: look-up by the person's own OTP -------------------------------------------------
+
+
+async def lookup_send_otp(ctx: AppContext, raw_mobile: str, *, actor: StaffPrincipal) -> str:
+    """Send an OTP to the person's mobile; the same answer whether registered or not."""
+    center_of(actor)
+    try:
+        index = mobile_index(ctx, normalize_mobile(raw_mobile))
+    except ValueError as exc:
+        raise InvalidMobile() from exc
+    for limit in lookup_limits(ctx):
+        await ctx.limiter.hit(limit, str(actor.user_id))
+    async with ctx.db.transaction() as session:
+        await misuse.before_otp_lookup(ctx, session, actor, target=index)
+    return await request_otp(
+        ctx,
+        raw_mobile,
+        context=actor.context,
+        purpose=lookup_purpose(actor),
+        actor=actor.actor,
+        template="staff_lookup_otp",
+    )
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    txn_id: str
+    expires_in: int
+    people: list[tuple[BeneficiaryView, list[DoseRecord]]]
+
+
+async def lookup_confirm(
+    ctx: AppContext, txn_id: str, otp_sha256: str, *, actor: StaffPrincipal
+) -> LookupResult:
+    """The person read out the OTP: grant access to their account for a short while."""
+    center_of(actor)
+    index, mobile = await verify_otp(
+        ctx,
+        txn_id,
+        otp_sha256,
+        context=actor.context,
+        purpose=lookup_purpose(actor),
+        actor=actor.actor,
+    )
+    account_id = await account_for_verified_mobile(ctx, index, mobile, context=actor.context)
+    lifetime = ctx.settings.staff_otp_grant_seconds
+    now = utcnow()
+    async with ctx.db.transaction() as session:
+        session.add(
+            StaffOtpGrant(
+                txn_ref=grant_ref(txn_id),
+                staff_user_id=actor.user_id,
+                account_id=account_id,
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=lifetime),
+            )
+        )
+        await session.flush()
+        ids = list(
+            (
+                await session.execute(
+                    select(Beneficiary.id)
+                    .where(Beneficiary.account_id == account_id)
+                    .order_by(Beneficiary.id)
+                )
+            ).scalars()
+        )
+        rows = await access_people_for_staff(
+            ctx, session, actor, ids, purpose="walk-in-lookup", channel=AccessChannel.OTP_VERIFIED
+        )
+        people = [
+            (
+                await masked_view(session, ctx.keyring, row, mobile=mobile),
+                await _doses_of(session, row.id),
+            )
+            for row in rows
+        ]
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.STAFF_LOOKUP_VERIFIED,
+            subject_ref=f"account:{account_id}",
+            purpose="walk-in-lookup",
+            context=actor.context,
+            detail={"beneficiaries": len(ids)},
+        )
+    return LookupResult(txn_id, lifetime, people)
+
+
+async def _doses_of(session: AsyncSession, beneficiary_id: int) -> list[DoseRecord]:
+    return list(
+        (
+            await session.execute(
+                select(DoseRecord)
+                .where(DoseRecord.beneficiary_id == beneficiary_id, DoseRecord.status == "recorded")
+                .order_by(DoseRecord.administered_on, DoseRecord.dose_number)
+            )
+        ).scalars()
+    )
+
+
+async def _live_grant(session: AsyncSession, actor: StaffPrincipal, txn_id: str) -> StaffOtpGrant:
+    grant = (
+        await session.execute(
+            select(StaffOtpGrant).where(
+                StaffOtpGrant.txn_ref == grant_ref(txn_id),
+                StaffOtpGrant.staff_user_id == actor.user_id,
+                StaffOtpGrant.expires_at > utcnow(),
+            )
+        )
+    ).scalar_one_or_none()
+    if grant is None:
+        raise NotFound("No live OTP verification for this look-up.")
+    return grant
+
+
+async def register_walk_in(
+    ctx: AppContext, txn_id: str, form: NewBeneficiaryRequest, *, actor: StaffPrincipal
+) -> str:
+    """Register a person under the account whose OTP this staff member just verified."""
+    center_of(actor)
+    async with ctx.db.reader() as session:
+        grant = await _live_grant(session, actor, txn_id)
+        account_id = grant.account_id
+    return await register_beneficiary_for_account(
+        ctx,
+        form,
+        account_id=account_id,
+        actor=actor.actor,
+        context=actor.context,
+        purpose="walk-in-registration",
+    )
+
+
+# -- recording a dose -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseInput:
+    beneficiary_reference_id: str
+    vaccine: str
+    dose_number: int
+    batch: str
+    administered_at: dt.datetime | None = None
+    appointment_id: str | None = None
+    session_id: str | None = None
+
+
+async def _find_appointment(
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    beneficiary_id: int,
+    data: DoseInput,
+) -> tuple[Appointment, VaccinationSession] | None:
+    """The appointment this dose completes: named, or a checked-in one at this centre."""
+    if data.appointment_id is not None:
+        appointment, vs = await _own_appointment(session, actor, data.appointment_id, lock=True)
+        if appointment.beneficiary_id != beneficiary_id:
+            raise RosterNotFound("No such appointment at your centre.")
+        return appointment, vs
+    center_id = center_of(actor)
+    first, last = roster_window()
+    stmt = (
+        select(Appointment)
+        .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
+        .where(
+            Appointment.beneficiary_id == beneficiary_id,
+            Appointment.status == "booked",
+            Appointment.dose == data.dose_number,
+            VaccinationSession.center_id == center_id,
+            VaccinationSession.date >= first,
+            VaccinationSession.date <= last,
+        )
+    )
+    if data.session_id is not None:
+        stmt = stmt.where(Appointment.session_id == data.session_id)
+    match = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+    if match is None:
+        return None
+    return match, await _own_session(session, actor, match.session_id)
+
+
+async def _prior_doses(
+    session: AsyncSession, beneficiary_id: int, programme: str
+) -> list[PriorDose]:
+    rows = await session.execute(
+        select(
+            DoseRecord.dose_number,
+            DoseRecord.vaccine_code,
+            DoseRecord.administered_on,
+            DoseRecord.series_code,
+        )
+        .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+        .where(
+            DoseRecord.beneficiary_id == beneficiary_id,
+            DoseRecord.status == "recorded",
+            Vaccine.programme_code == programme,
+        )
+    )
+    return [PriorDose(n, v, d, s) for n, v, d, s in rows]
+
+
+async def _dose_rule(
+    session: AsyncSession, vaccine: str, dose_number: int, history: Sequence[PriorDose]
+) -> tuple[str | None, DoseRule | None]:
+    """The series of this course (that of the first dose, else the vaccine's) and its row."""
+    series_code: str | None = next(
+        (d.series_code for d in sorted(history, key=lambda d: d.number) if d.series_code), None
+    )
+    if series_code is None:
+        series_code = (
+            await session.execute(
+                select(SeriesDose.series_code)
+                .where(SeriesDose.vaccine_code == vaccine, SeriesDose.dose_number == 1)
+                .order_by(SeriesDose.series_code)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if series_code is None:
+        return None, None
+    row = (
+        await session.execute(
+            select(SeriesDose).where(
+                SeriesDose.series_code == series_code, SeriesDose.dose_number == dose_number
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return series_code, None
+    return series_code, DoseRule(
+        row.dose_number,
+        row.min_age_days,
+        row.max_age_days,
+        row.min_interval_days,
+        row.same_vaccine_as_previous,
+    )
+
+
+async def record_dose(
+    ctx: AppContext,
+    data: DoseInput,
+    *,
+    actor: StaffPrincipal,
+    idempotency_key: str | None,
+    route: str = ROUTE_RECORD,
+) -> StoredResponse:
+    """Record one dose given at the caller's centre; once per Idempotency-Key."""
+    if idempotency_key is None:
+        raise IdempotencyKeyRequired()
+    idem = prepare(
+        ctx,
+        caller=actor.actor,
+        route=route,
+        key=idempotency_key,
+        request={
+            "beneficiary_reference_id": data.beneficiary_reference_id,
+            "vaccine": data.vaccine,
+            "dose_number": data.dose_number,
+            "batch": data.batch,
+            "administered_at": data.administered_at.isoformat() if data.administered_at else None,
+            "appointment_id": data.appointment_id,
+            "session_id": data.session_id,
+        },
+    )
+    assert idem is not None
+    if (prior := await idem.replay()) is not None:
+        return prior
+    center_id = center_of(actor)
+    now = utcnow()
+    administered_at = data.administered_at or now
+    on = today_in_india(administered_at)
+    check_administered_at(
+        administered_at,
+        now=now,
+        today=today_in_india(now),
+        on=on,
+        backdate_days=ctx.settings.dose_backdate_days,
+    )
+    try:
+        async with ctx.db.transaction() as session:
+            await idem.claim(session)
+            beneficiary_id = (
+                await session.execute(
+                    select(Beneficiary.id)
+                    .where(Beneficiary.reference_id == data.beneficiary_reference_id)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            if beneficiary_id is None:
+                raise BeneficiaryNotFound()
+            found = await _find_appointment(session, actor, beneficiary_id, data)
+            appointment = found[0] if found else None
+            if appointment is not None:
+                if appointment.checked_in_at is None:
+                    raise CheckInRequired()
+                if appointment.code_failures >= ctx.settings.appointment_code_max_failures:
+                    raise AppointmentLocked()
+                assert found is not None
+                if found[1].vaccine_code != data.vaccine or appointment.dose != data.dose_number:
+                    raise AppointmentMismatch()
+                channel = AccessChannel.SECRET_CODE
+            else:
+                channel = AccessChannel.OTP_VERIFIED
+            person = await authorize_person_for_staff(
+                ctx, session, actor, beneficiary_id, purpose="dose-recording", channel=channel
+            )
+            vaccine = await session.get(Vaccine, data.vaccine)
+            if vaccine is None or not vaccine.active:
+                raise UnknownVaccine()
+            view = reveal(ctx.keyring, person.beneficiary, mobile="", vault_number=None)
+            history = await _prior_doses(session, beneficiary_id, vaccine.programme_code)
+            series_code, rule = await _dose_rule(session, vaccine.code, data.dose_number, history)
+            check_sequence(data.dose_number, vaccine.code, on, history, rule)
+            assert rule is not None
+            check_age_band(
+                age_in_days(on, view.birth_year, view.date_of_birth),
+                vaccine_min=vaccine.min_age_days,
+                vaccine_max=vaccine.max_age_days,
+                rule=rule,
+            )
+            stock_id = await take_dose(
+                session, center_id=center_id, vaccine=vaccine.code, lot=data.batch, on=on
+            )
+            dose = DoseRecord(
+                beneficiary_id=beneficiary_id,
+                vaccine_code=vaccine.code,
+                series_code=series_code,
+                dose_number=data.dose_number,
+                administered_on=on,
+                center_id=center_id,
+                batch=data.batch,
+                recorded_by=actor.actor,
+                recorded_at=now,
+                status="recorded",
+                appointment_id=appointment.appointment_id if appointment else None,
+                stock_batch_id=stock_id,
+            )
+            session.add(dose)
+            await session.flush()
+            if appointment is not None and appointment.status == "booked":
+                await session.execute(
+                    update(Appointment)
+                    .where(
+                        Appointment.appointment_id == appointment.appointment_id,
+                        Appointment.status == "booked",
+                    )
+                    .values(status="completed", updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            issued = await issue_for_beneficiary(
+                ctx, session, beneficiary_id, actor=actor, context=actor.context
+            )
+            certificate_id = issued.certificate_id if issued is not None else None
+            result = StoredResponse.of(
+                201,
+                {
+                    "vaccination_id": str(dose.id),
+                    "dose_id": dose.id,
+                    "beneficiary_reference_id": data.beneficiary_reference_id,
+                    "vaccine": vaccine.code,
+                    "dose": data.dose_number,
+                    "batch": data.batch,
+                    "administered_on": on.strftime("%d-%m-%Y"),
+                    "certificate_id": certificate_id,
+                },
+            )
+            await idem.complete(session, result)
+            await _audit_dose(session, actor, person, dose, channel)
+    except IntegrityError as exc:
+        # A concurrent request with the same key won (replay its answer), or a concurrent
+        # recording of the same dose did (the partial unique index).
+        if (prior := await idem.replay()) is not None:
+            return prior
+        raise DoseAlreadyRecorded() from exc
+    log.info("dose recorded id=%s request=%s", dose.id, actor.context.request_id)
+    return result
+
+
+async def _audit_dose(
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    person: PersonAccess,
+    dose: DoseRecord,
+    channel: AccessChannel,
+) -> None:
+    await record_person_access(session, actor, person)
+    await AuditChain.append(
+        session,
+        actor=actor.actor,
+        action=AuditAction.DOSE_RECORDED,
+        subject_ref=f"beneficiary:{person.beneficiary.reference_id}",
+        purpose="dose-recording",
+        context=actor.context,
+        detail={
+            "dose_id": dose.id,
+            "vaccine": dose.vaccine_code,
+            "dose": dose.dose_number,
+            "center_id": dose.center_id,
+            "channel": str(channel),
+        },
+    )
+
+
+# -- corrections ------------------------------------------------------------------------------
+
+
+async def void_dose(
+    ctx: AppContext, dose_id: int, reason: str, *, actor: StaffPrincipal
+) -> DoseRecord:
+    """A facility manager voids a wrongly recorded dose of their own centre, with a reason."""
+    center_id = center_of(actor)
+    async with ctx.db.transaction() as session:
+        dose = (
+            await session.execute(
+                select(DoseRecord)
+                .where(
+                    DoseRecord.id == dose_id,
+                    DoseRecord.center_id == center_id,
+                    DoseRecord.status == "recorded",
+                )
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if dose is None:
+            raise DoseNotFound()
+        now = utcnow()
+        dose.status = "voided"
+        dose.void_reason = reason
+        dose.voided_by = actor.actor
+        dose.voided_at = now
+        await session.flush()
+        beneficiary = await session.get(Beneficiary, dose.beneficiary_id)
+        assert beneficiary is not None
+        await revoke_for_correction(
+            ctx, session, beneficiary.id, actor=actor, context=actor.context
+        )
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.DOSE_VOIDED,
+            subject_ref=f"beneficiary:{beneficiary.reference_id}",
+            purpose="dose-correction",
+            context=actor.context,
+            detail={"dose_id": dose.id, "center_id": center_id},
+        )
+    return dose

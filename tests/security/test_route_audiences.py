@@ -1,0 +1,135 @@
+"""R-AZ-1: every route declares exactly one guard, and the guard is the one expected.
+
+The table below is the second place each route's audience is written down; the test walks
+the application's routes and fails on a route missing from the table, a route with no
+guard or several, or a guard other than the table's. A second test calls every guarded
+route without credentials and with the wrong audience's token and expects 401.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+
+from immunet.app import create_app
+from immunet.security.access import Guard
+from immunet.settings import Settings
+
+# (METHOD, path) → "public" | "citizen" | "staff:<permission>" | "partner" | "research"
+EXPECTED: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/api/v2/admin/location/states"): "public",
+    ("GET", "/api/v2/admin/location/districts/{state_id}"): "public",
+    ("POST", "/api/v2/auth/public/generateOTP"): "public",
+    ("POST", "/api/v2/auth/public/confirmOTP"): "public",
+    ("POST", "/api/v2/auth/logout"): "citizen",
+    ("GET", "/api/v2/registration/beneficiary/idTypes"): "public",
+    ("GET", "/api/v2/registration/beneficiary/genders"): "public",
+    ("POST", "/api/v2/registration/beneficiary/new"): "citizen",
+    ("POST", "/api/v2/registration/beneficiary/delete"): "citizen",
+    ("GET", "/api/v2/appointment/beneficiaries"): "citizen",
+}
+
+# Documentation routes added by the framework: public by nature, and carry no data.
+DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _flatten(routes: list[Any]) -> list[Any]:
+    """Every served route: FastAPI may keep included routers as lazy branches."""
+    flat: list[Any] = []
+    for route in routes:
+        if hasattr(route, "effective_route_contexts"):
+            flat.extend(route.effective_route_contexts())
+        else:
+            flat.append(route)
+    return flat
+
+
+def _is_api(route: Any) -> bool:
+    return isinstance(route, APIRoute) or isinstance(getattr(route, "original_route", None), APIRoute)
+
+
+def _guards(route: Any) -> list[Guard]:
+    found: list[Guard] = []
+
+    def walk(dependant: Any) -> None:
+        for dep in dependant.dependencies:
+            if isinstance(dep.call, Guard):
+                found.append(dep.call)
+            walk(dep)
+
+    walk(route.dependant)
+    return found
+
+
+def _label(guard: Guard) -> str:
+    if guard.audience.value == "staff":
+        return f"staff:{guard.permission}"
+    return guard.audience.value
+
+
+def _app() -> Any:
+    return create_app(Settings(env="test", sms_backend="console"))
+
+
+def _api_routes() -> list[tuple[str, Any]]:
+    items = []
+    for route in _flatten(_app().routes):
+        if _is_api(route):
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                items.append((method, route))
+    return items
+
+
+def test_every_route_declares_exactly_one_expected_guard():
+    problems = []
+    seen = set()
+    for method, route in _api_routes():
+        key = (method, route.path)
+        seen.add(key)
+        guards = _guards(route)
+        if len(guards) != 1:
+            problems.append(f"{method} {route.path}: {len(guards)} guards")
+            continue
+        expected = EXPECTED.get(key)
+        if expected is None:
+            problems.append(f"{method} {route.path}: not in the table (guard {_label(guards[0])})")
+        elif _label(guards[0]) != expected:
+            problems.append(f"{method} {route.path}: guard {_label(guards[0])}, expected {expected}")
+    for key in set(EXPECTED) - seen:
+        problems.append(f"{key[0]} {key[1]}: in the table but not served")
+    assert not problems, "\n".join(sorted(problems))
+
+
+def test_only_documentation_routes_are_outside_the_api_router():
+    others = [r.path for r in _flatten(_app().routes) if not _is_api(r)]
+    assert all(isinstance(r, Route) or _is_api(r) for r in _flatten(_app().routes))
+    assert set(others) <= DOCUMENTATION
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+GUARDED = [(m, r.path) for m, r in _api_routes() if EXPECTED.get((m, r.path), "public") != "public"]
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+async def test_guarded_routes_refuse_anonymous_callers(client, method, path):
+    response = await client.request(method, _concrete(path), json={} if method != "GET" else None)
+    assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+    assert set(response.json()) == {"errorCode", "error"}
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+async def test_guarded_routes_refuse_garbage_tokens(client, method, path):
+    headers = {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."}
+    response = await client.request(
+        method, _concrete(path), json={} if method != "GET" else None, headers=headers
+    )
+    assert response.status_code == 401

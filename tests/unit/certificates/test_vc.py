@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from conftest import NOW, make_record
+from immunet.certificates import TrustList, issue_all, verify_qr
+from immunet.certificates import vc as vcmod
+from immunet.certificates.keys import CertificateKeySet
+
+
+@pytest.fixture(scope="module")
+def issued(keyset: CertificateKeySet) -> dict:
+    return issue_all(make_record(), keyset)["vc"]
+
+
+def test_divoc_shape(issued: dict, keyset: CertificateKeySet) -> None:
+    cred = issued["credential"]
+    assert cred["type"] == ["VerifiableCredential", "ProofOfVaccinationCredential"]
+    assert cred["@context"][0] == "https://www.w3.org/2018/credentials/v1"
+    assert cred["credentialSubject"]["type"] == "Person"
+    assert [e["dose"] for e in cred["evidence"]] == [1, 2]
+    assert all(e["type"] == ["Vaccination"] for e in cred["evidence"])
+    assert cred["issuer"] == keyset.issuer
+    proof = cred["proof"]
+    assert proof["type"] == "Ed25519Signature2020" and proof["proofValue"].startswith("z")
+    assert proof["verificationMethod"] == keyset.vc_verification_method
+
+
+def test_qr_is_zip_of_certificate_json(issued: dict) -> None:
+    data = base64.b64decode(issued["qr"])
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == ["certificate.json"]
+        assert json.loads(zf.read("certificate.json")) == issued["credential"]
+
+
+def test_raw_zip_form_as_divoc(issued: dict, keyset: CertificateKeySet) -> None:
+    raw = base64.b64decode(issued["qr"])
+    trust = TrustList.from_keyset(keyset)
+    assert verify_qr(raw, trust, at=NOW).valid
+    assert verify_qr(raw.decode("latin-1"), trust, at=NOW).valid
+
+
+def test_independent_signature_check(issued: dict, keyset: CertificateKeySet) -> None:
+    """Recompute the Ed25519Signature2020 verify data directly with pyld and cryptography."""
+    import hashlib
+
+    from pyld import jsonld
+
+    cred = issued["credential"]
+    proof = dict(cred["proof"])
+    value = proof.pop("proofValue")
+    opts = {
+        "algorithm": "URDNA2015",
+        "format": "application/n-quads",
+        "documentLoader": vcmod.document_loader,
+    }
+    doc = {k: v for k, v in cred.items() if k != "proof"}
+    data = hashlib.sha256(
+        jsonld.normalize({**proof, "@context": cred["@context"]}, opts).encode()
+    ).digest()
+    data += hashlib.sha256(jsonld.normalize(doc, opts).encode()).digest()
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    n = 0
+    for c in value[1:]:
+        n = n * 58 + alphabet.index(c)
+    sig = n.to_bytes(64, "big")
+    pub = keyset.vc.private_key.public_key()
+    assert isinstance(pub, ed25519.Ed25519PublicKey)
+    pub.verify(sig, data)
+    # the canonical form holds the credential's statements (contexts resolved offline)
+    nquads = jsonld.normalize(doc, opts)
+    assert "https://www.w3.org/2018/credentials#VerifiableCredential" in nquads
+    assert '"Asha Ramesh Kumari"' in nquads
+
+
+def test_tampering_fails(issued: dict, keyset: CertificateKeySet) -> None:
+    trust = TrustList.from_keyset(keyset)
+    cred = json.loads(json.dumps(issued["credential"]))
+    cred["credentialSubject"]["name"] = "Someone Else"
+    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "bad_signature"
+    cred = json.loads(json.dumps(issued["credential"]))
+    cred["evidence"][0]["batch"] = "OTHER"
+    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "bad_signature"
+    cred = json.loads(json.dumps(issued["credential"]))
+    cred["proof"]["proofValue"] = "z" + "1" * 80
+    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "bad_signature"
+
+
+def test_undefined_terms_are_rejected_or_fail(issued: dict, keyset: CertificateKeySet) -> None:
+    """An added term the contexts don't define must not slip in unsigned."""
+    trust = TrustList.from_keyset(keyset)
+    cred = json.loads(json.dumps(issued["credential"]))
+    cred["credentialSubject"]["undefinedTerm"] = "x"
+    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "schema_error"
+
+
+def test_base58_round_trip() -> None:
+    for data in (b"", b"\0\0abc", bytes(range(64))):
+        assert vcmod.b58decode(vcmod.b58encode(data)) == data
+
+
+def test_loader_never_fetches() -> None:
+    from pyld.jsonld import JsonLdError
+
+    with pytest.raises(JsonLdError):
+        vcmod.document_loader("https://example.org/ctx")
