@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from immunet.app import create_app
@@ -229,9 +228,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client_with(
-    settings: Settings, keyring: Keyring
-) -> AsyncIterator[Any]:
+async def client_with(settings: Settings, keyring: Keyring) -> AsyncIterator[Any]:
     """Build a client with some settings changed: ``await client_with(otp_sends_per_15min=9)``."""
     opened: list[tuple[AppContext, httpx.AsyncClient]] = []
 
@@ -250,9 +247,7 @@ async def client_with(
         await context.close()
 
 
-async def register(
-    client: httpx.AsyncClient, token: str, body: dict[str, Any]
-) -> httpx.Response:
+async def register(client: httpx.AsyncClient, token: str, body: dict[str, Any]) -> httpx.Response:
     return await client.post(
         "/api/v2/registration/beneficiary/new", json=body, headers=bearer(token)
     )

@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app = FastAPI(
         title="immunet",
         version=__version__,
-        description="National vaccination platform — Co-WIN API v2 compatible, private by construction.",
+        description=(
+            "National vaccination platform — Co-WIN API v2 compatible, private by construction."
+        ),
         lifespan=lifespan,
     )
     if context is not None:

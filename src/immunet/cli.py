@@ -31,7 +31,8 @@ app.add_typer(trust_app, name="trust")
 app.command("verify")(verify_command)
 keys_app.command("rotate-certificates")(rotate_certificates_command)
 
-console = Console(stderr=True)
+# soft_wrap: URLs, passwords and otpauth URIs must stay on one line to be copied.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress() -> Progress:
@@ -65,7 +66,9 @@ def db_check() -> None:
 
 @keys_app.command("init")
 def keys_init(
-    force: Annotated[bool, typer.Option(help="Replace an existing key ring (data is lost!)")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing key ring (data is lost!)")
+    ] = False,
 ) -> None:
     """Create a new key ring at IMMUNET_KEYRING."""
     from immunet.security.keyring import Keyring
@@ -145,9 +148,7 @@ def audit_verify() -> None:
 
     report, checkpoints = asyncio.run(run())
     if not report.ok:
-        console.print(
-            f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}"
-        )
+        console.print(f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}")
         raise typer.Exit(1)
     console.print(
         f"[green]audit chain intact[/green]: {report.entries} entries, head {report.head}"
@@ -155,9 +156,7 @@ def audit_verify() -> None:
     if not checkpoints.ok:
         console.print(f"[red]audit checkpoints invalid[/red]: {checkpoints.problem}")
         raise typer.Exit(1)
-    console.print(
-        f"[green]checkpoints verified[/green]: {checkpoints.checked} signed, consistent"
-    )
+    console.print(f"[green]checkpoints verified[/green]: {checkpoints.checked} signed, consistent")
 
 
 @audit_app.command("checkpoint")
@@ -237,9 +236,9 @@ def demo(
     for line in info:
         console.print(f"  {line}")
     console.print(
-        "  Citizen login: POST /api/v2/auth/public/generateOTP {\"mobile\": \"9999900001\"}; "
+        '  Citizen login: POST /api/v2/auth/public/generateOTP {"mobile": "9999900001"}; '
         "the OTP is printed here by the console SMS gateway; then POST "
-        "/api/v2/auth/public/confirmOTP {\"otp\": sha256hex(OTP), \"txnId\": ...}\n"
+        '/api/v2/auth/public/confirmOTP {"otp": sha256hex(OTP), "txnId": ...}\n'
     )
     if serve_after:
         serve(host="127.0.0.1", port=port, workers=1)

@@ -91,20 +91,31 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
             tokens = []
             for n in range(4):
                 mobile = f"985550000{n}"
-                txn = http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile}).json()["txnId"]
+                txn = http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile}).json()[
+                    "txnId"
+                ]
                 otp = hashlib.sha256(_otp(sms, mobile).encode()).hexdigest()
-                response = http.post("/api/v2/auth/public/confirmOTP", json={"otp": otp, "txnId": txn})
+                response = http.post(
+                    "/api/v2/auth/public/confirmOTP", json={"otp": otp, "txnId": txn}
+                )
                 assert response.status_code == 200, response.text
                 tokens.append(response.json()["token"])
             headers = {"Authorization": f"Bearer {tokens[0]}"}
-            created = http.post("/api/v2/registration/beneficiary/new", json=adult(id_number=aadhaar(77)), headers=headers)
+            created = http.post(
+                "/api/v2/registration/beneficiary/new",
+                json=adult(id_number=aadhaar(77)),
+                headers=headers,
+            )
             assert created.status_code == 200, created.text
             for _ in range(6):  # every worker sees the same sessions and data
                 listing = http.get("/api/v2/appointment/beneficiaries", headers=headers)
                 assert len(listing.json()["beneficiaries"]) == 1
             assert http.post("/api/v2/auth/logout", headers=headers).status_code == 204
             for _ in range(4):
-                assert http.get("/api/v2/appointment/beneficiaries", headers=headers).status_code == 401
+                assert (
+                    http.get("/api/v2/appointment/beneficiaries", headers=headers).status_code
+                    == 401
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -118,25 +129,50 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
     assert "intact" in verified.stderr
 
 
-def test_audit_verify_reports_the_first_broken_link(environment, tmp_path, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("tampering is done through the SQLite file here; the chain logic is shared")
+@pytest.fixture
+def sqlite_environment(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNET_")}
+    env.update(
+        IMMUNET_DATABASE_URL=f"sqlite:///{tmp_path / 'tamper.sqlite3'}",
+        IMMUNET_KEYRING=str(tmp_path / "keys" / "keyring.json"),
+        IMMUNET_SMS_BACKEND=f"file:{tmp_path / 'sms.jsonl'}",
+        IMMUNET_ENV="development",
+    )
+    return env
+
+
+def test_audit_verify_reports_the_first_broken_link(sqlite_environment, tmp_path):
+    # Tampering is done on the SQLite file directly; the chain logic is shared by both
+    # databases and tested on PostgreSQL in tests/integration/test_operations.py.
+    environment = sqlite_environment
+    database_url = environment["IMMUNET_DATABASE_URL"]
     assert _run(["keys", "init"], environment, tmp_path).returncode == 0
     assert _run(["db", "upgrade"], environment, tmp_path).returncode == 0
     path = database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         for seq in (1, 2, 3):
-            prev = conn.execute("SELECT hash FROM audit_events WHERE seq = ?", (seq - 1,)).fetchone()
+            prev = conn.execute(
+                "SELECT hash FROM audit_events WHERE seq = ?", (seq - 1,)
+            ).fetchone()
             conn.execute(
-                "INSERT INTO audit_events (seq, occurred_at, actor, action, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                (seq, "2026-01-01 00:00:00.000000", "x", "y", prev[0] if prev else "0" * 64, f"{seq:064d}"),
+                "INSERT INTO audit_events (seq, occurred_at, actor, action, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    "2026-01-01 00:00:00.000000",
+                    "x",
+                    "y",
+                    prev[0] if prev else "0" * 64,
+                    f"{seq:064d}",
+                ),
             )
     result = _run(["audit", "verify"], environment, tmp_path)
     assert result.returncode == 1
     assert "broken at entry 1" in result.stderr
 
 
-def test_production_refuses_development_keys_and_console_sms(environment, tmp_path):
+def test_production_refuses_development_keys_and_console_sms(sqlite_environment, tmp_path):
+    environment = sqlite_environment
     assert _run(["keys", "init"], environment, tmp_path).returncode == 0
     prod = {**environment, "IMMUNET_ENV": "production", "IMMUNET_SMS_BACKEND": "console"}
     result = _run(["serve", "--port", str(_free_port())], prod, tmp_path)

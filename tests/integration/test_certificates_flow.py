@@ -13,11 +13,13 @@ from sqlalchemy import select
 
 from immunet.certificates import TrustList, issue_all
 from immunet.certificates.keys import CertificateKeySet
-from immunet.certificates.models import IssuedCertificate
+from immunet.certificates.models import CertificateSigningKeys, IssuedCertificate
 from immunet.certificates.record import CertificateRecord, DoseEntry
 from immunet.certificates.service import import_trust_list, published_trust_list, rotate_keys
 from immunet.security.audit import AuditChain
+from immunet.security.keyring import FieldCipher
 from immunet.security.models import AuditEvent
+from immunet.security.reencrypt import reencrypt_all
 from tests.factories import aadhaar
 from tests.factories.certificates import (
     formats,
@@ -63,8 +65,16 @@ def _offline_verify(tmp_path, text: str, trust_file) -> tuple[int, dict]:
     qr_file = tmp_path / "qr.txt"
     qr_file.write_text(text, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "immunet.cli", "verify", str(qr_file), "--trust-list",
-         str(trust_file), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "immunet.cli",
+            "verify",
+            str(qr_file),
+            "--trust-list",
+            str(trust_file),
+            "--json",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -153,8 +163,10 @@ async def test_series_progress_and_pdf(client, outbox, ctx):
 
     async with ctx.db.reader() as session:
         rows = (
-            await session.execute(select(IssuedCertificate).order_by(IssuedCertificate.version))
-        ).scalars().all()
+            (await session.execute(select(IssuedCertificate).order_by(IssuedCertificate.version)))
+            .scalars()
+            .all()
+        )
     assert [r.revocation_reason for r in rows] == ["superseded", "superseded", None]
     assert rows[0].superseded_by == rows[1].id and rows[1].superseded_by == rows[2].id
     assert len({r.certificate_id for r in rows}) == 1 and len({r.uvci for r in rows}) == 3
@@ -329,12 +341,36 @@ async def test_staff_download_goes_through_the_access_chokepoint(client, outbox,
     ).status_code == 401
     async with ctx.db.reader() as session:
         viewed = (
-            await session.execute(
-                select(AuditEvent).where(
-                    AuditEvent.action == "people:beneficiary:viewed",
-                    AuditEvent.actor == f"staff:{vaccinator.user_id}",
+            (
+                await session.execute(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "people:beneficiary:viewed",
+                        AuditEvent.actor == f"staff:{vaccinator.user_id}",
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert [e.purpose for e in viewed] == ["certificate-download"]
     assert viewed[0].subject_ref == f"beneficiary:{on_roster.reference_id}"
+
+
+async def test_reencrypt_reseals_keys_and_payloads(client, outbox, ctx, settings, keyring):
+    center = await make_center(ctx)
+    who = await holder(client, outbox, "9811100008", name="Zoya Khan", id_number=aadhaar(508))
+    await record_dose(ctx, who.reference_id, dose=1, center_id=center)
+    before = await formats(client, who)
+
+    keyring.rotate()  # the running app's key ring: the new version is current at once
+    await reencrypt_all(settings, keyring=keyring)
+    async with ctx.db.reader() as session:
+        keys = (await session.execute(select(CertificateSigningKeys))).scalars().all()
+        certs = (await session.execute(select(IssuedCertificate))).scalars().all()
+    current = keyring.current_field_version
+    assert all(FieldCipher.version_of(k.keyset_ct) == current for k in keys if k.keyset_ct)
+    assert all(FieldCipher.version_of(c.payload_ct) == current for c in certs)
+    assert await formats(client, who) == before
+    issued = await record_dose(ctx, who.reference_id, dose=2, center_id=center)
+    assert issued is not None and issued.status == "final"
+    assert (await verify(client, qr_texts(await formats(client, who))["dcc"]))["valid"] is True

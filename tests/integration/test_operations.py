@@ -15,15 +15,23 @@ from tests.factories import aadhaar, adult
 async def test_rotate_then_reencrypt_moves_every_field(client, outbox, ctx, settings, keyring):
     token = await login(client, outbox, "9844400001")
     for n in range(3):
-        assert (await register(client, token, adult(f"Person {chr(65 + n)}", id_number=aadhaar(40 + n)))).status_code == 200
-    assert (await register(client, token, {**adult("Pass Port"), "photo_id_type": 4, "photo_id_number": "Z7654321"})).status_code == 200
+        assert (
+            await register(client, token, adult(f"Person {chr(65 + n)}", id_number=aadhaar(40 + n)))
+        ).status_code == 200
+    assert (
+        await register(
+            client, token, {**adult("Pass Port"), "photo_id_type": 4, "photo_id_number": "Z7654321"}
+        )
+    ).status_code == 200
 
     rotated = keyring  # the same object the running app uses: rotation is visible at once
     old_version = rotated.current_field_version
     rotated.rotate()
     try:
         seen: list[tuple[int, int]] = []
-        changed = await reencrypt_all(settings, batch_size=2, keyring=rotated, progress=lambda d, t: seen.append((d, t)))
+        changed = await reencrypt_all(
+            settings, batch_size=2, keyring=rotated, progress=lambda d, t: seen.append((d, t))
+        )
         assert changed >= 1 + 4 * 2 + 3
         assert seen and seen[-1][0] == seen[-1][1]
         async with ctx.db.reader() as session:
@@ -67,13 +75,25 @@ async def test_audit_chain_detects_deletion(client, outbox, ctx):
 
 async def test_registrations_logins_and_deletions_are_audited(client, outbox, ctx):
     token = await login(client, outbox, "9844400004")
-    ref = (await register(client, token, adult(id_number=aadhaar(51)))).json()["beneficiary_reference_id"]
-    await client.post("/api/v2/registration/beneficiary/delete", json={"beneficiary_reference_id": ref}, headers=bearer(token))
+    ref = (await register(client, token, adult(id_number=aadhaar(51)))).json()[
+        "beneficiary_reference_id"
+    ]
+    await client.post(
+        "/api/v2/registration/beneficiary/delete",
+        json={"beneficiary_reference_id": ref},
+        headers=bearer(token),
+    )
     async with ctx.db.reader() as session:
         from immunet.security.models import AuditEvent
 
-        actions = [e.action for e in (await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars()]
-        details = " ".join(str(e.detail) + str(e.subject_ref) for e in (await session.execute(select(AuditEvent))).scalars())
+        actions = [
+            e.action
+            for e in (await session.execute(select(AuditEvent).order_by(AuditEvent.seq))).scalars()
+        ]
+        details = " ".join(
+            str(e.detail) + str(e.subject_ref)
+            for e in (await session.execute(select(AuditEvent))).scalars()
+        )
     assert actions == [
         "auth:otp:requested",
         "people:account:created",

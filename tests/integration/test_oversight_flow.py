@@ -442,6 +442,18 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
         await client.get(f"/api/v2/audit/consistency?first=1&second={second.tree_size}")
     ).status_code in (200, 404)
 
+    # A proof of an entry newer than a checkpoint signed seconds ago: come back shortly
+    # (proof requests cannot make the server re-sign the log on every call).
+    assert (await _roster(client, day)).status_code == 200
+    log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
+    newest = log["entries"][0]["entry_id"]
+    assert newest > second.tree_size
+    response = await client.get(
+        f"/api/v2/me/access-log/{newest}/proof", headers=bearer(person.token)
+    )
+    assert response.status_code == 429 and response.json()["errorCode"] == "AUD0429"
+    assert 1 <= int(response.headers["Retry-After"]) <= 11
+
     result = _verify_cli(settings, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "checkpoints verified" in result.stderr

@@ -27,7 +27,12 @@ async def test_attempts_are_atomic_and_capped(redis):
     store = RedisOtpStore(redis)
     txn = secrets.token_hex(16)
     await store.create(
-        txn_id=txn, mobile_index="m", mobile_ct=b"\x00sealed", purpose="p", code_digest="d", ttl_seconds=60
+        txn_id=txn,
+        mobile_index="m",
+        mobile_ct=b"\x00sealed",
+        purpose="p",
+        code_digest="d",
+        ttl_seconds=60,
     )
     results = await asyncio.gather(*(store.begin_attempt(txn, 3) for _ in range(50)))
     granted = [r for r in results if r is not None]
@@ -37,8 +42,12 @@ async def test_attempts_are_atomic_and_capped(redis):
 
 async def test_new_otp_supersedes_and_consume_is_single(redis):
     store = RedisOtpStore(redis)
-    await store.create(txn_id="t1", mobile_index="m", mobile_ct=b"x", purpose="p", code_digest="d", ttl_seconds=60)
-    await store.create(txn_id="t2", mobile_index="m", mobile_ct=b"x", purpose="p", code_digest="d", ttl_seconds=60)
+    await store.create(
+        txn_id="t1", mobile_index="m", mobile_ct=b"x", purpose="p", code_digest="d", ttl_seconds=60
+    )
+    await store.create(
+        txn_id="t2", mobile_index="m", mobile_ct=b"x", purpose="p", code_digest="d", ttl_seconds=60
+    )
     assert await store.begin_attempt("t1", 3) is None
     assert await store.begin_attempt("t2", 3) is not None
     assert await store.consume("t2") is True

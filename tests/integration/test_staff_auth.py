@@ -83,8 +83,9 @@ async def test_every_failure_is_the_same_401_and_audited(client, ctx):
     assert all(f.client_address == "203.0.113.7" for f in failures)
     assert all(json.loads(f.detail)["user_agent"] == UA["User-Agent"] for f in failures)
     # The typed username and password never reach the audit log.
-    assert not any("no.such.user" in (f.detail or "") or "wrong-password" in (f.detail or "")
-                   for f in failures)
+    assert not any(
+        "no.such.user" in (f.detail or "") or "wrong-password" in (f.detail or "") for f in failures
+    )
 
 
 async def test_user_agent_is_truncated_in_audit(client, ctx):
@@ -135,8 +136,9 @@ async def test_totp_code_is_single_use(client, ctx):
     assert again.status_code == 401
     assert again.json()["errorCode"] == "STAFF0401"
     # The next step's code (inside valid_window=1) still works once.
-    assert (await client.post("/api/staff/auth/login", json=creds.login_body(steps_ahead=1))
-            ).status_code == 200
+    assert (
+        await client.post("/api/staff/auth/login", json=creds.login_body(steps_ahead=1))
+    ).status_code == 200
 
 
 async def test_one_active_session_per_user(client, ctx):
@@ -174,8 +176,10 @@ async def test_absolute_timeout_12_hours(client, ctx):
     token = await staff_login(client, creds)
     async with ctx.db.reader() as session:
         row = (await session.execute(select(AuthSession))).scalar_one()
-    assert dt.timedelta(hours=11, minutes=59) < row.expires_at - row.created_at <= dt.timedelta(
-        hours=12
+    assert (
+        dt.timedelta(hours=11, minutes=59)
+        < row.expires_at - row.created_at
+        <= dt.timedelta(hours=12)
     )
     # Active all along (recently seen) but past the absolute limit: refused.
     await _age_session(ctx, last_seen=utcnow(), expires=utcnow() - dt.timedelta(seconds=1))
@@ -190,9 +194,7 @@ async def test_disabled_user_cannot_log_in(client, ctx):
     response = await client.post("/api/staff/users/dis.user/disable", headers=bearer(token))
     assert response.status_code == 204
     assert (await client.get("/api/staff/me", headers=bearer(vac_token))).status_code == 401
-    response = await client.post(
-        "/api/staff/auth/login", json=vac.login_body(steps_ahead=1)
-    )
+    response = await client.post("/api/staff/auth/login", json=vac.login_body(steps_ahead=1))
     assert response.status_code == 401
     assert response.json()["errorCode"] == "STAFF0401"
 

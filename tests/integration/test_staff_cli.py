@@ -45,9 +45,16 @@ def _run(settings, tmp_path, *args):
 async def test_cli_add_json_then_login_then_disable(client, ctx, settings, keyring, tmp_path):
     keyring.save(settings.keyring)
     result = _run(
-        settings, tmp_path,
-        "add", "--username", "cli.admin", "--role", "district_admin",
-        "--jurisdiction", "district:1", "--json",
+        settings,
+        tmp_path,
+        "add",
+        "--username",
+        "cli.admin",
+        "--role",
+        "district_admin",
+        "--jurisdiction",
+        "district:1",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     # Exactly one JSON object on stdout, nothing else.
@@ -64,8 +71,18 @@ async def test_cli_add_json_then_login_then_disable(client, ctx, settings, keyri
     me = (await client.get("/api/staff/me", headers=bearer(token))).json()
     assert me["role"] == "district_admin" and me["jurisdiction"] == "district:1"
 
-    again = _run(settings, tmp_path, "add", "--username", "cli.admin", "--role", "verifier",
-                 "--jurisdiction", "national", "--json")
+    again = _run(
+        settings,
+        tmp_path,
+        "add",
+        "--username",
+        "cli.admin",
+        "--role",
+        "verifier",
+        "--jurisdiction",
+        "national",
+        "--json",
+    )
     assert again.returncode != 0
     assert again.stdout == ""
 
@@ -76,11 +93,31 @@ async def test_cli_add_json_then_login_then_disable(client, ctx, settings, keyri
 
 async def test_cli_rejects_bad_input(settings, keyring, tmp_path, ctx):
     keyring.save(settings.keyring)
-    bad_place = _run(settings, tmp_path, "add", "--username", "x.y.z", "--role", "verifier",
-                     "--jurisdiction", "district:abc", "--json")
+    bad_place = _run(
+        settings,
+        tmp_path,
+        "add",
+        "--username",
+        "x.y.z",
+        "--role",
+        "verifier",
+        "--jurisdiction",
+        "district:abc",
+        "--json",
+    )
     assert bad_place.returncode == 2 and bad_place.stdout == ""
-    unknown = _run(settings, tmp_path, "add", "--username", "x.y.z", "--role", "vaccinator",
-                   "--jurisdiction", "center:424242", "--json")
+    unknown = _run(
+        settings,
+        tmp_path,
+        "add",
+        "--username",
+        "x.y.z",
+        "--role",
+        "vaccinator",
+        "--jurisdiction",
+        "center:424242",
+        "--json",
+    )
     assert unknown.returncode == 1 and unknown.stdout == ""
     missing = _run(settings, tmp_path, "disable", "--username", "nobody")
     assert missing.returncode == 1

@@ -42,9 +42,7 @@ async def _doses(ctx, reference_id=None):
 
 async def _batch(ctx, lot):
     async with ctx.db.reader() as session:
-        return (
-            await session.execute(select(StockBatch).where(StockBatch.lot == lot))
-        ).scalar_one()
+        return (await session.execute(select(StockBatch).where(StockBatch.lot == lot))).scalar_one()
 
 
 async def test_full_session_day(client, ctx, outbox):
@@ -156,10 +154,14 @@ async def test_full_session_day(client, ctx, outbox):
     # Every person shown was audited with purpose and channel, no name in the log.
     async with ctx.db.reader() as session:
         views = (
-            await session.execute(
-                select(AuditEvent).where(AuditEvent.action == "people:beneficiary:viewed")
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.action == "people:beneficiary:viewed")
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert views
     for event in views:
         detail = json.loads(event.detail or "{}")

@@ -51,9 +51,7 @@ async def test_another_accounts_certificate_is_the_same_404_as_none(client, outb
     assert b"Bina" not in theirs.content
     anonymous = await client.get(path, params={"beneficiary_reference_id": a.reference_id})
     assert anonymous.status_code == 401
-    junk = await client.get(
-        path, params={"beneficiary_reference_id": "1" * 500}, headers=a.headers
-    )
+    junk = await client.get(path, params={"beneficiary_reference_id": "1" * 500}, headers=a.headers)
     assert junk.status_code == 400
 
 
@@ -120,8 +118,13 @@ HOSTILE: list[tuple[str, dict]] = [
     ("empty text", {"content": b"   ", "headers": TEXT}),
     ("form", {"content": b"qr=HC1", "headers": FORM}),
     ("oversized body", {"content": b"A" * 40000, "headers": TEXT}),
-    ("nested", {"content": b'{"qr":' + b"[" * 5000 + b"]" * 5000 + b"}",
-                "headers": {"Content-Type": "application/json"}}),
+    (
+        "nested",
+        {
+            "content": b'{"qr":' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "headers": {"Content-Type": "application/json"},
+        },
+    ),
 ]
 
 
@@ -144,9 +147,7 @@ async def test_hostile_inputs_get_a_clean_answer(client):
     hc1_bomb = _deflate_bomb_hc1()
     cases.append(("deflate bomb", {"json": {"qr": hc1_bomb[: 16 * 1024]}}))
     deep = cbor2.dumps(json.loads("[" * 200 + "]" * 200))
-    cases.append(
-        ("deep cbor", {"json": {"qr": "HC1:" + base45.b45encode(zlib.compress(deep))}})
-    )
+    cases.append(("deep cbor", {"json": {"qr": "HC1:" + base45.b45encode(zlib.compress(deep))}}))
     for name, kwargs in cases:
         response = await client.post(VERIFY, **kwargs)
         assert response.status_code in (200, 400, 413, 415), (name, response.status_code)
@@ -159,9 +160,7 @@ async def test_hostile_inputs_get_a_clean_answer(client):
 
 async def test_verify_is_rate_limited_per_address(client_with):
     limited = await client_with(public_requests_per_5min=3)
-    answers = [
-        (await limited.post(VERIFY, json={"qr": "HC1:XX"})).status_code for _ in range(5)
-    ]
+    answers = [(await limited.post(VERIFY, json={"qr": "HC1:XX"})).status_code for _ in range(5)]
     assert answers[:3] == [200, 200, 200] and answers[3:] == [429, 429]
     other = await client_with(peer="198.51.100.9", public_requests_per_5min=3)
     assert (await other.post(VERIFY, json={"qr": "HC1:XX"})).status_code == 200
@@ -185,9 +184,18 @@ async def test_database_copy_holds_no_certificate_plaintext(client, outbox, ctx,
     raw = _database_bytes(settings.database_url)
     assert len(raw) > 10_000
     secrets = [
-        b"Anil Kapoor", b"Kapoor", b"KAPOOR", b"Bina Sethi", b"Sethi", b"SETHI",
-        a.mobile.encode(), b.mobile.encode(), a.id_number.encode(), b.id_number.encode(),
-        doc["dcc"]["qr"][:40].encode(), doc["shc"]["jws"][:40].encode(),
+        b"Anil Kapoor",
+        b"Kapoor",
+        b"KAPOOR",
+        b"Bina Sethi",
+        b"Sethi",
+        b"SETHI",
+        a.mobile.encode(),
+        b.mobile.encode(),
+        a.id_number.encode(),
+        b.id_number.encode(),
+        doc["dcc"]["qr"][:40].encode(),
+        doc["shc"]["jws"][:40].encode(),
         doc["vc"]["qr"][:40].encode(),
     ]
     for secret in secrets:

@@ -1,4 +1,4 @@
-"""Citizen-side object access (D28–D36), the ID-number oracle (A3–A4) and payload abuse (H62–H64)."""
+"""Citizen-side object access (D28–D36), ID-number oracle (A3–A4), payload abuse (H62–H64)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ async def test_another_accounts_beneficiary_is_invisible(client, two_accounts):
 
 async def test_deleting_another_accounts_beneficiary_looks_like_not_found(client, two_accounts):
     a, b, _a_ref, b_ref, _ = two_accounts
-    forbidden = await client.post(DELETE, json={"beneficiary_reference_id": b_ref}, headers=bearer(a))
+    forbidden = await client.post(
+        DELETE, json={"beneficiary_reference_id": b_ref}, headers=bearer(a)
+    )
     missing = await client.post(
         DELETE, json={"beneficiary_reference_id": "19999999999999"}, headers=bearer(a)
     )
@@ -101,7 +103,9 @@ async def test_mass_assignment_refused(client, outbox, extra):
 async def test_family_cap(client, outbox):
     token = await login(client, outbox, "9811100004")
     for n in range(6):
-        response = await register(client, token, adult(f"Member {chr(65 + n)}", id_number=aadhaar(100 + n)))
+        response = await register(
+            client, token, adult(f"Member {chr(65 + n)}", id_number=aadhaar(100 + n))
+        )
         assert response.status_code == 200, response.text
     seventh = await register(client, token, adult("Member G", id_number=aadhaar(200)))
     assert seventh.status_code == 409
@@ -143,7 +147,8 @@ async def test_oversized_bodies_are_refused(client, outbox):
     response = await register(client, token, huge)
     assert response.status_code == 413
     array = await client.post(
-        "/api/v2/auth/public/generateOTP", content=b"[" + b"1," * 100_000 + b"1]",
+        "/api/v2/auth/public/generateOTP",
+        content=b"[" + b"1," * 100_000 + b"1]",
         headers={"content-type": "application/json"},
     )
     assert array.status_code == 413
@@ -154,7 +159,9 @@ async def test_oversized_bodies_are_refused(client, outbox):
 async def test_deeply_nested_json_is_refused(client):
     body = b'{"mobile": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
     response = await client.post(
-        "/api/v2/auth/public/generateOTP", content=body, headers={"content-type": "application/json"}
+        "/api/v2/auth/public/generateOTP",
+        content=body,
+        headers={"content-type": "application/json"},
     )
     assert response.status_code in (400, 413)
     assert set(response.json()) == {"errorCode", "error"}
@@ -162,7 +169,9 @@ async def test_deeply_nested_json_is_refused(client):
 
 async def test_malformed_json_gets_structured_error(client):
     response = await client.post(
-        "/api/v2/auth/public/generateOTP", content=b'{"mobile": ', headers={"content-type": "application/json"}
+        "/api/v2/auth/public/generateOTP",
+        content=b'{"mobile": ',
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
     assert set(response.json()) == {"errorCode", "error"}

@@ -49,7 +49,8 @@ async def test_wrong_codes_answer_alike_for_registered_and_unregistered(client, 
 
 
 @pytest.mark.parametrize(
-    "mobile", ["abc", "12345", "98765432101", "९८७६५४३२१०", "9876543210' OR '1'='1", "+1 2025550123"]
+    "mobile",
+    ["abc", "12345", "98765432101", "९८७६५४३२१०", "9876543210' OR '1'='1", "+1 2025550123"],
 )
 async def test_malformed_mobiles_get_a_generic_error(client, mobile):
     response = await client.post(GENERATE, json={"mobile": mobile})
@@ -288,9 +289,7 @@ async def test_token_carries_no_personal_data(client, outbox):
 async def test_idle_session_expires(client, ctx, outbox):
     token = await login(client, outbox, "9876500024")
     async with ctx.db.transaction() as session:
-        await session.execute(
-            update(AuthSession).values(last_seen_at=utcnow().replace(year=2020))
-        )
+        await session.execute(update(AuthSession).values(last_seen_at=utcnow().replace(year=2020)))
     assert (await client.get(BENEFICIARIES, headers=bearer(token))).status_code == 401
 
 

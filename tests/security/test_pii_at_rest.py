@@ -57,9 +57,12 @@ def _database_bytes(url: str) -> bytes:
     dump = subprocess.run(
         [
             pg_dump,
-            "--host", parsed.host or "127.0.0.1",
-            "--port", str(parsed.port or 5432),
-            "--username", parsed.username or "postgres",
+            "--host",
+            parsed.host or "127.0.0.1",
+            "--port",
+            str(parsed.port or 5432),
+            "--username",
+            parsed.username or "postgres",
             "--no-password",
             parsed.database or "",
         ],

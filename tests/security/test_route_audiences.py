@@ -21,18 +21,80 @@ from immunet.settings import Settings
 
 # (METHOD, path) → "public" | "citizen" | "staff:<permission>" | "partner" | "research"
 EXPECTED: dict[tuple[str, str], str] = {
+    ("GET", "/.well-known/crl/{kid}.json"): "public",
+    ("GET", "/.well-known/jwks.json"): "public",
+    ("GET", "/api/staff/aefi"): "staff:vaccination:aefi:read",
+    ("POST", "/api/staff/aefi"): "staff:vaccination:aefi:report",
+    ("GET", "/api/staff/alerts"): "staff:oversight:alert:read",
+    ("POST", "/api/staff/alerts/{alert_id}/ack"): "staff:oversight:alert:ack",
+    ("POST", "/api/staff/appointments/{appointment_id}/check-in"): "staff:vaccination:dose:record",
+    ("POST", "/api/staff/auth/login"): "public",
+    ("POST", "/api/staff/auth/logout"): "staff:staff:session:own",
+    ("POST", "/api/staff/auth/password"): "staff:staff:session:own",
+    ("POST", "/api/staff/break-glass"): "staff:people:record:break-glass",
+    ("GET", "/api/staff/centers"): "staff:geography:center:read",
+    ("POST", "/api/staff/centers"): "staff:geography:center:create",
+    ("POST", "/api/staff/centers/import"): "staff:geography:center:create",
+    ("GET", "/api/staff/centers/{center_id}"): "staff:geography:center:read",
+    ("PATCH", "/api/staff/centers/{center_id}"): "staff:geography:center:update",
+    ("GET", "/api/staff/certificates/download"): "staff:booking:roster:read",
+    ("POST", "/api/staff/checkin"): "staff:vaccination:dose:record",
+    ("GET", "/api/staff/disputes"): "staff:oversight:dispute:read",
+    ("POST", "/api/staff/disputes/{dispute_id}/resolve"): "staff:oversight:dispute:resolve",
+    ("POST", "/api/staff/doses"): "staff:vaccination:dose:record",
+    ("POST", "/api/staff/doses/{dose_id}/void"): "staff:vaccination:dose:correct",
+    ("POST", "/api/staff/lookup/confirm"): "staff:vaccination:dose:record",
+    ("POST", "/api/staff/lookup/otp"): "staff:vaccination:dose:record",
+    ("POST", "/api/staff/lookup/{txn_id}/beneficiaries"): "staff:vaccination:dose:record",
+    ("GET", "/api/staff/me"): "staff:staff:session:own",
+    ("GET", "/api/staff/reports/doses"): "staff:reports:aggregate:read",
+    ("GET", "/api/staff/sessions"): "staff:sessions:session:read",
+    ("POST", "/api/staff/sessions"): "staff:sessions:session:publish",
+    ("PATCH", "/api/staff/sessions/{session_id}"): "staff:sessions:session:update",
+    ("POST", "/api/staff/sessions/{session_id}/cancel"): "staff:sessions:session:cancel",
+    ("GET", "/api/staff/sessions/{session_id}/roster"): "staff:booking:roster:read",
+    ("GET", "/api/staff/stock"): "staff:vaccination:stock:read",
+    ("POST", "/api/staff/stock"): "staff:vaccination:stock:manage",
+    ("POST", "/api/staff/stock/{stock_id}/waste"): "staff:vaccination:stock:manage",
+    ("GET", "/api/staff/users"): "staff:staff:user:read",
+    ("POST", "/api/staff/users"): "staff:staff:user:create",
+    ("POST", "/api/staff/users/{username}/disable"): "staff:staff:user:disable",
+    ("POST", "/api/staff/users/{username}/reinstate"): "staff:staff:user:reinstate",
+    ("POST", "/api/staff/vaccinations"): "staff:vaccination:dose:record",
+    ("GET", "/api/v2/admin/location/districts/{state_id}"): "public",
+    ("GET", "/api/v2/admin/location/states"): "public",
+    ("GET", "/api/v2/appointment/appointmentslip/download"): "citizen",
+    ("GET", "/api/v2/appointment/beneficiaries"): "citizen",
+    ("POST", "/api/v2/appointment/cancel"): "citizen",
+    ("GET", "/api/v2/appointment/centers/public/findByLatLong"): "public",
+    ("POST", "/api/v2/appointment/reschedule"): "citizen",
+    ("POST", "/api/v2/appointment/schedule"): "citizen",
+    ("GET", "/api/v2/appointment/sessions/public/calendarByCenter"): "public",
+    ("GET", "/api/v2/appointment/sessions/public/calendarByDistrict"): "public",
+    ("GET", "/api/v2/appointment/sessions/public/calendarByPin"): "public",
+    ("GET", "/api/v2/appointment/sessions/public/findByDistrict"): "public",
+    ("GET", "/api/v2/appointment/sessions/public/findByPin"): "public",
+    ("GET", "/api/v2/audit/checkpoint-key"): "public",
+    ("GET", "/api/v2/audit/checkpoints/latest"): "public",
+    ("GET", "/api/v2/audit/consistency"): "public",
+    ("POST", "/api/v2/auth/logout"): "citizen",
+    ("POST", "/api/v2/auth/public/confirmOTP"): "public",
+    ("POST", "/api/v2/auth/public/generateOTP"): "public",
+    ("GET", "/api/v2/certificates/trust-list"): "public",
+    ("POST", "/api/v2/certificates/verify"): "public",
+    ("GET", "/api/v2/me/access-log"): "citizen",
+    ("POST", "/api/v2/me/access-log/{entry_id}/dispute"): "citizen",
+    ("GET", "/api/v2/me/access-log/{entry_id}/proof"): "citizen",
+    ("POST", "/api/v2/me/aefi"): "citizen",
+    ("GET", "/api/v2/me/data-summary"): "citizen",
+    ("POST", "/api/v2/registration/beneficiary/delete"): "citizen",
+    ("GET", "/api/v2/registration/beneficiary/genders"): "public",
+    ("GET", "/api/v2/registration/beneficiary/idTypes"): "public",
+    ("POST", "/api/v2/registration/beneficiary/new"): "citizen",
+    ("GET", "/api/v2/registration/certificate/public/download"): "citizen",
+    ("GET", "/api/v2/registration/certificate/public/formats"): "citizen",
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
-    ("GET", "/api/v2/admin/location/states"): "public",
-    ("GET", "/api/v2/admin/location/districts/{state_id}"): "public",
-    ("POST", "/api/v2/auth/public/generateOTP"): "public",
-    ("POST", "/api/v2/auth/public/confirmOTP"): "public",
-    ("POST", "/api/v2/auth/logout"): "citizen",
-    ("GET", "/api/v2/registration/beneficiary/idTypes"): "public",
-    ("GET", "/api/v2/registration/beneficiary/genders"): "public",
-    ("POST", "/api/v2/registration/beneficiary/new"): "citizen",
-    ("POST", "/api/v2/registration/beneficiary/delete"): "citizen",
-    ("GET", "/api/v2/appointment/beneficiaries"): "citizen",
 }
 
 # Documentation routes added by the framework: public by nature, and carry no data.
@@ -51,7 +113,9 @@ def _flatten(routes: list[Any]) -> list[Any]:
 
 
 def _is_api(route: Any) -> bool:
-    return isinstance(route, APIRoute) or isinstance(getattr(route, "original_route", None), APIRoute)
+    return isinstance(route, APIRoute) or isinstance(
+        getattr(route, "original_route", None), APIRoute
+    )
 
 
 def _guards(route: Any) -> list[Guard]:
@@ -100,7 +164,9 @@ def test_every_route_declares_exactly_one_expected_guard():
         if expected is None:
             problems.append(f"{method} {route.path}: not in the table (guard {_label(guards[0])})")
         elif _label(guards[0]) != expected:
-            problems.append(f"{method} {route.path}: guard {_label(guards[0])}, expected {expected}")
+            problems.append(
+                f"{method} {route.path}: guard {_label(guards[0])}, expected {expected}"
+            )
     for key in set(EXPECTED) - seen:
         problems.append(f"{key[0]} {key[1]}: in the table but not served")
     assert not problems, "\n".join(sorted(problems))

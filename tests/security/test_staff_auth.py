@@ -36,8 +36,19 @@ async def test_password_alone_never_logs_in(client, creds):
     response = await client.post(LOGIN, json=missing)
     assert response.status_code in (400, 422)
     assert "token" not in response.json()
-    for totp in ("", " ", "      ", "null", "0", "12345", "1234567", "abcdef", "١٢٣٤٥٦",
-                 _other_code(creds.totp()), "000000"):
+    for totp in (
+        "",
+        " ",
+        "      ",
+        "null",
+        "0",
+        "12345",
+        "1234567",
+        "abcdef",
+        "١٢٣٤٥٦",
+        _other_code(creds.totp()),
+        "000000",
+    ):
         if totp == creds.totp():
             continue
         response = await client.post(LOGIN, json={**body, "totp": totp})
@@ -82,9 +93,7 @@ async def test_codes_far_outside_the_window_are_refused(client, creds):
 
 async def test_unknown_user_and_wrong_password_look_identical(client, ctx, creds):
     def shape(response):
-        headers = {
-            k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")
-        }
+        headers = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
         return response.status_code, response.json(), headers
 
     unknown = await client.post(

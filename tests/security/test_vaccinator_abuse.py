@@ -207,13 +207,19 @@ async def test_roles_that_may_not(client, ctx, outbox):
     calls = [
         ("GET", f"/api/staff/sessions/{day.session.session_id}/roster", None),
         ("POST", f"/api/staff/appointments/{person.appointment_id}/check-in", {"code": "0000"}),
-        ("POST", "/api/staff/checkin", {"appointment_id": person.appointment_id,
-                                        "secret_code": "0000"}),
+        (
+            "POST",
+            "/api/staff/checkin",
+            {"appointment_id": person.appointment_id, "secret_code": "0000"},
+        ),
         ("POST", "/api/staff/lookup/otp", {"mobile": person.mobile}),
         ("POST", "/api/staff/lookup/confirm", {"txnId": "0" * 36, "otp": "0" * 64}),
         ("POST", "/api/staff/doses", dose_body(person.reference_id, day.lot)),
-        ("POST", "/api/staff/stock", {"vaccine": "COVISHIELD", "lot": "L9",
-                                      "expiry": "01-01-2099", "quantity": 5}),
+        (
+            "POST",
+            "/api/staff/stock",
+            {"vaccine": "COVISHIELD", "lot": "L9", "expiry": "01-01-2099", "quantity": 5},
+        ),
         ("GET", "/api/staff/stock", None),
     ]
     for headers in (verifier.headers, district.headers):
@@ -240,8 +246,13 @@ async def test_roles_that_may_not(client, ctx, outbox):
     assert citizen.status_code == 401
     staff_on_citizen = await client.post(
         "/api/v2/me/aefi",
-        json={"beneficiary_reference_id": person.reference_id, "symptoms": ["fever"],
-              "onset_date": "01-01-2024", "severity": "mild", "outcome": "recovered"},
+        json={
+            "beneficiary_reference_id": person.reference_id,
+            "symptoms": ["fever"],
+            "onset_date": "01-01-2024",
+            "severity": "mild",
+            "outcome": "recovered",
+        },
         headers=vac,
     )
     assert staff_on_citizen.status_code == 401

@@ -18,7 +18,9 @@ def test_production_refuses_console_and_file_sms():
 def test_production_needs_provider_secrets():
     with pytest.raises(ValidationError):
         Settings(env="production", sms_backend="http")
-    Settings(env="production", sms_backend="http", sms_http_url="https://sms.example", sms_http_token="t")
+    Settings(
+        env="production", sms_backend="http", sms_http_url="https://sms.example", sms_http_token="t"
+    )
 
 
 def test_otp_lifetime_capped_at_ten_minutes():

@@ -70,8 +70,20 @@ def test_otpauth_uri():
 
 
 @pytest.mark.parametrize(
-    "text", ["", "nation", "state", "state:", "state:x", "state:-1", "district:1:2",
-             "center: 1", "block:3", "state:１", "NATIONAL"]
+    "text",
+    [
+        "",
+        "nation",
+        "state",
+        "state:",
+        "state:x",
+        "state:-1",
+        "district:1:2",
+        "center: 1",
+        "block:3",
+        "state:１",
+        "NATIONAL",
+    ],
 )
 def test_bad_jurisdictions(text):
     with pytest.raises(InvalidJurisdiction):
@@ -85,9 +97,9 @@ def test_jurisdiction_round_trip(text):
 
 def _sql(clause) -> str:
     return str(
-        select(Center.center_id).where(clause).compile(
-            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
-        )
+        select(Center.center_id)
+        .where(clause)
+        .compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
     )
 
 
@@ -101,8 +113,8 @@ def test_center_filter_per_kind():
 
 def test_staff_user_filter_center_is_exact():
     sql = str(
-        select(StaffUser.id).where(staff_user_filter(Jurisdiction("center", 5))).compile(
-            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
-        )
+        select(StaffUser.id)
+        .where(staff_user_filter(Jurisdiction("center", 5)))
+        .compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
     )
     assert "jurisdiction_kind = 'center'" in sql and "jurisdiction_id = 5" in sql

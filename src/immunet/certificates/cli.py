@@ -159,8 +159,6 @@ def rotate_certificates_command() -> None:
     from immunet.staff.principal import OPERATOR_CLI
 
     row_id = _with_context(
-        lambda ctx: service.rotate_keys(
-            ctx, actor=OPERATOR_CLI.actor, context=OPERATOR_CLI.context
-        )
+        lambda ctx: service.rotate_keys(ctx, actor=OPERATOR_CLI.actor, context=OPERATOR_CLI.context)
     )
     _err.print(f"[green]certificate keys rotated[/green]: active key set {row_id}")

@@ -16,7 +16,7 @@ async def demo_certificate_keys(settings: Settings) -> list[str]:
         await ctx.close()
     return [
         "Certificates: trust list /api/v2/certificates/trust-list, SHC keys "
-        "/.well-known/jwks.json, verify POST /api/v2/certificates/verify {\"qr\": ...}; "
+        '/.well-known/jwks.json, verify POST /api/v2/certificates/verify {"qr": ...}; '
         "offline: `immunet trust export trust.json` then `immunet verify QR --trust-list "
         "trust.json`"
     ]

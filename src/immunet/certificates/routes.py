@@ -35,7 +35,7 @@ MAX_VERIFY_BODY = MAX_QR_TEXT + 4096
 class UnsupportedMediaType(ApiError):
     status_code = 415
     error_code = "GEN0415"
-    message = "Send the QR text as application/json {\"qr\": ...} or as text/plain."
+    message = 'Send the QR text as application/json {"qr": ...} or as text/plain.'
 
 
 @router.get(
@@ -84,9 +84,7 @@ async def staff_download_certificate(
     )
 
 
-@router.get(
-    "/api/v2/registration/certificate/public/formats", response_model=FormatsResponse
-)
+@router.get("/api/v2/registration/certificate/public/formats", response_model=FormatsResponse)
 async def certificate_formats(
     principal: Citizen, ctx: Ctx, beneficiary_reference_id: ReferenceId, response: Response
 ) -> FormatsResponse:

@@ -349,9 +349,7 @@ class CertificateDocument:
     formats: dict[str, Any]
 
 
-def _seal_payload(
-    ctx: AppContext, record: CertificateRecord, formats: dict[str, Any]
-) -> bytes:
+def _seal_payload(ctx: AppContext, record: CertificateRecord, formats: dict[str, Any]) -> bytes:
     text = json.dumps(
         {"record": record_to_dict(record), "formats": formats},
         separators=(",", ":"),
@@ -555,9 +553,7 @@ async def certificate_formats(
     return (await own_certificate(ctx, reference_id, actor=actor)).formats
 
 
-async def certificate_pdf(
-    ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal
-) -> bytes:
+async def certificate_pdf(ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal) -> bytes:
     await ctx.limiter.hit(PDFS_PER_HOUR, actor.account_id)
     document = await own_certificate(ctx, reference_id, actor=actor)
     return await asyncio.to_thread(render_pdf, document.record, document.formats)

@@ -17,8 +17,8 @@ from immunet.vaccination import models as vaccination_models
 __all__ = [
     "Base",
     "booking_models",
-    "certificate_models",
     "center_models",
+    "certificate_models",
     "geography_models",
     "oversight_models",
     "people_models",

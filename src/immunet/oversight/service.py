@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.context import AppContext
 from immunet.db.base import utcnow
-from immunet.errors import Conflict, NotFound, Unprocessable
+from immunet.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from immunet.oversight.models import (
     AccessDispute,
     BreakGlassGrant,
@@ -721,8 +721,16 @@ async def prove_own_entry(
     checkpoint = await latest_checkpoint(ctx, covering=entry_id)
     if checkpoint is None:  # pragma: no cover - the entry itself is in the log
         raise EntryNotFound()
+    if checkpoint.tree_size < entry_id:
+        wait = transparency.FORCED_MIN_INTERVAL - (utcnow() - checkpoint.created_at)
+        raise ProofNotReady(retry_after=int(wait.total_seconds()) + 1)
     async with ctx.db.reader() as session:
         return await transparency.prove_inclusion(session, entry_id, checkpoint)
+
+
+class ProofNotReady(TooManyRequests):
+    error_code = "AUD0429"
+    message = "The next signed checkpoint covering this entry is a few seconds away."
 
 
 class UnknownCheckpoint(NotFound):

@@ -78,7 +78,7 @@ class AuditAction(StrEnum):
     BREAK_GLASS_GRANTED = "people:beneficiary:break-glass"
     ACCESS_DISPUTED = "people:access:disputed"
     DISPUTE_RESOLVED = "staff:dispute:resolved"
-    STAFF_PASSWORD_CHANGED = "staff:user:password-changed"
+    STAFF_PASSWORD_CHANGED = "staff:user:password-changed"  # noqa: S105 - an event name
 
 
 @dataclass(frozen=True)
@@ -193,13 +193,17 @@ class AuditChain:
         after = 0
         while True:
             rows = (
-                await session.execute(
-                    select(AuditEvent)
-                    .where(AuditEvent.seq > after)
-                    .order_by(AuditEvent.seq)
-                    .limit(batch)
+                (
+                    await session.execute(
+                        select(AuditEvent)
+                        .where(AuditEvent.seq > after)
+                        .order_by(AuditEvent.seq)
+                        .limit(batch)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if not rows:
                 return
             for row in rows:

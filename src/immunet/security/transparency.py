@@ -41,6 +41,7 @@ from immunet.security.models import AuditCheckpoint, AuditEvent
 # One derived secret per purpose (see keyring.Purpose): this one seeds the signing key.
 CHECKPOINT_KEY_PURPOSE = "sign:audit-checkpoint"
 CHECKPOINT_FORMAT = "immunet-audit-checkpoint/v1"
+FORCED_MIN_INTERVAL = dt.timedelta(seconds=10)
 
 __all__ = [
     "CheckpointKey",
@@ -180,9 +181,14 @@ async def ensure_checkpoint(
         size = await log_size(session)
     if head is not None:
         behind = size - head.tree_size
-        old = utcnow() - head.created_at >= dt.timedelta(seconds=every_seconds)
+        age = utcnow() - head.created_at
+        old = age >= dt.timedelta(seconds=every_seconds)
         fresh = behind == 0 or (behind < every_entries and not old)
         if fresh and (covering is None or covering <= head.tree_size):
+            return CheckpointView.of(head)
+        if fresh and age < FORCED_MIN_INTERVAL:
+            # Asked to cover a newer entry: sign at most once per interval, so proof
+            # requests cannot make the server re-hash the whole log on every call.
             return CheckpointView.of(head)
     if size == 0:
         return None

@@ -26,8 +26,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @staff_app.command("add")
 def add(
     username: Annotated[str, typer.Option(help="Login name (3-64 of a-z 0-9 . _ -)")],
-    role: Annotated[str, typer.Option(help="national_admin, state_admin, district_admin, "
-                                     "facility_manager, vaccinator or verifier")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="national_admin, state_admin, district_admin, "
+            "facility_manager, vaccinator or verifier"
+        ),
+    ],
     jurisdiction: Annotated[
         str, typer.Option(help="national, state:<state_id>, district:<id> or center:<id>")
     ],

@@ -39,7 +39,7 @@ async def demo_admin(settings: Settings) -> list[str]:
     return [
         f"Staff:      {DEMO_ADMIN} (national_admin), one-time password {created.one_time_password}",
         f"  TOTP:     {created.otpauth_uri}",
-        "  code now: python -c \"import pyotp,sys; print(pyotp.parse_uri(sys.argv[1]).now())\" "
+        '  code now: python -c "import pyotp,sys; print(pyotp.parse_uri(sys.argv[1]).now())" '
         f"'{created.otpauth_uri}'",
-        "  login:    POST /api/staff/auth/login {\"username\", \"password\", \"totp\"}",
+        '  login:    POST /api/staff/auth/login {"username", "password", "totp"}',
     ]

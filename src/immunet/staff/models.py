@@ -41,9 +41,7 @@ def _register_sealed_columns() -> None:
     if any(spec.model is StaffUser for spec in EXTRA_SEALED_COLUMNS):
         return
     EXTRA_SEALED_COLUMNS.append(
-        SealedColumns(
-            StaffUser, "id", {"totp_secret_ct": lambda row: f"staff:{row.username}:totp"}
-        )
+        SealedColumns(StaffUser, "id", {"totp_secret_ct": lambda row: f"staff:{row.username}:totp"})
     )
 
 

@@ -96,9 +96,7 @@ def parse_role(raw: str | Role) -> Role:
     try:
         return Role(raw)
     except ValueError as exc:
-        raise InvalidStaffRequest(
-            "role is one of: " + ", ".join(r.value for r in Role)
-        ) from exc
+        raise InvalidStaffRequest("role is one of: " + ", ".join(r.value for r in Role)) from exc
 
 
 def jurisdiction_of(user: StaffUser) -> Jurisdiction:
@@ -133,9 +131,7 @@ async def create_staff_user(
         )
     password = new_one_time_password()
     secret = new_totp_secret()
-    password_hash = await hash_password(
-        password, memory_kib=ctx.settings.staff_password_memory_kib
-    )
+    password_hash = await hash_password(password, memory_kib=ctx.settings.staff_password_memory_kib)
     sealed = ctx.keyring.field_cipher.encrypt(secret, context=totp_context(name))
     async with ctx.db.transaction() as session:
         if not await jurisdiction_exists(session, jurisdiction):

@@ -144,8 +144,8 @@ async def authorize_people_for_staff(
     if not ids:
         return []
     rows = (
-        await session.execute(select(Beneficiary).where(Beneficiary.id.in_(ids)))
-    ).scalars().all()
+        (await session.execute(select(Beneficiary).where(Beneficiary.id.in_(ids)))).scalars().all()
+    )
     by_id = {row.id: row for row in rows}
     if len(by_id) != len(ids):
         raise BeneficiaryNotFound()

@@ -122,9 +122,7 @@ async def _audit(
     )
 
 
-async def report_by_staff(
-    ctx: AppContext, form: StaffAefiRequest, *, actor: StaffPrincipal
-) -> int:
+async def report_by_staff(ctx: AppContext, form: StaffAefiRequest, *, actor: StaffPrincipal) -> int:
     """A vaccinator or facility manager reports for a person they may access."""
     center_id = center_of(actor)
     async with ctx.db.transaction() as session:

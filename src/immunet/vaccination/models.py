@@ -177,9 +177,7 @@ class AefiReport(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
-    dose_record_id: Mapped[int | None] = mapped_column(
-        ForeignKey("dose_records.id"), nullable=True
-    )
+    dose_record_id: Mapped[int | None] = mapped_column(ForeignKey("dose_records.id"), nullable=True)
     vaccine_code: Mapped[str | None] = mapped_column(ForeignKey("vaccines.code"), nullable=True)
     # The centre the dose was given at (or the reporting staff's centre): jurisdiction.
     center_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

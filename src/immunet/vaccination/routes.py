@@ -192,9 +192,7 @@ async def record_dose(
         administered_at=body.administered_at,
         appointment_id=body.appointment_id,
     )
-    result = await service.record_dose(
-        ctx, data, actor=principal, idempotency_key=idempotency_key
-    )
+    result = await service.record_dose(ctx, data, actor=principal, idempotency_key=idempotency_key)
     return result.to_response()
 
 

@@ -154,7 +154,11 @@ def age_in_days(on: dt.date, birth_year: int, date_of_birth: dt.date | None) -> 
 
 
 def check_administered_at(
-    administered_at: dt.datetime, *, now: dt.datetime, today: dt.date, on: dt.date,
+    administered_at: dt.datetime,
+    *,
+    now: dt.datetime,
+    today: dt.date,
+    on: dt.date,
     backdate_days: int,
 ) -> None:
     """Not in the future; not before ``today - backdate_days`` (dates in India time)."""
@@ -202,9 +206,7 @@ def check_sequence(
         raise DoseTooEarly(f"This dose can be given from {interval} days after the previous dose.")
 
 
-def check_batch(
-    *, expires_on: dt.date, quantity: int, used: int, wasted: int, on: dt.date
-) -> None:
+def check_batch(*, expires_on: dt.date, quantity: int, used: int, wasted: int, on: dt.date) -> None:
     if expires_on < on:
         raise BatchExpired()
     if used + wasted >= quantity:

@@ -112,14 +112,18 @@ async def list_batches(
     center_id = center_of(actor)
     async with ctx.db.reader() as session:
         rows = (
-            await session.execute(
-                select(StockBatch)
-                .where(StockBatch.center_id == center_id)
-                .order_by(StockBatch.vaccine_code, StockBatch.expires_on, StockBatch.id)
-                .offset((page - 1) * limit)
-                .limit(limit)
+            (
+                await session.execute(
+                    select(StockBatch)
+                    .where(StockBatch.center_id == center_id)
+                    .order_by(StockBatch.vaccine_code, StockBatch.expires_on, StockBatch.id)
+                    .offset((page - 1) * limit)
+                    .limit(limit)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     return center_id, [_view(row) for row in rows]
 
 

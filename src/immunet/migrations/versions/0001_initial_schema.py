@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:16:00.282878
+Create Date: 2026-11-27 03:28:48.921110
 """
 
 from __future__ import annotations
