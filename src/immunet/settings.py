@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     sms_http_token: str | None = None
     sms_http_timeout_seconds: float = 5.0
     keyring: Path = Path("var/keyring.json")
+    # The base URL the public reaches this server at; certificates name it as issuer.
+    public_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     otp_ttl_seconds: int = 180
@@ -117,6 +119,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:
         if self.env is Environment.PRODUCTION:
+            if not self.public_url.startswith("https://"):
+                raise ValueError("production needs IMMUNET_PUBLIC_URL with https://")
             if self.sms_backend in ("console",) or self.sms_backend.startswith("file:"):
                 raise ValueError("production refuses the console and file SMS backends")
             if self.sms_backend == "http" and not (self.sms_http_url and self.sms_http_token):

@@ -183,6 +183,7 @@ def test_production_refuses_development_keys_and_console_sms(sqlite_environment,
         "IMMUNET_SMS_BACKEND": "http",
         "IMMUNET_SMS_HTTP_URL": "https://sms.invalid/send",
         "IMMUNET_SMS_HTTP_TOKEN": "t" * 32,
+        "IMMUNET_PUBLIC_URL": "https://immunet.invalid",
     }
     result = _run(["serve", "--port", str(_free_port())], prod, tmp_path)
     assert result.returncode != 0

@@ -374,3 +374,21 @@ async def test_reencrypt_reseals_keys_and_payloads(client, outbox, ctx, settings
     issued = await record_dose(ctx, who.reference_id, dose=2, center_id=center)
     assert issued is not None and issued.status == "final"
     assert (await verify(client, qr_texts(await formats(client, who))["dcc"]))["valid"] is True
+
+
+async def test_shc_issuer_is_the_public_url_that_serves_its_keys(client, outbox, ctx):
+    import base64
+    import zlib
+
+    center = await make_center(ctx)
+    person = await holder(client, outbox, "9811100077", name="Kiran Rao", id_number=aadhaar(577))
+    await record_dose(ctx, person.reference_id, dose=1, center_id=center)
+    jws = (await formats(client, person))["shc"]["jws"]
+    header_b64, payload_b64, _ = jws.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+    raw = base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4))
+    payload = json.loads(zlib.decompress(raw, wbits=-15))
+    assert payload["iss"] == ctx.settings.public_url
+    # A SMART verifier fetches <iss>/.well-known/jwks.json: the key is there.
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    assert header["kid"] in {key["kid"] for key in jwks["keys"]}

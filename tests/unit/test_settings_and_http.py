@@ -19,8 +19,23 @@ def test_production_needs_provider_secrets():
     with pytest.raises(ValidationError):
         Settings(env="production", sms_backend="http")
     Settings(
-        env="production", sms_backend="http", sms_http_url="https://sms.example", sms_http_token="t"
+        env="production",
+        sms_backend="http",
+        sms_http_url="https://sms.example",
+        sms_http_token="t",
+        public_url="https://immunet.example.in",
     )
+
+
+def test_production_needs_an_https_public_url():
+    with pytest.raises(ValidationError):
+        Settings(
+            env="production",
+            sms_backend="http",
+            sms_http_url="https://sms.example",
+            sms_http_token="t",
+            public_url="http://immunet.example.in",
+        )
 
 
 def test_otp_lifetime_capped_at_ten_minutes():

@@ -280,7 +280,9 @@ async def _active_or_create(
 ) -> tuple[CertificateSigningKeys, CertificateKeySet]:
     row = await _active_row(session)
     if row is None:
-        keyset = CertificateKeySet.generate()
+        # The issuer is the server's public base URL, so SMART Health Card verifiers find
+        # its keys at <issuer>/.well-known/jwks.json as the framework requires.
+        keyset = CertificateKeySet.generate(issuer=ctx.settings.public_url)
         candidate = _sealed_row(ctx, keyset)
         try:
             async with session.begin_nested():
