@@ -39,6 +39,10 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 DISTRICT = 294  # BBMP (Bengaluru)
 
 
+def _india_today() -> dt.date:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=5, minutes=30)).date()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +71,7 @@ class SmsTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.otps: dict[str, str] = {}
+        self.codes: dict[str, str] = {}  # appointment id → secret code
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -74,15 +79,24 @@ class SmsTail:
     def _run(self) -> None:
         while not self.path.exists() and not self._stop.is_set():
             time.sleep(0.01)
+        partial = ""
         with self.path.open(encoding="utf-8") as handle:
             while not self._stop.is_set():
-                line = handle.readline()
-                if not line:
+                line = partial + handle.readline()
+                if not line.endswith("\n"):  # nothing new, or a line still being written
+                    partial = line
                     time.sleep(0.002)
                     continue
+                partial = ""
                 message = json.loads(line)
                 if message["template"] == "otp":
                     self.otps[message["to"]] = message["text"].split("code is ")[1][:6]
+                elif message["template"] == "appointment_booked":
+                    booked = re.search(
+                        r"Appointment (\S+) .*secret code is (\d{4})", message["text"]
+                    )
+                    if booked:
+                        self.codes[booked.group(1)] = booked.group(2)
 
     async def otp(self, mobile: str, previous: str | None = None) -> str:
         for _ in range(5000):
@@ -111,6 +125,9 @@ class Server:
             IMMUNET_OTP_SENDS_PER_ADDRESS_PER_HOUR="1000000000",
             IMMUNET_PUBLIC_REQUESTS_PER_5MIN="1000000000",
             IMMUNET_API_REQUESTS_PER_MINUTE="1000000000",
+            IMMUNET_DB_POOL_SIZE=os.environ.get("BENCH_DB_POOL_SIZE", "10"),
+            IMMUNET_STAFF_READS_PER_HOUR="1000000000",
+            IMMUNET_STAFF_READS_PER_DAY="1000000000",
         )
         if use_redis:
             self.env["IMMUNET_REDIS_URL"] = REDIS_URL
@@ -241,6 +258,10 @@ class Scenarios:
         self.tokens: list[str] = []
         self.beneficiaries: list[tuple[str, str]] = []  # (token, reference id)
         self.session_ids: list[str] = []
+        self.center_id: int | None = None
+        self.booked: list[tuple[str, str, str]] = []  # (reference id, session id, appointment id)
+        self.center_id: int | None = None
+        self.booked: list[tuple[str, str, str]] = []  # (reference id, session id, appointment id)
         limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
         self.http = httpx.AsyncClient(base_url=server.base, timeout=30, limits=limits)
 
@@ -291,7 +312,12 @@ class Scenarios:
 
         return await drive(self.concurrency, self.duration, step)
 
-    async def _staff_token(self) -> str | None:
+    async def _staff_token(
+        self,
+        username: str = "bench-admin",
+        role: str = "national_admin",
+        jurisdiction: str = "national",
+    ) -> str | None:
         import pyotp
 
         try:
@@ -299,14 +325,15 @@ class Scenarios:
                 "staff",
                 "add",
                 "--username",
-                "bench-admin",
+                username,
                 "--role",
-                "national_admin",
+                role,
                 "--jurisdiction",
-                "national",
+                jurisdiction,
                 "--json",
             )
-        except subprocess.CalledProcessError:
+        except subprocess.CalledProcessError as exc:
+            print(f"bench: staff add failed: {exc.stderr}", file=sys.stderr)
             return None
         creds = json.loads(raw)
         totp = pyotp.parse_uri(creds["otpauth_uri"]).now()
@@ -314,7 +341,10 @@ class Scenarios:
             "/api/staff/auth/login",
             json={"username": creds["username"], "password": creds["password"], "totp": totp},
         )
-        return str(r.json()["token"]) if r.status_code == 200 else None
+        if r.status_code != 200:
+            print(f"bench: staff login failed: {r.status_code} {r.text}", file=sys.stderr)
+            return None
+        return str(r.json()["token"])
 
     async def prepare_sessions(self, sessions: int, capacity: int) -> bool:
         token = await self._staff_token()
@@ -338,9 +368,12 @@ class Scenarios:
             },
         )
         if center.status_code != 200:
+            print(f"bench: centre not created: {center.status_code} {center.text}", file=sys.stderr)
             return False
         center_id = center.json()["center_id"]
-        day = (dt.date.today() + dt.timedelta(days=1)).strftime("%d-%m-%Y")
+        self.center_id = center_id
+        # Today: booked people are vaccinated in the doses scenario.
+        day = _india_today().strftime("%d-%m-%Y")
         for _ in range(sessions):
             r = await self.http.post(
                 "/api/staff/sessions",
@@ -358,6 +391,7 @@ class Scenarios:
                 },
             )
             if r.status_code != 200:
+                print(f"bench: session not published: {r.status_code} {r.text}", file=sys.stderr)
                 return False
             self.session_ids.append(r.json()["session_id"])
         return True
@@ -370,26 +404,134 @@ class Scenarios:
                 token, ref = next(it)
             except StopIteration:
                 raise StopAsyncIteration from None
+            session_id = self.session_ids[n % len(self.session_ids)]
             r = await self.http.post(
                 "/api/v2/appointment/schedule",
                 headers={"Authorization": f"Bearer {token}"},
                 json={
                     "dose": 1,
-                    "session_id": self.session_ids[n % len(self.session_ids)],
+                    "session_id": session_id,
                     "slot": "09:00AM-11:00AM",
                     "beneficiaries": [ref],
                 },
             )
-            return r.status_code == 200
+            if r.status_code != 200:
+                return False
+            self.booked.append((ref, session_id, r.json()["appointment_confirmation_no"]))
+            return True
 
         return await drive(self.concurrency, self.duration, step)
 
-    async def get_loop(self, path: str, concurrency: int) -> dict[str, float]:
+    async def doses(self) -> dict[str, float] | None:
+        """Check-in with the secret code, then record the dose (with its audit writes)."""
+        if self.center_id is None or not self.booked:
+            return None
+        manager = await self._staff_token(
+            "bench-manager", "facility_manager", f"center:{self.center_id}"
+        )
+        vaccinator = await self._staff_token(
+            "bench-vaccinator", "vaccinator", f"center:{self.center_id}"
+        )
+        if manager is None or vaccinator is None:
+            return None
+        expiry = (dt.date.today() + dt.timedelta(days=365)).strftime("%d-%m-%Y")
+        stock = await self.http.post(
+            "/api/staff/stock",
+            headers={"Authorization": f"Bearer {manager}"},
+            json={
+                "vaccine": "COVISHIELD",
+                "lot": "BENCH-1",
+                "expiry": expiry,
+                "quantity": 1_000_000,
+            },
+        )
+        if stock.status_code not in (200, 201):
+            print(f"bench: stock not added: {stock.status_code} {stock.text}", file=sys.stderr)
+            return None
+        headers = {"Authorization": f"Bearer {vaccinator}"}
+        it = iter(self.booked)
+        problems: list[str] = []
+
+        async def step(n: int) -> bool:
+            try:
+                ref, session_id, appointment_id = next(it)
+            except StopIteration:
+                raise StopAsyncIteration from None
+            code = self.tail.codes.get(appointment_id)
+            if code is None:
+                return False
+            r = await self.http.post(
+                "/api/staff/checkin",
+                headers=headers,
+                json={"appointment_id": appointment_id, "secret_code": code},
+            )
+            if r.status_code != 200:
+                problems.append(f"check-in {r.status_code} {r.text[:120]}")
+                return False
+            r = await self.http.post(
+                "/api/staff/vaccinations",
+                headers={**headers, "Idempotency-Key": f"bench-{appointment_id}"},
+                json={
+                    "beneficiary_reference_id": ref,
+                    "session_id": session_id,
+                    "vaccine": "COVISHIELD",
+                    "dose": 1,
+                    "batch": "BENCH-1",
+                },
+            )
+            if r.status_code not in (200, 201):
+                problems.append(f"record {r.status_code} {r.text[:120]}")
+            return r.status_code in (200, 201)
+
+        result = await drive(self.concurrency, self.duration, step)
+        for problem in sorted(set(problems))[:5]:
+            print(f"bench: {problem}", file=sys.stderr)
+        return result
+
+    async def get_loop(self, path: str, concurrency: int) -> dict[str, Any]:
+        """GET ``path`` from ``concurrency`` clients: with wrk when installed (a C load
+        generator takes far less of the shared cores than Python does), else httpx."""
+        if shutil.which("wrk"):
+            return wrk(self.server.base + path, concurrency, self.duration)
+
         async def step(n: int) -> bool:
             r = await self.http.get(path)
             return r.status_code == 200
 
-        return await drive(concurrency, self.duration, step)
+        result: dict[str, Any] = dict(await drive(concurrency, self.duration, step))
+        result["generator"] = "httpx"
+        return result
+
+
+def _ms(text: str) -> float:
+    value = float(re.sub(r"[a-z]+$", "", text))
+    if text.endswith("us"):
+        return value / 1000
+    if text.endswith("ms"):
+        return value
+    if text.endswith("s"):
+        return value * 1000
+    return value
+
+
+def wrk(url: str, connections: int, duration: float) -> dict[str, Any]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{max(1, int(duration))}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "per_second": round(rate, 1),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "failures": int(bad.group(1)) if bad else 0,
+        "generator": "wrk",
+    }
 
 
 def overbooking_check(database: str) -> dict[str, int]:
@@ -452,9 +594,13 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
             print("registrations…", file=sys.stderr)
             results["registrations"] = await scenarios.registrations()
             print("bookings…", file=sys.stderr)
-            if await scenarios.prepare_sessions(sessions=4, capacity=1_000_000):
+            if await scenarios.prepare_sessions(sessions=4, capacity=10_000):
                 results["bookings"] = await scenarios.bookings()
                 results["bookings"]["integrity"] = overbooking_check(database)
+                print("doses (check-in + record)…", file=sys.stderr)
+                doses = await scenarios.doses()
+                if doses is not None:
+                    results["doses"] = doses
             print("public calendar vs bare endpoint at 200 clients…", file=sys.stderr)
             results["bare_endpoint"] = await scenarios.get_loop("/healthz", 200)
             day = dt.date.today().strftime("%d-%m-%Y")
@@ -467,6 +613,10 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
             tail.stop()
             server.stop()
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print("certificates on one core…", file=sys.stderr)
+    from bench import certificates
+
+    results["certificates"] = certificates.run(min(duration, 3.0))
     return results
 
 
@@ -477,6 +627,7 @@ def table(results: dict[str, Any]) -> str:
         ("otp_logins", "OTP logins (generate+confirm)"),
         ("registrations", "registrations"),
         ("bookings", "bookings"),
+        ("doses", "doses (check-in + record)"),
     ):
         if key in results:
             r = results[key]
@@ -518,6 +669,31 @@ def table(results: dict[str, Any]) -> str:
                 f"p50 {cal['p50_ms']:.1f} / p99 {cal['p99_ms']:.1f} ms",
             )
         )
+    if "doses" in results:
+        met = "met" if results["doses"]["per_second"] >= 700 else "NOT met"
+        rows.append(("  anchor: 700 doses/s on one node", "", met, ""))
+    certs = results.get("certificates")
+    if certs:
+        issue = certs["issue_all_formats"]
+        rows.append(
+            (
+                "certificates issued (4 formats)",
+                f"{issue['per_second']:.0f}/s",
+                f"{issue['ratio']:.2f}",
+                f"vs {issue['baseline_per_second']:.0f}/s raw signing",
+            )
+        )
+        for fmt in ("vc", "dcc", "shc"):
+            v = certs[f"verify_{fmt}"]
+            goal = "met" if v["ratio"] >= 0.7 else "NOT met"
+            rows.append(
+                (
+                    f"verify {fmt}, one core",
+                    f"{v['per_second']:.0f}/s",
+                    f"{v['ratio']:.2f}",
+                    f"vs {v['baseline']} {v['baseline_per_second']:.0f}/s; goal 0.70 {goal}",
+                )
+            )
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure':<{width}}  {'rate':>10}  {'ratio':>7}  notes"]
     lines += [f"{a:<{width}}  {b:>10}  {c:>7}  {d}" for a, b, c, d in rows]

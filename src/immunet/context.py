@@ -51,7 +51,7 @@ def load_keyring(settings: Settings) -> Keyring:
 
 def build_context(settings: Settings, *, keyring: Keyring | None = None) -> AppContext:
     ring = keyring or load_keyring(settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
     redis: Redis | None = None
     otp_store: OtpStore
     counters: CounterStore

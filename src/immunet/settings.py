@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///var/immunet.sqlite3"
     redis_url: str | None = None
+    # Connections per worker process (PostgreSQL); as many again may overflow briefly.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
     sms_backend: str = "console"
     # Settings of the HTTP SMS provider (used when sms_backend is "http").
     sms_http_url: str | None = None
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     public_cache_seconds: int = 5
+    # With Redis, each worker also keeps answers this long in memory (cross-worker staleness).
+    public_cache_local_seconds: int = Field(default=1, ge=0, le=5)
     # argon2id memory for staff passwords (time cost 3 is fixed); tests may lower it.
     staff_password_memory_kib: int = Field(default=65536, ge=1024, le=1048576)
     # Insider-misuse defences (staff/misuse.py); the read and look-up quotas are below.

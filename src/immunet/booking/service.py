@@ -314,7 +314,6 @@ async def schedule(
                 )
                 if live.first() is not None:
                     raise AlreadyBooked()
-            await take_seats(session, facts.session_id, form.dose, len(beneficiaries))
             now = utcnow()
             ids = [str(uuid.uuid4()) for _ in beneficiaries]
             confirmation = ids[0]
@@ -345,9 +344,12 @@ async def schedule(
             result = StoredResponse.of(
                 200, {"appointment_confirmation_no": confirmation, "appointment_ids": ids}
             )
+            mobile = await account_mobile(session, keyring, actor.account_id)
+            # The session row is the hot spot of a popular session: take its seats last,
+            # so its row lock is held only until the commit that follows.
+            await take_seats(session, facts.session_id, form.dose, len(beneficiaries))
             if idem is not None:
                 await idem.complete(session, result)
-            mobile = await account_mobile(session, keyring, actor.account_id)
             await AuditChain.append(
                 session,
                 actor=actor.actor,

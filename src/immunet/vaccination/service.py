@@ -74,7 +74,7 @@ from immunet.vaccination.rules import (
     check_sequence,
     parse_check_in_code,
 )
-from immunet.vaccination.stock import center_of, take_dose
+from immunet.vaccination.stock import center_of, consume_dose, usable_batch
 
 log = logging.getLogger("immunet.vaccination")
 
@@ -640,7 +640,7 @@ async def record_dose(
                 vaccine_max=vaccine.max_age_days,
                 rule=rule,
             )
-            stock_id = await take_dose(
+            stock_id = await usable_batch(
                 session, center_id=center_id, vaccine=vaccine.code, lot=data.batch, on=on
             )
             dose = DoseRecord(
@@ -686,6 +686,9 @@ async def record_dose(
                     "certificate_id": certificate_id,
                 },
             )
+            # Hot rows last: the batch counter and the audit chain are locked only for
+            # the final moments of the transaction.
+            await consume_dose(session, stock_id, on=on)
             await idem.complete(session, result)
             await _audit_dose(session, actor, person, dose, channel)
     except IntegrityError as exc:

@@ -167,10 +167,14 @@ async def waste(
     return view
 
 
-async def take_dose(
+async def usable_batch(
     session: AsyncSession, *, center_id: int, vaccine: str, lot: str, on: dt.date
 ) -> int:
-    """Take one dose of ``lot`` from the centre's stock (guarded UPDATE); the batch ID."""
+    """The batch ID of ``lot`` if it is in the centre's stock, unexpired and not used up.
+
+    A plain read: the seat-like decrement is :func:`consume_dose`, done last in the
+    transaction so the batch row (hot: every dose at a centre touches it) is locked briefly.
+    """
     row = (
         await session.execute(
             select(StockBatch).where(
@@ -189,10 +193,15 @@ async def take_dose(
         wasted=row.wasted,
         on=on,
     )
+    return row.id
+
+
+async def consume_dose(session: AsyncSession, batch_id: int, *, on: dt.date) -> None:
+    """Decrement the batch by one dose (guarded UPDATE); refuse when expired or used up."""
     changed = await session.execute(
         update(StockBatch)
         .where(
-            StockBatch.id == row.id,
+            StockBatch.id == batch_id,
             StockBatch.expires_on >= on,
             StockBatch.doses_used + StockBatch.wasted < StockBatch.quantity_received,
         )
@@ -201,4 +210,3 @@ async def take_dose(
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise BatchExhausted()
-    return row.id
