@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from immunet.app import create_app
@@ -31,6 +32,11 @@ from immunet.db.models import Base
 from immunet.people.identifiers import normalize_mobile
 from immunet.security.keyring import Keyring
 from immunet.settings import Settings
+
+# Property tests check rules, not speed: no per-example deadline (a loaded CI machine
+# would otherwise turn a slow example into a flaky failure).
+hypothesis_settings.register_profile("immunet", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("immunet")
 
 PG_URL = os.environ.get("IMMUNET_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IMMUNET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
