@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -12,27 +12,6 @@ from immunet.people.schemas import ConfirmOtpRequest, NewBeneficiaryRequest, Out
 
 MAX_PAGE = 50
 BATCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,47}$"
-SYMPTOMS = (
-    "fever",
-    "injection-site-pain",
-    "injection-site-swelling",
-    "headache",
-    "fatigue",
-    "myalgia",
-    "nausea",
-    "vomiting",
-    "diarrhoea",
-    "rash",
-    "allergic-reaction",
-    "anaphylaxis",
-    "syncope",
-    "seizure",
-    "breathing-difficulty",
-    "chest-pain",
-    "thrombosis",
-    "paralysis",
-    "other",
-)
 Symptom = Literal[
     "fever",
     "injection-site-pain",
@@ -54,6 +33,7 @@ Symptom = Literal[
     "paralysis",
     "other",
 ]
+SYMPTOMS: tuple[str, ...] = get_args(Symptom)
 Severity = Literal["mild", "moderate", "severe", "serious"]
 Outcome = Literal["recovered", "recovering", "not-recovered", "hospitalised", "died", "unknown"]
 
