@@ -7,10 +7,11 @@ decides correctness, so any number of worker processes can serve side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from immunet.clock import Clock, SystemClock
 from immunet.db.engine import Database
 from immunet.security.counters import CounterStore, DatabaseCounterStore, RedisCounterStore
 from immunet.security.keyring import Keyring, KeyringError, Purpose
@@ -32,6 +33,8 @@ class AppContext:
     limiter: RateLimiter
     tokens: TokenService
     redis: Redis | None
+    # Time-of-day and date rules read this clock; tests replace it with a FixedClock.
+    clock: Clock = field(default_factory=SystemClock)
 
     async def close(self) -> None:
         if self.redis is not None:
