@@ -44,3 +44,23 @@ async def test_states_and_districts(client):
     assert any(
         d["district_name"] == "Bangalore Urban" or d["district_id"] == 265 for d in districts
     )
+
+
+async def test_indic_names_with_joiners_register_and_come_back_unchanged(client, outbox):
+    token = await login(client, outbox, "9876543211")
+    names = ["അരുണ്\u200d കുമാര്\u200d", "श्री\u200cनिवास", "क्\u200dषमा देवी"]
+    for n, name in enumerate(names):
+        response = await client.post(
+            "/api/v2/registration/beneficiary/new",
+            json=adult(name, id_number=aadhaar(90 + n)),
+            headers=bearer(token),
+        )
+        assert response.status_code == 200, response.text
+    listing = await client.get("/api/v2/appointment/beneficiaries", headers=bearer(token))
+    assert [p["name"] for p in listing.json()["beneficiaries"]] == names
+    bidi = await client.post(
+        "/api/v2/registration/beneficiary/new",
+        json=adult("अरुण\u202eकुमार", id_number=aadhaar(99)),
+        headers=bearer(token),
+    )
+    assert bidi.status_code == 400 and bidi.json()["errorCode"] == "BENREG0400"
