@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     public_requests_per_5min: int = 100
     api_requests_per_minute: int = 600
     max_beneficiaries_per_mobile: int = 6
+    # Registrations an account may make per day, whatever the ID (deletions do not give
+    # them back): bounds probing and the SMS a duplicate sends to the ID's holder.
+    registrations_per_account_per_day: int = Field(default=10, ge=1)
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
     public_cache_seconds: int = 5

@@ -27,6 +27,9 @@ TEMPLATES: dict[str, str] = {
     "appointment_cancelled": "Appointment {appointment_id} has been cancelled.",
     "session_cancelled": "Session on {date} at centre {center_id} was cancelled. "
     "Appointment {appointment_id} is void; please book again.",
+    "id_conflict": "Someone registered a beneficiary on immunet with the ID number of your "
+    "beneficiary ending {ref_tail}; it is shown in your access log. Vaccinators check the "
+    "photo ID document before any dose, so no one is vaccinated in that person's name.",
     "break_glass": "A health worker ({organisation}) opened the record of beneficiary "
     "ending {ref_tail} outside the usual rules, giving a reason. See your access log in "
     "immunet; if this was not you, report it there.",

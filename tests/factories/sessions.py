@@ -169,7 +169,9 @@ async def add_beneficiary(
     form = NewBeneficiaryRequest.model_validate(
         adult(name, birth_year=birth_year, id_number=aadhaar(next(_aadhaar_seeds)))
     )
-    return await register_beneficiary(ctx, form, actor=citizen.principal)
+    registration = await register_beneficiary(ctx, form, actor=citizen.principal)
+    await registration.notify()
+    return registration.reference_id
 
 
 async def record_dose(

@@ -31,6 +31,7 @@ ROSTER_KEYS = {
     "dose",
     "slot",
     "status",
+    "id_conflict",
 }
 
 

@@ -387,6 +387,9 @@ class _Who:
 
     async def of(self, event: AuditEvent, detail: dict[str, Any]) -> tuple[str, str]:
         prefix, _, rest = event.actor.partition(":")
+        if prefix == "citizen":
+            # Another account (e.g. one that registered the same ID number): never which.
+            return ("another immunet account", "citizen")
         if prefix != "staff" or not rest.isdigit():
             return ("immunet operations", prefix or "system")
         role = str(detail.get("role") or "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -30,7 +30,9 @@ class AadhaarVaultEntry(Base):
     __tablename__ = "aadhaar_vault"
 
     token: Mapped[str] = mapped_column(String(40), primary_key=True)
-    number_index: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not unique: a second registration of a number is accepted (and flagged by an
+    # IdentifierConflict) so that the answer never says whether the number is known.
+    number_index: Mapped[str] = mapped_column(String(64), index=True)
     number_ct: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -49,7 +51,7 @@ class Beneficiary(Base):
     category: Mapped[str] = mapped_column(String(16))  # adult | child | pregnant
     photo_id_type: Mapped[int | None] = mapped_column(Integer, nullable=True)
     id_number_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    id_index: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    id_index: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     aadhaar_token: Mapped[str | None] = mapped_column(
         ForeignKey("aadhaar_vault.token"), nullable=True, unique=True
     )
@@ -58,3 +60,25 @@ class Beneficiary(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # A decoy seeded by `immunet canary seed`: any staff access suspends the account.
     is_canary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IdentifierConflict(Base):
+    """A registration carries an ID number that an earlier registration already holds.
+
+    Registering such a number answers exactly like a fresh one (no identifier oracle);
+    the duplicate is resolved where the person is physically present: the vaccinator is
+    shown the flag and must confirm the photo ID document before recording a dose, and
+    doses of either registration count for both. Links by row, never by the number.
+    """
+
+    __tablename__ = "identifier_conflicts"
+    __table_args__ = (UniqueConstraint("beneficiary_id", "other_beneficiary_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The later registration, and the earlier one that already held the number.
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    other_beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    # The account that made the later registration (per-account limits and review).
+    account_id: Mapped[str] = mapped_column(ForeignKey("citizen_accounts.id"), index=True)
+    photo_id_type: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -8,13 +8,13 @@ another account and one that never existed give the same :class:`NotFound`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.context import AppContext
@@ -28,11 +28,18 @@ from immunet.people.identifiers import (
     normalize_id_number,
     normalize_name,
 )
-from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
+from immunet.people.models import (
+    AadhaarVaultEntry,
+    Beneficiary,
+    CitizenAccount,
+    IdentifierConflict,
+)
 from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.security.keyring import Keyring, Purpose
+from immunet.security.ratelimit import Limit
+from immunet.sms import SmsGateway
 
 log = logging.getLogger("immunet.people")
 
@@ -63,13 +70,11 @@ class BeneficiaryLimitReached(Conflict):
     message = "The maximum number of beneficiaries for this mobile number has been reached."
 
 
-class RegistrationRefused(Conflict):
-    # The same words whatever the reason, so the answer says nothing about other accounts.
+class AlreadyInThisAccount(Conflict):
+    # Only ever about the caller's own account: an ID held by another account (or by
+    # nobody) is registered and answered like any other (see register_...).
     error_code = "BENREG0009"
-    message = (
-        "This beneficiary cannot be added. If the ID belongs to this person, ask the holder "
-        "to verify it from their own registered mobile."
-    )
+    message = "A beneficiary with this ID number is already registered from this mobile."
 
 
 class BeneficiaryHasHistory(Conflict):
@@ -97,6 +102,9 @@ class BeneficiaryView:
     masked_id_number: str
     masked_mobile: str
     comorbidity_ind: str
+    # Staff views only: another registration holds the same ID number (check the photo
+    # ID document). Never set on the citizen's own listing (that would be the oracle).
+    id_conflict: bool = False
 
 
 def _context(reference_id: str, field: str) -> str:
@@ -193,9 +201,81 @@ async def _lock_account(session: AsyncSession, account_id: str) -> CitizenAccoun
     return account
 
 
+@dataclass(frozen=True)
+class HolderNotice:
+    """An SMS owed, after commit, to the account holding an ID that was registered again."""
+
+    mobile: str
+    ref_tail: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new beneficiary, and the notices to send once the answer has gone out.
+
+    Routes hand :meth:`notify` to a background task so that the answer returns before
+    any SMS is sent: the time an answer takes must not depend on whether the ID was
+    already registered.
+    """
+
+    reference_id: str
+    notices: tuple[HolderNotice, ...] = field(default=(), repr=False)
+    sms: SmsGateway | None = field(default=None, repr=False)
+
+    async def notify(self) -> None:
+        if self.sms is None:
+            return
+        for notice in self.notices:
+            try:
+                await self.sms.send(notice.mobile, "id_conflict", ref_tail=notice.ref_tail)
+            except Exception as exc:  # the flag stands; the holder sees it in the log
+                log.error("identifier-conflict SMS failed: %s", type(exc).__name__)
+
+
+def registration_limit(ctx: AppContext) -> Limit:
+    return Limit("beneficiary-registrations", ctx.settings.registrations_per_account_per_day, 86400)
+
+
+def _identifier_index(keyring: Keyring, data: ValidatedRegistration) -> str | None:
+    if data.id_number is None:
+        return None
+    if data.photo_id_type == AADHAAR_TYPE:
+        return keyring.blind_index(Purpose.AADHAAR_INDEX)(data.id_number)
+    return keyring.blind_index(Purpose.ID_NUMBER_INDEX)(f"{data.photo_id_type}:{data.id_number}")
+
+
+async def _lock_identifier(session: AsyncSession, dialect: str, index: str) -> None:
+    """Serialize registrations of one ID number, so no duplicate escapes its flag.
+
+    PostgreSQL: a transaction advisory lock keyed on the blind index (a collision only
+    serializes two unrelated registrations). SQLite runs writers one at a time already.
+    """
+    if dialect != "postgresql":
+        return
+    key = int.from_bytes(
+        hashlib.sha256(f"id-claim:{index}".encode()).digest()[:8], "big", signed=True
+    )
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def _holders(
+    session: AsyncSession, data: ValidatedRegistration, index: str
+) -> list[Beneficiary]:
+    """Registrations that already hold this ID number (by blind index)."""
+    if data.photo_id_type == AADHAAR_TYPE:
+        stmt = (
+            select(Beneficiary)
+            .join(AadhaarVaultEntry, AadhaarVaultEntry.token == Beneficiary.aadhaar_token)
+            .where(AadhaarVaultEntry.number_index == index)
+        )
+    else:
+        stmt = select(Beneficiary).where(Beneficiary.id_index == index)
+    return list((await session.execute(stmt.order_by(Beneficiary.id))).scalars())
+
+
 async def register_beneficiary(
     ctx: AppContext, form: NewBeneficiaryRequest, *, actor: CitizenPrincipal
-) -> str:
+) -> Registration:
     return await register_beneficiary_for_account(
         ctx, form, account_id=actor.account_id, actor=actor.actor, context=actor.context
     )
@@ -209,94 +289,176 @@ async def register_beneficiary_for_account(
     actor: str,
     context: RequestContext,
     purpose: str = "registration",
-) -> str:
-    """Register under ``account_id`` (the owner, or staff holding that account's OTP)."""
-    data = validate_registration(form, utcnow().date())
+) -> Registration:
+    """Register under ``account_id`` (the owner, or staff holding that account's OTP).
+
+    An ID number that another account's registration already holds is registered all
+    the same, with the same answer and the same work: knowing someone's ID number must
+    reveal nothing. The duplicate is flagged (:class:`IdentifierConflict`), shown in the
+    holder's access log, told to the holder by SMS after the answer, and resolved at
+    the centre (photo ID check before any dose). Only an ID already registered in the
+    caller's *own* account is refused, since that tells the caller only their own data.
+    """
+    data = validate_registration(form, ctx.clock.now().date())
+    # Every registration counts alike, known ID or not: the limit reveals nothing.
+    await ctx.limiter.hit(registration_limit(ctx), account_id)
+    index = _identifier_index(ctx.keyring, data)
+    try:
+        reference_id, notices = await _register(
+            ctx,
+            form,
+            data,
+            index,
+            account_id=account_id,
+            actor=actor,
+            context=context,
+            purpose=purpose,
+        )
+    except AlreadyInThisAccount:
+        await _audit_refusal(ctx, actor, account_id, context)
+        raise
+    log.info("beneficiary registered ref=%s request=%s", reference_id, context.request_id)
+    return Registration(reference_id, tuple(notices), ctx.sms)
+
+
+async def _register(
+    ctx: AppContext,
+    form: NewBeneficiaryRequest,
+    data: ValidatedRegistration,
+    index: str | None,
+    *,
+    account_id: str,
+    actor: str,
+    context: RequestContext,
+    purpose: str,
+) -> tuple[str, list[HolderNotice]]:
     keyring = ctx.keyring
     cipher = keyring.field_cipher
-    try:
-        async with ctx.db.transaction() as session:
-            await _lock_account(session, account_id)
-            count = (
-                await session.execute(
-                    select(func.count())
-                    .select_from(Beneficiary)
-                    .where(Beneficiary.account_id == account_id)
-                )
-            ).scalar_one()
-            if count >= ctx.settings.max_beneficiaries_per_mobile:
-                raise BeneficiaryLimitReached()
+    async with ctx.db.transaction() as session:
+        await _lock_account(session, account_id)
+        count = (
+            await session.execute(
+                select(func.count())
+                .select_from(Beneficiary)
+                .where(Beneficiary.account_id == account_id)
+            )
+        ).scalar_one()
+        if count >= ctx.settings.max_beneficiaries_per_mobile:
+            raise BeneficiaryLimitReached()
+        holders: list[Beneficiary] = []
+        if index is not None:
+            await _lock_identifier(session, ctx.db.dialect, index)
+            holders = await _holders(session, data, index)
+            if any(h.account_id == account_id for h in holders):
+                raise AlreadyInThisAccount()
+        reference_id = new_reference_id()
+        while (
+            await session.execute(
+                select(Beneficiary.id).where(Beneficiary.reference_id == reference_id)
+            )
+        ).first() is not None:
             reference_id = new_reference_id()
-            while (
-                await session.execute(
-                    select(Beneficiary.id).where(Beneficiary.reference_id == reference_id)
+        aadhaar_token: str | None = None
+        id_number_ct: bytes | None = None
+        id_index: str | None = None
+        if data.id_number is not None and data.photo_id_type == AADHAAR_TYPE:
+            assert index is not None
+            aadhaar_token = "avt_" + secrets.token_hex(16)
+            session.add(
+                AadhaarVaultEntry(
+                    token=aadhaar_token,
+                    number_index=index,
+                    number_ct=keyring.vault_cipher.encrypt(
+                        data.id_number, context=f"aadhaar:{aadhaar_token}"
+                    ),
+                    created_at=utcnow(),
                 )
-            ).first() is not None:
-                reference_id = new_reference_id()
-            aadhaar_token: str | None = None
-            id_number_ct: bytes | None = None
-            id_index: str | None = None
-            if data.id_number is not None and data.photo_id_type == AADHAAR_TYPE:
-                aadhaar_token = "avt_" + secrets.token_hex(16)
-                session.add(
-                    AadhaarVaultEntry(
-                        token=aadhaar_token,
-                        number_index=keyring.blind_index(Purpose.AADHAAR_INDEX)(data.id_number),
-                        number_ct=keyring.vault_cipher.encrypt(
-                            data.id_number, context=f"aadhaar:{aadhaar_token}"
-                        ),
-                        created_at=utcnow(),
-                    )
-                )
-                await session.flush()
-            elif data.id_number is not None:
-                id_number_ct = cipher.encrypt(
-                    data.id_number, context=_context(reference_id, "id_number")
-                )
-                id_index = keyring.blind_index(Purpose.ID_NUMBER_INDEX)(
-                    f"{data.photo_id_type}:{data.id_number}"
-                )
-            beneficiary = Beneficiary(
-                reference_id=reference_id,
-                account_id=account_id,
-                name_ct=cipher.encrypt(data.name, context=_context(reference_id, "name")),
-                birth_year_ct=cipher.encrypt(
-                    str(data.birth_year), context=_context(reference_id, "birth_year")
-                ),
-                birth_date_ct=(
-                    cipher.encrypt(
-                        data.date_of_birth.isoformat(),
-                        context=_context(reference_id, "birth_date"),
-                    )
-                    if data.date_of_birth
-                    else None
-                ),
-                gender_id=data.gender_id,
-                category=data.category,
-                photo_id_type=data.photo_id_type,
-                id_number_ct=id_number_ct,
-                id_index=id_index,
-                aadhaar_token=aadhaar_token,
-                comorbidity_ind=form.comorbidity_ind,
-                consent_version=form.consent_version,
-                created_at=utcnow(),
             )
-            session.add(beneficiary)
             await session.flush()
-            await AuditChain.append(
-                session,
-                actor=actor,
-                action=AuditAction.BENEFICIARY_REGISTERED,
-                subject_ref=f"beneficiary:{reference_id}",
-                purpose=purpose,
-                context=context,
+        elif data.id_number is not None:
+            id_number_ct = cipher.encrypt(
+                data.id_number, context=_context(reference_id, "id_number")
             )
-    except IntegrityError as exc:
-        # The ID number is registered already (here or elsewhere): one generic answer.
-        await _audit_refusal(ctx, actor, account_id, context)
-        raise RegistrationRefused() from exc
-    log.info("beneficiary registered ref=%s request=%s", reference_id, context.request_id)
-    return reference_id
+            id_index = index
+        beneficiary = Beneficiary(
+            reference_id=reference_id,
+            account_id=account_id,
+            name_ct=cipher.encrypt(data.name, context=_context(reference_id, "name")),
+            birth_year_ct=cipher.encrypt(
+                str(data.birth_year), context=_context(reference_id, "birth_year")
+            ),
+            birth_date_ct=(
+                cipher.encrypt(
+                    data.date_of_birth.isoformat(),
+                    context=_context(reference_id, "birth_date"),
+                )
+                if data.date_of_birth
+                else None
+            ),
+            gender_id=data.gender_id,
+            category=data.category,
+            photo_id_type=data.photo_id_type,
+            id_number_ct=id_number_ct,
+            id_index=id_index,
+            aadhaar_token=aadhaar_token,
+            comorbidity_ind=form.comorbidity_ind,
+            consent_version=form.consent_version,
+            created_at=utcnow(),
+        )
+        session.add(beneficiary)
+        await session.flush()
+        notices = await _flag_conflicts(
+            ctx, session, beneficiary, holders, actor=actor, context=context
+        )
+        await AuditChain.append(
+            session,
+            actor=actor,
+            action=AuditAction.BENEFICIARY_REGISTERED,
+            subject_ref=f"beneficiary:{reference_id}",
+            purpose=purpose,
+            context=context,
+        )
+    return reference_id, notices
+
+
+async def _flag_conflicts(
+    ctx: AppContext,
+    session: AsyncSession,
+    beneficiary: Beneficiary,
+    holders: Sequence[Beneficiary],
+    *,
+    actor: str,
+    context: RequestContext,
+) -> list[HolderNotice]:
+    """Link the new registration to every earlier holder of its ID; log it in theirs."""
+    notices: list[HolderNotice] = []
+    told: set[str] = set()
+    for holder in holders:
+        conflict = IdentifierConflict(
+            beneficiary_id=beneficiary.id,
+            other_beneficiary_id=holder.id,
+            account_id=beneficiary.account_id,
+            photo_id_type=beneficiary.photo_id_type or 0,
+            created_at=utcnow(),
+        )
+        session.add(conflict)
+        await session.flush()
+        # The holder's access log shows it (subject: the holder's own beneficiary); the
+        # detail names the conflict row, never the new registration or its account.
+        await AuditChain.append(
+            session,
+            actor=actor,
+            action=AuditAction.IDENTIFIER_CONFLICT,
+            subject_ref=f"beneficiary:{holder.reference_id}",
+            purpose="duplicate-id",
+            context=context,
+            detail={"channel": "registration", "conflict": conflict.id},
+        )
+        if holder.account_id not in told and not holder.is_canary:
+            told.add(holder.account_id)
+            mobile = await account_mobile(session, ctx.keyring, holder.account_id)
+            notices.append(HolderNotice(mobile, holder.reference_id[-4:]))
+    return notices
 
 
 async def _audit_refusal(
@@ -308,9 +470,33 @@ async def _audit_refusal(
             actor=actor,
             action=AuditAction.BENEFICIARY_REFUSED,
             subject_ref=f"account:{account_id}",
-            purpose="duplicate-id",
+            purpose="duplicate-id-own-account",
             context=context,
         )
+
+
+async def conflicting_registrations(
+    session: AsyncSession, beneficiary_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    """For each given beneficiary, the other registrations that share its ID number."""
+    ids = list(dict.fromkeys(beneficiary_ids))
+    linked: dict[int, set[int]] = {b: set() for b in ids}
+    if not ids:
+        return linked
+    rows = await session.execute(
+        select(IdentifierConflict.beneficiary_id, IdentifierConflict.other_beneficiary_id).where(
+            or_(
+                IdentifierConflict.beneficiary_id.in_(ids),
+                IdentifierConflict.other_beneficiary_id.in_(ids),
+            )
+        )
+    )
+    for later, earlier in rows:
+        if later in linked:
+            linked[later].add(earlier)
+        if earlier in linked:
+            linked[earlier].add(later)
+    return linked
 
 
 async def access_own_beneficiary(
@@ -412,6 +598,15 @@ async def delete_beneficiary(
             raise BeneficiaryHasHistory()
         for hook in BENEFICIARY_DELETE_HOOKS:
             await hook(session, row)
+        # A deleted registration no longer holds the ID: its conflicts go with it.
+        await session.execute(
+            delete(IdentifierConflict).where(
+                or_(
+                    IdentifierConflict.beneficiary_id == row.id,
+                    IdentifierConflict.other_beneficiary_id == row.id,
+                )
+            )
+        )
         token = row.aadhaar_token
         await session.delete(row)
         await session.flush()

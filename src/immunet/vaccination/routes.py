@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Response
 
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
@@ -78,6 +78,7 @@ def _masked(view: BeneficiaryView) -> dict[str, object]:
         "birth_year": view.birth_year,
         "photo_id_type": view.photo_id_type,
         "photo_id_number": view.masked_id_number,
+        "id_conflict": view.id_conflict,
     }
 
 
@@ -171,10 +172,15 @@ async def lookup_confirm(
 
 @router.post("/lookup/{txn_id}/beneficiaries", response_model=WalkInRegistrationResponse)
 async def register_walk_in(
-    txn_id: TxnId, body: WalkInRegistrationRequest, principal: Vaccinator, ctx: Ctx
+    txn_id: TxnId,
+    body: WalkInRegistrationRequest,
+    principal: Vaccinator,
+    ctx: Ctx,
+    background: BackgroundTasks,
 ) -> WalkInRegistrationResponse:
-    reference_id = await service.register_walk_in(ctx, txn_id, body, actor=principal)
-    return WalkInRegistrationResponse(beneficiary_reference_id=reference_id)
+    registration = await service.register_walk_in(ctx, txn_id, body, actor=principal)
+    background.add_task(registration.notify)  # after the answer, as for citizens
+    return WalkInRegistrationResponse(beneficiary_reference_id=registration.reference_id)
 
 
 # -- doses ------------------------------------------------------------------------------------
@@ -191,6 +197,7 @@ async def record_dose(
         batch=body.batch,
         administered_at=body.administered_at,
         appointment_id=body.appointment_id,
+        photo_id_checked=body.photo_id_checked,
     )
     result = await service.record_dose(ctx, data, actor=principal, idempotency_key=idempotency_key)
     return result.to_response()
@@ -209,6 +216,7 @@ async def record_vaccination(
         dose_number=body.dose,
         batch=body.batch,
         session_id=body.session_id,
+        photo_id_checked=body.photo_id_checked,
     )
     result = await service.record_dose(
         ctx, data, actor=principal, idempotency_key=idempotency_key, route="staff/vaccinations"

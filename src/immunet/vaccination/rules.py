@@ -95,6 +95,14 @@ class CheckInRequired(Conflict):
     message = "Check the person in with their secret code (or OTP) first."
 
 
+class PhotoIdCheckRequired(Conflict):
+    error_code = "VACCIN0023"
+    message = (
+        "Another registration carries this person's ID number. Check the photo ID document "
+        "against the person, then record the dose with photo_id_checked set to true."
+    )
+
+
 class IdempotencyKeyRequired(BadRequest):
     error_code = "VACCIN0030"
     message = "The Idempotency-Key header is required."

@@ -60,6 +60,9 @@ class RosterEntry(Out):
     dose: int
     slot: str
     status: str  # booked | checked-in | completed
+    # Another registration holds the same ID number: check the photo ID document, and
+    # confirm it with ``photo_id_checked`` when recording the dose.
+    id_conflict: bool = False
 
 
 class RosterResponse(Out):
@@ -92,6 +95,9 @@ class CheckInResponse(Out):
     photo_id_number: str
     dose: int
     vaccine: str
+    # Another registration holds the same ID number: check the photo ID document, and
+    # confirm it with ``photo_id_checked`` when recording the dose.
+    id_conflict: bool = False
 
 
 # -- walk-ins -------------------------------------------------------------------------------
@@ -124,6 +130,9 @@ class MaskedBeneficiary(Out):
     photo_id_number: str
     mobile_number: str  # last 4 digits only
     doses: list[DoseSummary]
+    # Another registration holds the same ID number: check the photo ID document, and
+    # confirm it with ``photo_id_checked`` when recording the dose.
+    id_conflict: bool = False
 
 
 class LookupConfirmResponse(Out):
@@ -150,6 +159,9 @@ class RecordDoseRequest(Strict):
     batch: str = Field(pattern=BATCH_PATTERN)
     administered_at: dt.datetime | None = None
     appointment_id: str | None = Field(default=None, min_length=1, max_length=36)
+    # The vaccinator checked the person's photo ID document against the registration;
+    # required when the registration is flagged ``id_conflict``.
+    photo_id_checked: bool = False
 
     @field_validator("administered_at")
     @classmethod
@@ -167,6 +179,9 @@ class FixedRecordDoseRequest(Strict):
     vaccine: str = Field(min_length=1, max_length=32)
     dose: int = Field(ge=1, le=20)
     batch: str = Field(pattern=BATCH_PATTERN)
+    # The vaccinator checked the person's photo ID document against the registration;
+    # required when the registration is flagged ``id_conflict``.
+    photo_id_checked: bool = False
 
 
 class RecordDoseResponse(Out):

@@ -8,6 +8,7 @@ under any number of concurrent retries.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -37,6 +38,8 @@ from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.people.service import (
     BeneficiaryNotFound,
     BeneficiaryView,
+    Registration,
+    conflicting_registrations,
     register_beneficiary_for_account,
     reveal,
 )
@@ -64,6 +67,7 @@ from immunet.vaccination.rules import (
     DoseNotFound,
     DoseRule,
     IdempotencyKeyRequired,
+    PhotoIdCheckRequired,
     PriorDose,
     RosterNotFound,
     UnknownVaccine,
@@ -117,11 +121,23 @@ async def _vault_number(session: AsyncSession, keyring: Keyring, token: str | No
 
 
 async def masked_view(
-    session: AsyncSession, keyring: Keyring, row: Beneficiary, *, mobile: str = ""
+    session: AsyncSession,
+    keyring: Keyring,
+    row: Beneficiary,
+    *,
+    mobile: str = "",
+    id_conflict: bool | None = None,
 ) -> BeneficiaryView:
-    """Decrypt one person for a staff screen: identifiers masked (call after the chokepoint)."""
+    """Decrypt one person for a staff screen: identifiers masked (call after the chokepoint).
+
+    ``id_conflict`` flags a registration whose ID number another registration holds too;
+    looked up here unless the caller looked it up for a whole page already.
+    """
     number = await _vault_number(session, keyring, row.aadhaar_token)
-    return reveal(keyring, row, mobile=mobile, vault_number=number)
+    if id_conflict is None:
+        id_conflict = bool((await conflicting_registrations(session, [row.id]))[row.id])
+    view = reveal(keyring, row, mobile=mobile, vault_number=number)
+    return dataclasses.replace(view, id_conflict=id_conflict)
 
 
 async def _own_session(
@@ -208,8 +224,17 @@ async def roster(
             channel=AccessChannel.ROSTER,
         )
         by_id = {p.id: p for p in people}
+        conflicts = await conflicting_registrations(session, list(by_id))
         lines = [
-            RosterLine(a, await masked_view(session, ctx.keyring, by_id[a.beneficiary_id]))
+            RosterLine(
+                a,
+                await masked_view(
+                    session,
+                    ctx.keyring,
+                    by_id[a.beneficiary_id],
+                    id_conflict=bool(conflicts[a.beneficiary_id]),
+                ),
+            )
             for a in appointments
         ]
     return Roster(vaccination_session, lines)
@@ -438,7 +463,7 @@ async def _live_grant(session: AsyncSession, actor: StaffPrincipal, txn_id: str)
 
 async def register_walk_in(
     ctx: AppContext, txn_id: str, form: NewBeneficiaryRequest, *, actor: StaffPrincipal
-) -> str:
+) -> Registration:
     """Register a person under the account whose OTP this staff member just verified."""
     center_of(actor)
     async with ctx.db.reader() as session:
@@ -466,6 +491,7 @@ class DoseInput:
     administered_at: dt.datetime | None = None
     appointment_id: str | None = None
     session_id: str | None = None
+    photo_id_checked: bool = False
 
 
 async def _find_appointment(
@@ -503,7 +529,7 @@ async def _find_appointment(
 
 
 async def _prior_doses(
-    session: AsyncSession, beneficiary_id: int, programme: str
+    session: AsyncSession, beneficiary_ids: Sequence[int], programme: str
 ) -> list[PriorDose]:
     rows = await session.execute(
         select(
@@ -514,7 +540,7 @@ async def _prior_doses(
         )
         .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
         .where(
-            DoseRecord.beneficiary_id == beneficiary_id,
+            DoseRecord.beneficiary_id.in_(list(beneficiary_ids)),
             DoseRecord.status == "recorded",
             Vaccine.programme_code == programme,
         )
@@ -582,6 +608,7 @@ async def record_dose(
             "administered_at": data.administered_at.isoformat() if data.administered_at else None,
             "appointment_id": data.appointment_id,
             "session_id": data.session_id,
+            "photo_id_checked": data.photo_id_checked,
         },
     )
     assert idem is not None
@@ -603,13 +630,24 @@ async def record_dose(
             await idem.claim(session)
             beneficiary_id = (
                 await session.execute(
-                    select(Beneficiary.id)
-                    .where(Beneficiary.reference_id == data.beneficiary_reference_id)
-                    .with_for_update()
+                    select(Beneficiary.id).where(
+                        Beneficiary.reference_id == data.beneficiary_reference_id
+                    )
                 )
             ).scalar_one_or_none()
             if beneficiary_id is None:
                 raise BeneficiaryNotFound()
+            # Registrations sharing this ID number are one person once the photo ID is
+            # checked: lock them all, in id order (two vaccinators recording on two of
+            # them cannot deadlock), and judge the dose against all their doses.
+            linked = (await conflicting_registrations(session, [beneficiary_id]))[beneficiary_id]
+            group = sorted({beneficiary_id, *linked})
+            await session.execute(
+                select(Beneficiary.id)
+                .where(Beneficiary.id.in_(group))
+                .order_by(Beneficiary.id)
+                .with_for_update()
+            )
             found = await _find_appointment(session, actor, beneficiary_id, data)
             appointment = found[0] if found else None
             if appointment is not None:
@@ -629,8 +667,12 @@ async def record_dose(
             vaccine = await session.get(Vaccine, data.vaccine)
             if vaccine is None or not vaccine.active:
                 raise UnknownVaccine()
+            if linked and not data.photo_id_checked:
+                raise PhotoIdCheckRequired()
             view = reveal(ctx.keyring, person.beneficiary, mobile="", vault_number=None)
-            history = await _prior_doses(session, beneficiary_id, vaccine.programme_code)
+            # No second course through a second registration: the doses of every
+            # registration of the same ID count (dose 1 twice is "already recorded").
+            history = await _prior_doses(session, group, vaccine.programme_code)
             series_code, rule = await _dose_rule(session, vaccine.code, data.dose_number, history)
             check_sequence(data.dose_number, vaccine.code, on, history, rule)
             assert rule is not None
@@ -690,7 +732,7 @@ async def record_dose(
             # the final moments of the transaction.
             await consume_dose(session, stock_id, on=on)
             await idem.complete(session, result)
-            await _audit_dose(session, actor, person, dose, channel)
+            await _audit_dose(session, actor, person, dose, channel, photo_id_checked=bool(linked))
     except IntegrityError as exc:
         # A concurrent request with the same key won (replay its answer), or a concurrent
         # recording of the same dose did (the partial unique index).
@@ -707,8 +749,19 @@ async def _audit_dose(
     person: PersonAccess,
     dose: DoseRecord,
     channel: AccessChannel,
+    *,
+    photo_id_checked: bool,
 ) -> None:
     await record_person_access(session, actor, person)
+    detail: dict[str, object] = {
+        "dose_id": dose.id,
+        "vaccine": dose.vaccine_code,
+        "dose": dose.dose_number,
+        "center_id": dose.center_id,
+        "channel": str(channel),
+    }
+    if photo_id_checked:  # a flagged registration: the vaccinator vouched for the ID
+        detail["photo_id_checked"] = True
     await AuditChain.append(
         session,
         actor=actor.actor,
@@ -716,13 +769,7 @@ async def _audit_dose(
         subject_ref=f"beneficiary:{person.beneficiary.reference_id}",
         purpose="dose-recording",
         context=actor.context,
-        detail={
-            "dose_id": dose.id,
-            "vaccine": dose.vaccine_code,
-            "dose": dose.dose_number,
-            "center_id": dose.center_id,
-            "channel": str(channel),
-        },
+        detail=detail,
     )
 
 
