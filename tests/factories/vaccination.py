@@ -85,13 +85,16 @@ async def book(
     mobile: str | None = None,
     name: str = "Asha Kumari",
     birth_year: str = "1985",
+    id_number: str | None = None,
 ) -> Booked:
     """A citizen logs in (real OTP), registers one beneficiary and books ``session``."""
     mobile = mobile or next_mobile()
     token = await login(client, outbox, mobile)
     response = await client.post(
         "/api/v2/registration/beneficiary/new",
-        json=adult(name, birth_year=birth_year, id_number=aadhaar(next(_ids) + 5000)),
+        json=adult(
+            name, birth_year=birth_year, id_number=id_number or aadhaar(next(_ids) + 5000)
+        ),
         headers=bearer(token),
     )
     assert response.status_code == 200, response.text
