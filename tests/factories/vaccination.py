@@ -92,9 +92,7 @@ async def book(
     token = await login(client, outbox, mobile)
     response = await client.post(
         "/api/v2/registration/beneficiary/new",
-        json=adult(
-            name, birth_year=birth_year, id_number=id_number or aadhaar(next(_ids) + 5000)
-        ),
+        json=adult(name, birth_year=birth_year, id_number=id_number or aadhaar(next(_ids) + 5000)),
         headers=bearer(token),
     )
     assert response.status_code == 200, response.text

@@ -115,7 +115,7 @@ async def seed_canaries(
                 id_number_ct=cipher.encrypt(
                     _fake_voter_id(), context=f"beneficiary:{ref}:id_number"
                 ),
-                # Never equal to a real ID's index, so no real registration is refused.
+                # Never equal to a real ID's index, so no real registration is linked to a decoy.
                 id_index=keyring.blind_index(Purpose.ID_NUMBER_INDEX)(f"canary:{ref}"),
                 aadhaar_token=None,
                 comorbidity_ind="N",
