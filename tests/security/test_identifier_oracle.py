@@ -222,3 +222,25 @@ async def test_citizen_login_answers_alike_for_registered_and_unknown_mobiles(cl
         response = await client.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
         answers.append((response.status_code, sorted(response.json())))
     assert answers[0] == answers[1] == (200, ["txnId"])
+
+
+async def test_a_third_registration_is_linked_to_both_earlier_ones(client, outbox, ctx):
+    number = aadhaar(3800)
+    mobiles = ["9822218000", "9822218001", "9822218002"]
+    refs = []
+    for mobile in mobiles:
+        token = await login(client, outbox, mobile)
+        response = await register(client, token, _form("aadhaar", number))
+        assert response.status_code == 200, response.text
+        refs.append(response.json()["beneficiary_reference_id"])
+    async with ctx.db.reader() as session:
+        by_id = {
+            b.id: b.reference_id for b in (await session.execute(select(Beneficiary))).scalars()
+        }
+        pairs = {
+            (by_id[c.beneficiary_id], by_id[c.other_beneficiary_id])
+            for c in (await session.execute(select(IdentifierConflict))).scalars()
+        }
+    assert pairs == {(refs[1], refs[0]), (refs[2], refs[0]), (refs[2], refs[1])}
+    told = [m["to"] for m in outbox.messages() if m["template"] == "id_conflict"]
+    assert sorted(told) == sorted([mobiles[0], mobiles[0], mobiles[1]])

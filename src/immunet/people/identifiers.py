@@ -46,6 +46,11 @@ def normalize_mobile(raw: str) -> str:
     ``9876543210``, ``+919876543210``, ``0919876543210``, ``09876543210`` and
     ``+91 98765-43210`` are all the same mobile, so every limit keyed on the normalized
     value holds however the number is written. Non-ASCII digits are refused.
+
+    Deliberately not narrowed to the allocated series in ``phonenumbers``' metadata (the
+    tests use it as the independent reading): metadata lagging a new TRAI allocation
+    would lock real people out, while an unallocated number costs one undelivered SMS
+    within the send limits.
     """
     if len(raw) > 32:
         raise InvalidIdentifier("not a mobile number")

@@ -431,18 +431,28 @@ async def _flag_conflicts(
     context: RequestContext,
 ) -> list[HolderNotice]:
     """Link the new registration to every earlier holder of its ID; log it in theirs."""
-    notices: list[HolderNotice] = []
-    told: set[str] = set()
-    for holder in holders:
-        conflict = IdentifierConflict(
+    conflicts = [
+        IdentifierConflict(
             beneficiary_id=beneficiary.id,
             other_beneficiary_id=holder.id,
             account_id=beneficiary.account_id,
             photo_id_type=beneficiary.photo_id_type or 0,
             created_at=utcnow(),
         )
-        session.add(conflict)
-        await session.flush()
+        for holder in holders
+    ]
+    # All rows first: the audit chain's lock is taken last, so this transaction never
+    # waits on a holder's row (a dose being recorded) while holding it.
+    session.add_all(conflicts)
+    await session.flush()
+    notices: list[HolderNotice] = []
+    told: set[str] = set()
+    for holder in holders:
+        if holder.account_id not in told and not holder.is_canary:
+            told.add(holder.account_id)
+            mobile = await account_mobile(session, ctx.keyring, holder.account_id)
+            notices.append(HolderNotice(mobile, holder.reference_id[-4:]))
+    for holder, conflict in zip(holders, conflicts, strict=True):
         # The holder's access log shows it (subject: the holder's own beneficiary); the
         # detail names the conflict row, never the new registration or its account.
         await AuditChain.append(
@@ -454,10 +464,6 @@ async def _flag_conflicts(
             context=context,
             detail={"channel": "registration", "conflict": conflict.id},
         )
-        if holder.account_id not in told and not holder.is_canary:
-            told.add(holder.account_id)
-            mobile = await account_mobile(session, ctx.keyring, holder.account_id)
-            notices.append(HolderNotice(mobile, holder.reference_id[-4:]))
     return notices
 
 
