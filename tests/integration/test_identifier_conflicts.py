@@ -9,15 +9,19 @@ second registration. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 
 from sqlalchemy import func, select
 
+from immunet.booking.rules import today_in_india
+from immunet.db.base import utcnow
 from immunet.security.models import AuditEvent
 from immunet.vaccination.models import DoseRecord
-from tests.conftest import bearer
-from tests.factories import aadhaar
-from tests.factories.vaccination import book, dose_body, setup_day
+from tests.conftest import bearer, login, register
+from tests.factories import aadhaar, adult
+from tests.factories.sessions import record_dose
+from tests.factories.vaccination import book, dose_body, next_mobile, otp_lookup, setup_day
 
 
 async def _recorded(ctx) -> int:
@@ -121,3 +125,42 @@ async def test_two_registrations_of_one_id_get_one_dose_under_concurrency(client
             )
         ).scalars()
     assert json.loads(event.detail or "{}")["photo_id_checked"] is True
+
+
+async def test_doses_on_the_other_registration_continue_the_course(client, ctx, outbox):
+    day = await setup_day(ctx, client)
+    number = aadhaar(4200)
+    holder_mobile, again_mobile = next_mobile(), next_mobile()
+    holder = await login(client, outbox, holder_mobile)
+    held = await register(client, holder, adult("Lata Iyer", id_number=number))
+    assert held.status_code == 200, held.text
+    given_on = today_in_india(utcnow()) - dt.timedelta(days=120)
+    await record_dose(
+        ctx,
+        held.json()["beneficiary_reference_id"],
+        dose=1,
+        vaccine="COVISHIELD",
+        given_on=given_on,
+    )
+    again = await login(client, outbox, again_mobile)
+    ref = (await register(client, again, adult("Lata Iyer", id_number=number))).json()[
+        "beneficiary_reference_id"
+    ]
+    # A walk-in: the person reads out the OTP of the second registration's mobile.
+    lookup = await otp_lookup(client, outbox, day.vaccinator, again_mobile)
+    assert [p["id_conflict"] for p in lookup["beneficiaries"]] == [True]
+    headers = day.vaccinator.headers
+
+    async def dose(number: int, key: str):
+        return await client.post(
+            "/api/staff/doses",
+            json=dose_body(ref, day.lot, dose=number, photo_id_checked=True),
+            headers={**headers, "Idempotency-Key": key},
+        )
+
+    first_again = await dose(1, "walk-in-1")
+    assert first_again.status_code == 409 and first_again.json()["errorCode"] == "VACCIN0008"
+    second = await dose(2, "walk-in-2")
+    assert second.status_code == 201, second.text
+    assert second.json()["dose"] == 2
+    assert await _recorded(ctx) == 2
