@@ -191,6 +191,7 @@ async def record_dose(
         batch=body.batch,
         administered_at=body.administered_at,
         appointment_id=body.appointment_id,
+        session_id=body.session_id,
     )
     result = await service.record_dose(ctx, data, actor=principal, idempotency_key=idempotency_key)
     return result.to_response()

@@ -150,6 +150,9 @@ class RecordDoseRequest(Strict):
     batch: str = Field(pattern=BATCH_PATTERN)
     administered_at: dt.datetime | None = None
     appointment_id: str | None = Field(default=None, min_length=1, max_length=36)
+    # The session the dose is given at; without it (and without an appointment), the
+    # centre's open session of this vaccine on the dose's date.
+    session_id: str | None = Field(default=None, min_length=1, max_length=36)
 
     @field_validator("administered_at")
     @classmethod
