@@ -57,6 +57,7 @@ from immunet.vaccination.access import (
 )
 from immunet.vaccination.models import DoseRecord, SeriesDose, StaffOtpGrant, Vaccine
 from immunet.vaccination.rules import (
+    OPEN_SESSION_STATUS,
     AppointmentLocked,
     AppointmentMismatch,
     CheckInRequired,
@@ -69,12 +70,11 @@ from immunet.vaccination.rules import (
     RosterNotFound,
     UnknownVaccine,
     WrongCode,
-    OPEN_SESSION_STATUS,
     age_in_days,
     check_administered_at,
     check_age_band,
-    check_session_accepts_doses,
     check_sequence,
+    check_session_accepts_doses,
     parse_check_in_code,
 )
 from immunet.vaccination.stock import center_of, consume_dose, usable_batch
