@@ -502,6 +502,8 @@ async def _find_appointment(
             VaccinationSession.date <= last,
         )
         .order_by(VaccinationSession.date.desc(), Appointment.appointment_id)
+        # Locked like a named one: a cancellation of its session waits for this recording.
+        .with_for_update(of=Appointment)
     )
     if data.session_id is not None:
         stmt = stmt.where(Appointment.session_id == data.session_id)
@@ -677,9 +679,9 @@ async def record_dose(
                 ctx, session, actor, beneficiary_id, purpose="dose-recording", channel=channel
             )
             # Checked only now that the caller may see the person, so a refusal never tells
-            # a stranger that a reference ID exists. No lock on the session row: a recording
-            # that read it open serializes before a cancellation committing meanwhile (the
-            # cancellation reads no dose; the appointment row is locked above).
+            # a stranger that a reference ID exists. The session row is not locked (it is
+            # hot): a recording that read it open comes before a cancellation committing
+            # meanwhile, which reads no dose and waits for the appointment row locked above.
             vs = await _dose_session(session, actor, data, found, on=stated_on or today)
             on = stated_on or vs.date
             check_session_accepts_doses(
