@@ -82,7 +82,7 @@ async def test_a_flagged_registration_needs_the_photo_id_and_gets_no_second_cour
     # Without the photo-ID confirmation: refused, nothing recorded, no stock used.
     unchecked = await _dose(client, day, again, "again-1")
     assert unchecked.status_code == 409
-    assert unchecked.json()["errorCode"] == "VACCIN0023"
+    assert unchecked.json()["errorCode"] == "VACCIN0028"
     assert await _recorded(ctx) == 1
     # Confirmed, but dose 1 of this ID is recorded already (on the other registration).
     checked = await _dose(client, day, again, "again-2", photo_id_checked=True)

@@ -120,3 +120,71 @@ def test_code_parser_reads_the_slip_qr_of_this_appointment_only() -> None:
     assert parse_check_in_code(qr, "a1") == "0427"
     assert parse_check_in_code(qr, "a2") is None
     assert parse_check_in_code("{not json", "a1") is None
+
+
+# -- where a dose may be recorded ------------------------------------------------------------
+
+
+def _session_rule(**kw: object) -> None:
+    from immunet.vaccination.rules import check_session_accepts_doses
+
+    args: dict[str, object] = {
+        "status": "published",
+        "session_date": DAY,
+        "session_vaccine": "COVISHIELD",
+        "vaccine": "COVISHIELD",
+        "on": DAY,
+        "today": DAY,
+        "backdate_days": 1,
+    }
+    args.update(kw)
+    check_session_accepts_doses(**args)  # type: ignore[arg-type]
+
+
+def test_open_session_today_and_inside_the_window_accept() -> None:
+    _session_rule()
+    _session_rule(session_date=DAY - dt.timedelta(days=1), on=DAY - dt.timedelta(days=1))
+    _session_rule(
+        session_date=DAY - dt.timedelta(days=7), on=DAY - dt.timedelta(days=7), backdate_days=7
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"status": "cancelled"}, "VACCIN0023"),
+        ({"session_date": DAY + dt.timedelta(days=1)}, "VACCIN0024"),
+        (
+            {"session_date": DAY - dt.timedelta(days=2), "on": DAY - dt.timedelta(days=2)},
+            "VACCIN0025",
+        ),
+        ({"session_date": DAY - dt.timedelta(days=1), "backdate_days": 0}, "VACCIN0025"),
+        ({"on": DAY - dt.timedelta(days=1)}, "VACCIN0027"),
+        ({"vaccine": "COVAXIN"}, "VACCIN0009"),
+        # a cancelled session is refused as cancelled whatever its date
+        ({"status": "cancelled", "session_date": DAY + dt.timedelta(days=3)}, "VACCIN0023"),
+    ],
+)
+def test_session_refusals(change: dict[str, object], code: str) -> None:
+    from immunet.errors import ApiError
+
+    with pytest.raises(ApiError) as caught:
+        _session_rule(**change)
+    assert caught.value.error_code == code
+
+
+@given(
+    offset=st.integers(min_value=-40, max_value=40),
+    window=st.integers(min_value=0, max_value=30),
+    status=st.sampled_from(["published", "cancelled"]),
+)
+def test_session_accepts_exactly_the_window(offset: int, window: int, status: str) -> None:
+    from immunet.errors import ApiError
+
+    day = DAY + dt.timedelta(days=offset)
+    accepted = True
+    try:
+        _session_rule(status=status, session_date=day, on=day, backdate_days=window)
+    except ApiError:
+        accepted = False
+    assert accepted == (status == "published" and -window <= offset <= 0)

@@ -1,16 +1,20 @@
-"""The appointment slip: a one-page PDF (fpdf2) with a QR code (segno). Pure rendering."""
+"""The appointment slip: a one-page PDF (fpdf2) with a QR code (segno). Pure rendering.
+
+Texts are set in the bundled Noto Sans font of their script and shaped (the certificate's
+fonts, :mod:`immunet.certificates.fonts`), so a name in any Indian script prints.
+"""
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import astuple, dataclass
 
 import segno
 from fpdf import FPDF
 
-_UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+from immunet.certificates.fonts import PdfFonts
+
 _DOSE_LABELS = {1: "Dose 1", 2: "Dose 2", 3: "Precaution dose"}
 
 
@@ -49,24 +53,13 @@ def render_slip(data: SlipData) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title("Appointment slip")
     pdf.set_creator("immunet")
+    fonts = PdfFonts(pdf, [str(v) for v in astuple(data)])
     pdf.add_page()
-    if _UNICODE_FONT.exists():
-        pdf.add_font("slip", "", str(_UNICODE_FONT))
-        family = "slip"
-
-        def text(value: str) -> str:
-            return value
-    else:  # pragma: no cover - machines without DejaVu fall back to a Latin-1 core font
-        family = "Helvetica"
-
-        def text(value: str) -> str:
-            return value.encode("latin-1", "replace").decode("latin-1")
-
-    pdf.set_font(family, size=18)
-    pdf.cell(0, 12, text("Vaccination appointment slip"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, size=10)
-    pdf.cell(0, 6, text(f"Appointment ID: {data.appointment_id}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, text(f"Status: {data.status}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 12, fonts.use("Vaccination appointment slip", 18), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 6, fonts.use(f"Appointment ID: {data.appointment_id}", 10), new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.cell(0, 6, fonts.use(f"Status: {data.status}", 10), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     rows = [
         ("Beneficiary", data.beneficiary_name),
@@ -80,20 +73,20 @@ def render_slip(data: SlipData) -> bytes:
         ("Dose", _DOSE_LABELS.get(data.dose, f"Dose {data.dose}")),
         ("Vaccine", data.vaccine),
     ]
-    pdf.set_font(family, size=11)
     for label, value in rows:
-        pdf.cell(40, 8, text(label))
-        pdf.multi_cell(0, 8, text(value or "-"), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(40, 8, fonts.use(label, 11))
+        pdf.multi_cell(0, 8, fonts.use(value or "-", 11), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font(family, size=14)
-    pdf.cell(0, 10, text(f"Secret code: {data.secret_code}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, size=9)
+    pdf.cell(
+        0, 10, fonts.use(f"Secret code: {data.secret_code}", 14), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.multi_cell(
         0,
         5,
-        text(
+        fonts.use(
             "Show this code (or the QR code) to the vaccinator at the centre. "
-            "Do not share it with anyone else."
+            "Do not share it with anyone else.",
+            9,
         ),
         new_x="LMARGIN",
         new_y="NEXT",

@@ -1,24 +1,22 @@
 """The A4 PDF certificate: bilingual labels (English / Hindi) and the QR codes of every format.
 
-Hindi is set in Lohit Devanagari (SIL OFL 1.1, bundled from Debian's ``fonts-lohit-deva`` with its
-licence) and shaped with HarfBuzz (``uharfbuzz``) so that conjuncts and vowel signs render
-correctly. QR codes are made with ``segno``.
+Every text is set in the Noto Sans font of its script and shaped with HarfBuzz (see
+:mod:`immunet.certificates.fonts`), so the person's name prints whatever Indian script it is
+written in, and the Hindi labels' conjuncts and vowel signs come out right. QR codes are made
+with ``segno``.
 """
 
 from __future__ import annotations
 
 import io
-import logging
-from importlib import resources
 from typing import Any
 
 import segno
 from fpdf import FPDF
 
+from .fonts import PdfFonts
 from .record import CertificateRecord
 
-log = logging.getLogger(__name__)
-FONT_NAME = "LohitDevanagari"
 LABELS: dict[str, tuple[str, str]] = {
     "title": ("Certificate for COVID-19 Vaccination", "कोविड-19 टीकाकरण प्रमाणपत्र"),
     "provisional": ("Provisional certificate", "अनंतिम प्रमाणपत्र"),
@@ -42,11 +40,6 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def _font_path() -> str:
-    ref = resources.files("immunet.certificates").joinpath("data/fonts/Lohit-Devanagari.ttf")
-    return str(ref)
-
-
 def _qr_png(text: str, *, error: str = "m") -> io.BytesIO:
     buf = io.BytesIO()
     segno.make(text, error=error, micro=False).save(buf, kind="png", scale=4, border=2)
@@ -65,19 +58,6 @@ def render_pdf(record: CertificateRecord, formats: dict[str, Any]) -> bytes:
     pdf.set_title("COVID-19 vaccination certificate")
     pdf.set_creator("immunet")
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font(FONT_NAME, fname=_font_path())
-    try:
-        pdf.set_text_shaping(True)
-    except Exception as exc:  # uharfbuzz missing: Devanagari still renders, unshaped
-        log.warning("text shaping unavailable (%s); Hindi labels render unshaped", exc)
-    pdf.add_page()
-    pdf.set_font(FONT_NAME, size=16)
-    pdf.cell(0, 10, LABELS["title"][0], new_x="LMARGIN", new_y="NEXT", align="C")
-    pdf.cell(0, 10, LABELS["title"][1], new_x="LMARGIN", new_y="NEXT", align="C")
-    pdf.set_font(FONT_NAME, size=11)
-    pdf.cell(0, 7, _label(record.status), new_x="LMARGIN", new_y="NEXT", align="C")
-    pdf.ln(3)
-
     rows = [
         ("certificate_id", f"{record.certificate_id}"),
         ("version", str(record.version)),
@@ -88,23 +68,9 @@ def render_pdf(record: CertificateRecord, formats: dict[str, Any]) -> bytes:
         ("id", record.masked_id),
         ("issued", record.issued_at.strftime("%d %b %Y")),
     ]
-    pdf.set_font(FONT_NAME, size=10)
-    for key, value in rows:
-        pdf.cell(80, 7, _label(key), border=1)
-        pdf.cell(0, 7, value, border=1, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-
-    headers = ["dose", "vaccine", "manufacturer", "batch", "date", "centre"]
-    widths = [18, 26, 44, 24, 24, 54]
-    pdf.set_font(FONT_NAME, size=8)
-    for key, w in zip(headers, widths, strict=True):
-        pdf.cell(w, 6, LABELS[key][0], border="LTR")
-    pdf.ln()
-    for key, w in zip(headers, widths, strict=True):
-        pdf.cell(w, 6, LABELS[key][1], border="LBR")
-    pdf.ln()
-    for d in sorted(record.doses, key=lambda d: (d.date, d.dose_number)):
-        values = [
+    doses = sorted(record.doses, key=lambda d: (d.date, d.dose_number))
+    dose_rows = [
+        [
             f"{d.dose_number}/{max(d.total_doses, d.dose_number)}",
             d.vaccine_name,
             d.manufacturer[:32],
@@ -112,13 +78,37 @@ def render_pdf(record: CertificateRecord, formats: dict[str, Any]) -> bytes:
             d.date.strftime("%d %b %Y"),
             f"{d.center_name[:36]}, {d.country}",
         ]
+        for d in doses
+    ]
+    texts = [t for pair in LABELS.values() for t in pair]
+    texts += [value for _, value in rows] + [v for row in dose_rows for v in row]
+    fonts = PdfFonts(pdf, texts)
+    pdf.add_page()
+    pdf.cell(0, 10, fonts.use(LABELS["title"][0], 16), new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.cell(0, 10, fonts.use(LABELS["title"][1], 16), new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.cell(0, 7, fonts.use(_label(record.status), 11), new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.ln(3)
+
+    for key, value in rows:
+        pdf.cell(80, 7, fonts.use(_label(key), 10), border=1)
+        pdf.cell(0, 7, fonts.use(value, 10), border=1, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+
+    headers = ["dose", "vaccine", "manufacturer", "batch", "date", "centre"]
+    widths = [18, 26, 44, 24, 24, 54]
+    for key, w in zip(headers, widths, strict=True):
+        pdf.cell(w, 6, fonts.use(LABELS[key][0], 8), border="LTR")
+    pdf.ln()
+    for key, w in zip(headers, widths, strict=True):
+        pdf.cell(w, 6, fonts.use(LABELS[key][1], 8), border="LBR")
+    pdf.ln()
+    for values in dose_rows:
         for value, w in zip(values, widths, strict=True):
-            pdf.cell(w, 6, value, border=1)
+            pdf.cell(w, 6, fonts.use(value, 8), border=1)
         pdf.ln()
     pdf.ln(4)
 
-    pdf.set_font(FONT_NAME, size=10)
-    pdf.cell(0, 7, _label("scan"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 7, fonts.use(_label("scan"), 10), new_x="LMARGIN", new_y="NEXT")
     codes: list[tuple[str, str, str]] = [("W3C VC", formats["vc"]["qr"], "m")]
     codes.append(("EU DCC", formats["dcc"]["qr"], "q"))
     codes += [
@@ -138,6 +128,5 @@ def render_pdf(record: CertificateRecord, formats: dict[str, Any]) -> bytes:
         x = x0 + col * (size + gap)
         pdf.image(_qr_png(text, error=level), x=x, y=y, w=size, h=size)
         pdf.set_xy(x, y + size)
-        pdf.set_font(FONT_NAME, size=8)
-        pdf.cell(size, 5, caption, align="C")
+        pdf.cell(size, 5, fonts.use(caption, 8), align="C")
     return bytes(pdf.output())

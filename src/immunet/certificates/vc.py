@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import io
 import json
 import re
+import threading
 import zipfile
 from functools import cache, lru_cache
 from importlib import resources
@@ -59,6 +61,16 @@ _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 # -- JSON-LD ---------------------------------------------------------------------------------
 
 
+# pyld's default context cache is one module-level LRU shared by every caller, and each
+# resolved context in it holds another LRU of processed contexts; neither is thread-safe, and
+# issuance runs in worker threads (``asyncio.to_thread``), so concurrent issuances corrupted
+# them (``OrderedDict mutated during iteration``, KeyError, GEN0500). Each thread gets its own
+# cache here, so no pyld state is ever shared between threads and nothing waits for a lock;
+# the executor's threads are long-lived, so each cache warms once.
+_PYLD_STATE = threading.local()
+_PYLD_CACHE_SIZE = 100  # as pyld's own; the bundled contexts and their scoped contexts fill ~20
+
+
 @cache
 def _context_document(url: str) -> dict[str, Any]:
     name = _CONTEXT_FILES[url]
@@ -81,11 +93,36 @@ def document_loader(url: str, options: Any = None) -> dict[str, Any]:
         "contentType": "application/ld+json",
         "contextUrl": None,
         "documentUrl": url,
-        "document": _context_document(url),
+        "document": _thread_context_document(url),
     }
 
 
+def _thread_context_document(url: str) -> dict[str, Any]:
+    """This thread's own copy of a bundled context. pyld rewrites relative URLs inside a
+    loaded context in place (idempotently), so no thread may write to another's copy; one
+    copy per thread also saves a deep copy on each of the three loads per canonicalization."""
+    docs: dict[str, dict[str, Any]] | None = getattr(_PYLD_STATE, "documents", None)
+    if docs is None:
+        docs = _PYLD_STATE.documents = {}
+    doc = docs.get(url)
+    if doc is None:
+        doc = docs[url] = copy.deepcopy(_context_document(url))
+    return doc
+
+
+def _context_resolver() -> Any:
+    """A fresh pyld context resolver (per-operation state) over this thread's own cache."""
+    from cachetools import LRUCache
+    from pyld.context_resolver import ContextResolver  # type: ignore[import-untyped]
+
+    cache = getattr(_PYLD_STATE, "cache", None)
+    if cache is None:
+        cache = _PYLD_STATE.cache = LRUCache(maxsize=_PYLD_CACHE_SIZE)
+    return ContextResolver(cache, document_loader)
+
+
 def canonicalize(doc: dict[str, Any]) -> str:
+    """URDNA2015 N-Quads of ``doc``; safe to call from any number of threads at once."""
     from pyld import jsonld  # type: ignore[import-untyped]
 
     result = jsonld.normalize(
@@ -94,6 +131,7 @@ def canonicalize(doc: dict[str, Any]) -> str:
             "algorithm": "URDNA2015",
             "format": "application/n-quads",
             "documentLoader": document_loader,
+            "contextResolver": _context_resolver(),
             "safe": True,
         },
     )

@@ -198,6 +198,7 @@ async def record_dose(
         administered_at=body.administered_at,
         appointment_id=body.appointment_id,
         photo_id_checked=body.photo_id_checked,
+        session_id=body.session_id,
     )
     result = await service.record_dose(ctx, data, actor=principal, idempotency_key=idempotency_key)
     return result.to_response()

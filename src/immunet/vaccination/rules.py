@@ -96,11 +96,39 @@ class CheckInRequired(Conflict):
 
 
 class PhotoIdCheckRequired(Conflict):
-    error_code = "VACCIN0023"
+    error_code = "VACCIN0028"
     message = (
         "Another registration carries this person's ID number. Check the photo ID document "
         "against the person, then record the dose with photo_id_checked set to true."
     )
+
+
+class SessionCancelled(Conflict):
+    error_code = "VACCIN0023"
+    message = "This session is cancelled: it accepts no doses."
+
+
+class SessionNotYet(Unprocessable):
+    error_code = "VACCIN0024"
+    message = "This session is on a later date: doses are recorded on the session's day."
+
+
+class SessionTooOld(Unprocessable):
+    error_code = "VACCIN0025"
+    message = "This session is older than the back-dating window: it accepts no more doses."
+
+
+class NoOpenSession(Unprocessable):
+    error_code = "VACCIN0026"
+    message = (
+        "Your centre has no open session of this vaccine on that day: "
+        "name the session the dose was given at."
+    )
+
+
+class SessionDateMismatch(Unprocessable):
+    error_code = "VACCIN0027"
+    message = "The dose's date is not the date of its session."
 
 
 class IdempotencyKeyRequired(BadRequest):
@@ -174,6 +202,38 @@ def check_administered_at(
         raise DoseInFuture()
     if on < today - dt.timedelta(days=backdate_days):
         raise DoseBackdated()
+
+
+OPEN_SESSION_STATUS = "published"
+
+
+def check_session_accepts_doses(
+    *,
+    status: str,
+    session_date: dt.date,
+    session_vaccine: str,
+    vaccine: str,
+    on: dt.date,
+    today: dt.date,
+    backdate_days: int,
+) -> None:
+    """THE rule of where a dose may be recorded, whichever path brought the person there.
+
+    Only an open (published, not cancelled) session accepts doses, only on its own date, and
+    only from that date until ``backdate_days`` later (late entry of a session's doses); the
+    dose's date is the session's date and its vaccine the session's vaccine. (That the session
+    is the vaccinator's own centre's is checked where it is looked up: 404 otherwise.)
+    """
+    if status != OPEN_SESSION_STATUS:
+        raise SessionCancelled()
+    if session_date > today:
+        raise SessionNotYet()
+    if session_date < today - dt.timedelta(days=backdate_days):
+        raise SessionTooOld()
+    if on != session_date:
+        raise SessionDateMismatch()
+    if vaccine != session_vaccine:
+        raise AppointmentMismatch("The vaccine does not match the session's vaccine.")
 
 
 def check_age_band(

@@ -162,6 +162,9 @@ class RecordDoseRequest(Strict):
     # The vaccinator checked the person's photo ID document against the registration;
     # required when the registration is flagged ``id_conflict``.
     photo_id_checked: bool = False
+    # The session the dose is given at; without it (and without an appointment), the
+    # centre's open session of this vaccine on the dose's date.
+    session_id: str | None = Field(default=None, min_length=1, max_length=36)
 
     @field_validator("administered_at")
     @classmethod

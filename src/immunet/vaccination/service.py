@@ -60,6 +60,7 @@ from immunet.vaccination.access import (
 )
 from immunet.vaccination.models import DoseRecord, SeriesDose, StaffOtpGrant, Vaccine
 from immunet.vaccination.rules import (
+    OPEN_SESSION_STATUS,
     AppointmentLocked,
     AppointmentMismatch,
     CheckInRequired,
@@ -67,6 +68,7 @@ from immunet.vaccination.rules import (
     DoseNotFound,
     DoseRule,
     IdempotencyKeyRequired,
+    NoOpenSession,
     PhotoIdCheckRequired,
     PriorDose,
     RosterNotFound,
@@ -76,6 +78,7 @@ from immunet.vaccination.rules import (
     check_administered_at,
     check_age_band,
     check_sequence,
+    check_session_accepts_doses,
     parse_check_in_code,
 )
 from immunet.vaccination.stock import center_of, consume_dose, usable_batch
@@ -499,15 +502,20 @@ async def _find_appointment(
     actor: StaffPrincipal,
     beneficiary_id: int,
     data: DoseInput,
+    *,
+    first: dt.date,
+    last: dt.date,
 ) -> tuple[Appointment, VaccinationSession] | None:
-    """The appointment this dose completes: named, or a checked-in one at this centre."""
+    """The appointment this dose completes: named, or a booked one of this person and dose
+    at this centre in a session dated ``first..last`` (the days that accept doses)."""
     if data.appointment_id is not None:
         appointment, vs = await _own_appointment(session, actor, data.appointment_id, lock=True)
         if appointment.beneficiary_id != beneficiary_id:
             raise RosterNotFound("No such appointment at your centre.")
+        if data.session_id is not None and data.session_id != appointment.session_id:
+            raise AppointmentMismatch("The appointment is not in the named session.")
         return appointment, vs
     center_id = center_of(actor)
-    first, last = roster_window()
     stmt = (
         select(Appointment)
         .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
@@ -519,6 +527,9 @@ async def _find_appointment(
             VaccinationSession.date >= first,
             VaccinationSession.date <= last,
         )
+        .order_by(VaccinationSession.date.desc(), Appointment.appointment_id)
+        # Locked like a named one: a cancellation of its session waits for this recording.
+        .with_for_update(of=Appointment)
     )
     if data.session_id is not None:
         stmt = stmt.where(Appointment.session_id == data.session_id)
@@ -526,6 +537,43 @@ async def _find_appointment(
     if match is None:
         return None
     return match, await _own_session(session, actor, match.session_id)
+
+
+async def _dose_session(
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    data: DoseInput,
+    found: tuple[Appointment, VaccinationSession] | None,
+    *,
+    on: dt.date,
+) -> VaccinationSession:
+    """The session the dose is given at: the appointment's, else the named one (of the
+    caller's centre, whatever its date or state: the rule then says why it is refused), else
+    the centre's open session of this vaccine on the dose's date."""
+    if found is not None:
+        return found[1]
+    center_id = center_of(actor)
+    if data.session_id is not None:
+        named = await session.get(VaccinationSession, data.session_id)
+        if named is None or named.center_id != center_id:
+            raise RosterNotFound("No such session at your centre.")
+        return named
+    implicit = (
+        await session.execute(
+            select(VaccinationSession)
+            .where(
+                VaccinationSession.center_id == center_id,
+                VaccinationSession.date == on,
+                VaccinationSession.vaccine_code == data.vaccine,
+                VaccinationSession.status == OPEN_SESSION_STATUS,
+            )
+            .order_by(VaccinationSession.session_id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if implicit is None:
+        raise NoOpenSession()
+    return implicit
 
 
 async def _prior_doses(
@@ -615,16 +663,18 @@ async def record_dose(
     if (prior := await idem.replay()) is not None:
         return prior
     center_id = center_of(actor)
-    now = utcnow()
-    administered_at = data.administered_at or now
-    on = today_in_india(administered_at)
-    check_administered_at(
-        administered_at,
-        now=now,
-        today=today_in_india(now),
-        on=on,
-        backdate_days=ctx.settings.dose_backdate_days,
-    )
+    now = ctx.clock.now()
+    today = today_in_india(now)
+    backdate_days = ctx.settings.dose_backdate_days
+    # The dose's date: that of the stated time, else (fixed interface, roster) the session's.
+    stated_on = today_in_india(data.administered_at) if data.administered_at else None
+    if data.administered_at is not None:
+        assert stated_on is not None
+        check_administered_at(
+            data.administered_at, now=now, today=today, on=stated_on, backdate_days=backdate_days
+        )
+    first = stated_on or today - dt.timedelta(days=backdate_days)
+    last = stated_on or today
     try:
         async with ctx.db.transaction() as session:
             await idem.claim(session)
@@ -648,7 +698,9 @@ async def record_dose(
                 .order_by(Beneficiary.id)
                 .with_for_update()
             )
-            found = await _find_appointment(session, actor, beneficiary_id, data)
+            found = await _find_appointment(
+                session, actor, beneficiary_id, data, first=first, last=last
+            )
             appointment = found[0] if found else None
             if appointment is not None:
                 if appointment.checked_in_at is None:
@@ -663,6 +715,21 @@ async def record_dose(
                 channel = AccessChannel.OTP_VERIFIED
             person = await authorize_person_for_staff(
                 ctx, session, actor, beneficiary_id, purpose="dose-recording", channel=channel
+            )
+            # Checked only now that the caller may see the person, so a refusal never tells
+            # a stranger that a reference ID exists. The session row is not locked (it is
+            # hot): a recording that read it open comes before a cancellation committing
+            # meanwhile, which reads no dose and waits for the appointment row locked above.
+            vs = await _dose_session(session, actor, data, found, on=stated_on or today)
+            on = stated_on or vs.date
+            check_session_accepts_doses(
+                status=vs.status,
+                session_date=vs.date,
+                session_vaccine=vs.vaccine_code,
+                vaccine=data.vaccine,
+                on=on,
+                today=today,
+                backdate_days=backdate_days,
             )
             vaccine = await session.get(Vaccine, data.vaccine)
             if vaccine is None or not vaccine.active:
