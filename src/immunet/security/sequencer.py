@@ -16,11 +16,12 @@ SQLite every write transaction is ``BEGIN IMMEDIATE``, so steps never interleave
 Ids and commit order differ on PostgreSQL (a transaction that took id 10 may commit after
 the one that took id 11). The sequencer does not wait for the gap: it sequences what is
 committed and remembers the missing id. Each append takes its transaction id *before* its
-leaf id (``pg_current_xact_id()`` then ``nextval``), so once a higher id is visible the
-transaction holding a missing id is either finished or in every later snapshot's
-in-progress list; the id is forgotten only when the oldest running transaction is newer
-than every transaction that was running after the gap was seen (``pg_snapshot_xmin``
-passed the recorded ``pg_snapshot_xmax``) and the id is still absent: it rolled back.
+leaf id (``pg_current_xact_id()`` then ``nextval``, one statement), so once a higher id is
+visible the transaction holding a missing id has an xid and is either finished or listed
+in ``pg_stat_activity``; at the next step the sequencer notes the transactions of this
+database then holding xids, and forgets the id only when all of them have ended and the
+id is still absent: it rolled back. (Not the cluster-wide ``pg_snapshot_xmin``: one long
+transaction in another database would hold every gap.)
 Late leaves therefore get later positions; the tree order is the sequencer's order, and
 that order is what is signed.
 """
@@ -61,7 +62,9 @@ STARTUP_WINDOW = 100_000
 
 @dataclass
 class _Gap:
-    horizon: int | None = None  # pg_snapshot_xmax after the gap was first seen
+    # The transactions of this database holding an xid, read in the step after the gap
+    # was first seen (pid, xid).
+    holders: frozenset[tuple[int, str]] | None = None
 
 
 @dataclass
@@ -109,19 +112,12 @@ class Sequencer:
 
         found: dict[int, str] = {}
         if postgres:
-            xmin, xmax = (
-                await conn.execute(
-                    text(
-                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
-                        "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-                    )
-                )
-            ).one()
             if not self._started:
                 await self._seed_missing(conn, high)
             if self._missing:
+                holders = await _xid_holders(conn)  # before looking for the late rows
                 found.update(await self._unsequenced(conn, AuditEvent.seq.in_(self._missing)))
-                self._settle(found, int(xmin), int(xmax))
+                self._settle(found, holders)
         if not self._started:
             floor = 0 if self.full_sweep else max(0, high - STARTUP_WINDOW)
             found.update(
@@ -196,14 +192,14 @@ class Sequencer:
         for (seq,) in absent.all():
             self._missing.setdefault(int(seq), _Gap())
 
-    def _settle(self, found: dict[int, str], xmin: int, xmax: int) -> None:
+    def _settle(self, found: dict[int, str], holders: frozenset[tuple[int, str]]) -> None:
         for seq, gap in list(self._missing.items()):
             if seq in found:
                 continue
-            if gap.horizon is None:
-                gap.horizon = xmax  # every holder of ``seq`` now has an xid below this
-            elif xmin >= gap.horizon:
-                del self._missing[seq]  # its transaction ended without committing it
+            if gap.holders is None:
+                gap.holders = holders  # the id's holder, if still running, is among these
+            elif not gap.holders & holders:
+                del self._missing[seq]  # they all ended, and the id is absent: rolled back
 
     async def run_once(self) -> StepResult | None:
         """Sequence everything pending now, if no other sequencer holds the leadership."""
@@ -244,6 +240,20 @@ class Sequencer:
                 log.exception("audit sequencer step failed; campaigning again")
             self._reset()
             await _sleep(stop, interval)
+
+
+async def _xid_holders(conn: AsyncConnection) -> frozenset[tuple[int, str]]:
+    """(pid, xid) of every transaction of this database that holds a transaction id.
+
+    Needs the application's own role (or pg_read_all_stats): other roles' xids are hidden.
+    """
+    rows = await conn.execute(
+        text(
+            "SELECT pid, backend_xid::text FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_xid IS NOT NULL"
+        )
+    )
+    return frozenset((int(pid), str(xid)) for pid, xid in rows.all())
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

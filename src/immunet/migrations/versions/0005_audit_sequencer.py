@@ -61,6 +61,12 @@ def upgrade() -> None:
     )
     _sequence_existing(positions, subtrees)
     if op.get_context().dialect.name == "postgresql":
+        # v1 appends chose ``seq`` themselves, so the column's sequence never moved; v2
+        # appends draw from it.
+        op.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), "
+            "COALESCE(MAX(seq), 0) + 1, false) FROM audit_events"
+        )
         _install_append_only_trigger()
 
 
