@@ -18,7 +18,11 @@ from sqlalchemy import select
 from immunet.oversight.canary import seed_canaries
 from immunet.security.merkle import leaf_hash, verify_consistency, verify_inclusion
 from immunet.security.models import AuditEvent
-from immunet.security.transparency import create_checkpoint, verify_checkpoint_signature
+from immunet.security.transparency import (
+    create_checkpoint,
+    position_of,
+    verify_checkpoint_signature,
+)
 from immunet.staff.models import StaffUser
 from immunet.staff.principal import OPERATOR_CLI
 from immunet.vaccination.models import DoseRecord
@@ -410,7 +414,7 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
         )
     ).json()
     checkpoint = proof["checkpoint"]
-    assert checkpoint["tree_size"] >= entry["entry_id"]
+    assert checkpoint["tree_size"] > proof["leaf_index"]
     assert proof["leaf_hash"] == leaf_hash(bytes.fromhex(proof["entry_hash"])).hex()
     assert verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]),
@@ -449,6 +453,8 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
     log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
     newest = log["entries"][0]["entry_id"]
     assert newest > second.tree_size
+    async with ctx.db.reader() as session:  # shown at once, though not yet sequenced
+        assert await position_of(session, newest) is None
     response = await client.get(
         f"/api/v2/me/access-log/{newest}/proof", headers=bearer(person.token)
     )
