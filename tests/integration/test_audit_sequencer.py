@@ -293,6 +293,20 @@ async def test_truncate_still_works(ctx):
     assert chain.ok and chain.entries == 0
 
 
+async def test_an_append_waits_for_no_other_transaction(ctx):
+    # Decision 0004 held one advisory lock from each append to its commit: a second
+    # append waited for the first transaction. Now it does not.
+    _postgres_only(ctx)
+    async with ctx.db.sessionmaker() as open_transaction:
+        await open_transaction.begin()
+        await AuditChain.append(open_transaction, actor="system:slow", action="test:entry:added")
+        await asyncio.wait_for(_append(ctx.db, 1, actor="system:fast"), timeout=5)
+        await open_transaction.commit()
+    await Sequencer(ctx.db, ctx.keyring).run_once()
+    chain, _ = await _report(ctx.db, ctx.keyring)
+    assert chain.ok and chain.sequenced == 2
+
+
 class _Recording(Sequencer):
     """The real sequencer, noting when each of its steps ran."""
 

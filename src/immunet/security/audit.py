@@ -269,8 +269,8 @@ class AuditChain:
                 return
             for row in rows:
                 yield row
+                session.expunge(row)  # an audit of millions of rows keeps none in memory
             after = rows[-1].seq
-            session.expunge_all()
 
     @staticmethod
     async def verify(

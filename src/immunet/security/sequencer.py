@@ -79,8 +79,9 @@ class Sequencer:
     db: Database
     keyring: Keyring
     batch: int = DEFAULT_BATCH
-    # A full anti-join over all leaves at the first step of a leadership (long-running
-    # sequencers); inline one-off steps look only at a recent window.
+    # Long-running sequencers: at the first step of a leadership, an anti-join over all
+    # leaves and a look for ids still in flight. Inline one-off steps look only at a
+    # recent window (what they miss, the elected sequencer finds).
     full_sweep: bool = False
     _missing: dict[int, _Gap] = field(default_factory=dict)
     _started: bool = False
@@ -112,7 +113,7 @@ class Sequencer:
 
         found: dict[int, str] = {}
         if postgres:
-            if not self._started:
+            if not self._started and self.full_sweep:
                 await self._seed_missing(conn, high)
             if self._missing:
                 holders = await _xid_holders(conn)  # before looking for the late rows
