@@ -163,7 +163,7 @@ def audit_verify() -> None:
 
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
-    """Sign a checkpoint (Merkle tree head) over the whole audit log now."""
+    """Sequence pending audit entries and sign a checkpoint now (idle when a sequencer leads)."""
     from immunet.context import load_keyring
     from immunet.db.engine import Database
     from immunet.security.transparency import CheckpointView, create_checkpoint

@@ -3,6 +3,7 @@
 Existing (v1, hash-chained) entries are sequenced in their chain order, so position
 ``i`` is entry ``seq = i + 1`` exactly as the v1 checkpoints' trees had it: those
 checkpoints keep verifying, and are consistent with the v2 ones signed afterwards.
+A downgrade is possible only while no v2 leaf exists (v2 leaves have no chain link).
 
 Revision ID: 0005
 Revises: 0001
