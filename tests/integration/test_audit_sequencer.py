@@ -31,6 +31,7 @@ from immunet.security.tiles import TileReader
 from immunet.security.transparency import (
     CheckpointKey,
     checkpoint_message,
+    create_checkpoint,
     prove_consistency,
     prove_inclusion,
     verify_checkpoints,
@@ -369,6 +370,21 @@ async def test_two_sequencers_only_one_sequences_at_a_time(ctx, settings):
             assert before[2] <= after[1], "two sequencers stepped at the same time"
     chain, checkpoints = await _report(ctx.db, ctx.keyring)
     assert chain.ok and chain.sequenced == 35 and checkpoints.ok
+
+
+async def test_an_inline_checkpoint_request_does_not_sequence_while_another_leads(ctx):
+    _postgres_only(ctx)
+    await _sequenced_log(ctx, (3,))
+    await _append(ctx.db, 2)
+    async with ctx.db.engine.connect() as leader:
+        await leader.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SEQUENCER_LOCK_ID})
+        await leader.commit()
+        view = await create_checkpoint(ctx.db, ctx.keyring)
+        assert view is not None and view.tree_size == 3  # the leader's latest, unchanged
+        await leader.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SEQUENCER_LOCK_ID})
+        await leader.commit()
+    view = await create_checkpoint(ctx.db, ctx.keyring)
+    assert view is not None and view.tree_size == 5
 
 
 async def test_ids_committed_out_of_order_and_rolled_back(ctx):
