@@ -3,7 +3,9 @@
 Machines here are noisy, so every figure is reported next to a baseline measured in the
 same run on the same machine: ``pgbench`` TPC-B on the same PostgreSQL server for the
 write paths (OTP logins, registrations, bookings), and a bare endpoint of the same server
-stack for public slot search. Results go to ``bench/results/<time>.json`` and a table.
+stack for public slot search. The audit log's append rate, checkpoint and proof costs at
+two log sizes are measured directly against PostgreSQL (``bench/audit.py``). Results go
+to ``bench/results/<time>.json`` and a table.
 
 The server runs as it does in production: ``immunet serve --workers 2`` on PostgreSQL,
 with Redis for OTP state and counters when Redis is reachable.
@@ -613,6 +615,10 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
             tail.stop()
             server.stop()
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print("audit log: appends, checkpoints and proofs…", file=sys.stderr)
+    from bench import audit
+
+    results["audit"] = await audit.run(min(duration, 5.0))
     print("certificates on one core…", file=sys.stderr)
     from bench import certificates
 
@@ -672,6 +678,32 @@ def table(results: dict[str, Any]) -> str:
     if "doses" in results:
         met = "met" if results["doses"]["per_second"] >= 700 else "NOT met"
         rows.append(("  anchor: 700 doses/s on one node", "", met, ""))
+    aud = results.get("audit")
+    if aud:
+        a, locked = aud["append"], aud["append_with_v1_global_lock"]
+        rows.append(
+            (
+                f"audit appends, {aud['writers']} writers",
+                f"{a['per_second']:.0f}/s",
+                f"{a['ratio_to_global_lock']:.2f}",
+                f"vs {locked['per_second']:.0f}/s under the v1 global lock; "
+                f"p99 {a['p99_ms']:.0f} ms",
+            )
+        )
+        for size, cost in aud["sizes"].items():
+            rows.append(
+                (
+                    f"audit log of {int(size):.0e} entries",
+                    "",
+                    "",
+                    f"checkpoint p50 {cost['checkpoint']['p50_ms']:.1f} ms, inclusion proof "
+                    f"p50 {cost['inclusion_proof']['p50_ms']:.2f} ms, "
+                    f"{cost['max_hashes_read']} hashes read",
+                )
+            )
+        ratio = aud["proof_cost_ratio_large_to_small"]
+        met = "met" if 0.5 <= ratio <= 1.5 else "NOT met"
+        rows.append(("  goal: same proof cost at both sizes ±50 %", "", f"{ratio:.2f}", met))
     certs = results.get("certificates")
     if certs:
         issue = certs["issue_all_formats"]

@@ -87,9 +87,18 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
         app.state.ctx = context or build_context(settings)
+        sequencer = None
+        if owned and settings.run_sequencer:
+            from immunet.security.sequencer import start_in_process
+
+            sequencer = start_in_process(app.state.ctx.db, app.state.ctx.keyring)
         try:
             yield
         finally:
+            if sequencer is not None:
+                task, stop = sequencer
+                stop.set()
+                await task
             if owned:
                 await app.state.ctx.close()
 

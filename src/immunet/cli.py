@@ -20,7 +20,7 @@ from immunet.staff.cli import staff_app
 app = typer.Typer(help="immunet: national vaccination platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="The key ring: create, rotate, re-encrypt.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The verifiable audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -118,7 +118,7 @@ def keys_reencrypt(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain and every signed checkpoint; report the first problem."""
+    """Recompute every audit leaf, position, stored subtree and signed checkpoint."""
     from immunet.context import load_keyring
     from immunet.db.engine import Database
     from immunet.security.audit import AuditChain, ChainReport
@@ -148,10 +148,12 @@ def audit_verify() -> None:
 
     report, checkpoints = asyncio.run(run())
     if not report.ok:
-        console.print(f"[red]audit chain broken at entry {report.broken_at}[/red]: {report.reason}")
+        where = f" at entry {report.broken_at}" if report.broken_at is not None else ""
+        console.print(f"[red]audit log broken{where}[/red]: {report.reason}")
         raise typer.Exit(1)
     console.print(
-        f"[green]audit chain intact[/green]: {report.entries} entries, head {report.head}"
+        f"[green]audit log intact[/green]: {report.entries} entries, {report.sequenced} "
+        f"sequenced ({report.pending} awaiting the sequencer), root {report.head}"
     )
     if not checkpoints.ok:
         console.print(f"[red]audit checkpoints invalid[/red]: {checkpoints.problem}")
@@ -161,7 +163,7 @@ def audit_verify() -> None:
 
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
-    """Sign a checkpoint (Merkle tree head) over the whole audit log now."""
+    """Sequence pending audit entries and sign a checkpoint now (idle when a sequencer leads)."""
     from immunet.context import load_keyring
     from immunet.db.engine import Database
     from immunet.security.transparency import CheckpointView, create_checkpoint
@@ -181,6 +183,35 @@ def audit_checkpoint() -> None:
         console.print("the audit log is empty; nothing to sign")
         return
     typer.echo(json.dumps({"tree_size": view.tree_size, "root_hash": view.root_hash}))
+
+
+@app.command("sequencer")
+def sequencer(
+    interval: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between steps")] = 1.0,
+) -> None:
+    """Run the audit sequencer (leader-elected: start one per node, one sequences)."""
+    from immunet.context import load_keyring
+    from immunet.db.engine import Database
+    from immunet.security.sequencer import Sequencer
+
+    settings = get_settings()
+    keyring = load_keyring(settings)
+
+    async def run() -> None:
+        import signal
+
+        db = Database(settings.database_url, pool_size=1)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Sequencer(db, keyring, full_sweep=True).run(stop, interval)
+        finally:
+            await db.dispose()
+
+    console.print("audit sequencer: campaigning (Ctrl-C stops)")
+    asyncio.run(run())
 
 
 @app.command("serve")

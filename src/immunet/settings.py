@@ -74,7 +74,11 @@ class Settings(BaseSettings):
     staff_breaches_before_suspension: int = Field(default=3, ge=1)
     break_glass_per_day: int = Field(default=3, ge=0)
     break_glass_grant_seconds: int = Field(default=900, ge=60, le=86400)
-    # Signed audit checkpoints: at least every N entries or every N seconds (lazily).
+    # The audit sequencer as a task of each `serve`/`demo` worker (one wins the election);
+    # false on web nodes when `immunet sequencer` runs as its own process.
+    run_sequencer: bool = True
+    # Signed audit checkpoints when no sequencer runs: inline, at least every N entries or
+    # every N seconds (lazily, on a proof or checkpoint request).
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
     # Vaccination: person-record reads per staff user (roster reads exempt), wrong

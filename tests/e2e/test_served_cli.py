@@ -116,6 +116,16 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
                     http.get("/api/v2/appointment/beneficiaries", headers=headers).status_code
                     == 401
                 )
+        # The sequencer runs inside the workers (one is elected): everything committed
+        # gets a tree position within about a second.
+        deadline = time.monotonic() + 20
+        while True:
+            verified = _run(["audit", "verify"], environment, workdir)
+            assert verified.returncode == 0, verified.stderr
+            if "(0 awaiting the sequencer)" in verified.stderr:
+                break
+            assert time.monotonic() < deadline, verified.stderr
+            time.sleep(0.5)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -188,3 +198,60 @@ def test_production_refuses_development_keys_and_console_sms(sqlite_environment,
     result = _run(["serve", "--port", str(_free_port())], prod, tmp_path)
     assert result.returncode != 0
     assert "development key ring" in result.stderr + result.stdout
+
+
+def _append_entries(database_url: str, n: int) -> None:
+    import asyncio
+
+    from immunet.db.engine import Database
+    from immunet.security.audit import AuditChain
+
+    async def run() -> None:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as session:
+                for i in range(n):
+                    await AuditChain.append(
+                        session, actor="system:e2e", action="test:entry:added", subject_ref=f"t:{i}"
+                    )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def test_sequencer_command_runs_standalone_and_stops_cleanly(environment, tmp_path):
+    """``immunet sequencer`` as its own process (twice: one is elected), web nodes off."""
+    assert _run(["keys", "init"], environment, tmp_path).returncode == 0
+    assert _run(["db", "upgrade"], environment, tmp_path).returncode == 0
+    env = {**environment, "IMMUNET_RUN_SEQUENCER": "false"}
+    logs = [(tmp_path / f"sequencer-{i}.log").open("w") for i in range(2)]
+    processes = [
+        subprocess.Popen(
+            [*IMMUNET, "sequencer", "--interval", "0.2"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
+    try:
+        _append_entries(environment["IMMUNET_DATABASE_URL"], 7)
+        deadline = time.monotonic() + 30
+        while True:
+            verified = _run(["audit", "verify"], env, tmp_path)
+            assert verified.returncode == 0, verified.stderr
+            if "7 sequenced (0 awaiting" in verified.stderr:
+                break
+            assert time.monotonic() < deadline, verified.stderr
+            assert all(p.poll() is None for p in processes)
+            time.sleep(0.3)
+        assert "checkpoints verified: " in verified.stderr
+    finally:
+        for process in processes:
+            process.terminate()
+        codes = [process.wait(timeout=30) for process in processes]
+        for log in logs:
+            log.close()
+    assert codes == [0, 0], [(tmp_path / f"sequencer-{i}.log").read_text() for i in range(2)]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
 from immunet.security.audit import AuditChain
 from immunet.security.keyring import FieldCipher
 from immunet.security.reencrypt import reencrypt_all
+from immunet.security.transparency import create_checkpoint
 from tests.conftest import bearer, login, register
 from tests.factories import aadhaar, adult
+from tests.factories.audit import tamper
 
 
 async def test_rotate_then_reencrypt_moves_every_field(client, outbox, ctx, settings, keyring):
@@ -56,9 +58,12 @@ async def test_audit_chain_verifies_and_detects_tampering(client, outbox, ctx):
     await register(client, token, adult(id_number=aadhaar(50)))
     async with ctx.db.reader() as session:
         report = await AuditChain.verify(session)
-    assert report.ok and report.entries >= 3
-    async with ctx.db.transaction() as session:
-        await session.execute(text("UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2"))
+    assert report.ok and report.entries >= 3 and report.pending == report.entries
+    await create_checkpoint(ctx.db, ctx.keyring)
+    async with ctx.db.reader() as session:
+        report = await AuditChain.verify(session)
+    assert report.ok and report.sequenced == report.entries >= 3
+    await tamper(ctx.db, "UPDATE audit_events SET actor = 'someone-else' WHERE seq = 2")
     async with ctx.db.reader() as session:
         report = await AuditChain.verify(session)
     assert not report.ok and report.broken_at == 2
@@ -66,11 +71,11 @@ async def test_audit_chain_verifies_and_detects_tampering(client, outbox, ctx):
 
 async def test_audit_chain_detects_deletion(client, outbox, ctx):
     await login(client, outbox, "9844400003")
-    async with ctx.db.transaction() as session:
-        await session.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    await create_checkpoint(ctx.db, ctx.keyring)
+    await tamper(ctx.db, "DELETE FROM audit_events WHERE seq = 1")
     async with ctx.db.reader() as session:
         report = await AuditChain.verify(session)
-    assert not report.ok and report.broken_at == 2
+    assert not report.ok and report.broken_at == 1
 
 
 async def test_registrations_logins_and_deletions_are_audited(client, outbox, ctx):

@@ -13,16 +13,21 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from immunet.oversight.canary import seed_canaries
 from immunet.security.merkle import leaf_hash, verify_consistency, verify_inclusion
 from immunet.security.models import AuditEvent
-from immunet.security.transparency import create_checkpoint, verify_checkpoint_signature
+from immunet.security.transparency import (
+    create_checkpoint,
+    position_of,
+    verify_checkpoint_signature,
+)
 from immunet.staff.models import StaffUser
 from immunet.staff.principal import OPERATOR_CLI
 from immunet.vaccination.models import DoseRecord
 from tests.conftest import bearer
+from tests.factories.audit import tamper
 from tests.factories.sessions import make_center
 from tests.factories.staff import make_staff
 from tests.factories.vaccination import book, otp_lookup, setup_day
@@ -409,7 +414,7 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
         )
     ).json()
     checkpoint = proof["checkpoint"]
-    assert checkpoint["tree_size"] >= entry["entry_id"]
+    assert checkpoint["tree_size"] > proof["leaf_index"]
     assert proof["leaf_hash"] == leaf_hash(bytes.fromhex(proof["entry_hash"])).hex()
     assert verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]),
@@ -448,6 +453,8 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
     log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
     newest = log["entries"][0]["entry_id"]
     assert newest > second.tree_size
+    async with ctx.db.reader() as session:  # shown at once, though not yet sequenced
+        assert await position_of(session, newest) is None
     response = await client.get(
         f"/api/v2/me/access-log/{newest}/proof", headers=bearer(person.token)
     )
@@ -459,8 +466,7 @@ async def test_checkpoints_proofs_and_verify(client, ctx, outbox, settings, keyr
     assert "checkpoints verified" in result.stderr
 
     # Tampering with one entry directly in the database is caught.
-    async with ctx.db.transaction() as session:
-        await session.execute(text("UPDATE audit_events SET purpose = 'tampered' WHERE seq = 2"))
+    await tamper(ctx.db, "UPDATE audit_events SET purpose = 'tampered' WHERE seq = 2")
     result = _verify_cli(settings, tmp_path)
     assert result.returncode == 1
     assert "broken at entry 2" in result.stderr
@@ -472,11 +478,11 @@ async def test_forged_checkpoint_is_caught(client, ctx, outbox, settings, keyrin
     await book(client, outbox, day.session)
     view = await create_checkpoint(ctx.db, ctx.keyring)
     assert view is not None
-    async with ctx.db.transaction() as session:
-        await session.execute(
-            text("UPDATE audit_checkpoints SET root_hash = :r WHERE tree_size = :n"),
-            {"r": "ab" * 32, "n": view.tree_size},
-        )
+    await tamper(
+        ctx.db,
+        "UPDATE audit_checkpoints SET root_hash = :r WHERE tree_size = :n",
+        {"r": "ab" * 32, "n": view.tree_size},
+    )
     result = _verify_cli(settings, tmp_path)
     assert result.returncode == 1
     assert "checkpoint" in result.stderr

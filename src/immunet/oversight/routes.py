@@ -40,7 +40,7 @@ from immunet.security.access import (
     PublicCaller,
     app_context,
 )
-from immunet.security.transparency import CheckpointKey, CheckpointView, checkpoint_message
+from immunet.security.transparency import CheckpointKey, CheckpointView
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
@@ -76,9 +76,7 @@ def _checkpoint(view: CheckpointView) -> CheckpointOut:
         timestamp=view.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         key_id=view.key_id,
         signature=view.signature,
-        signed_message=checkpoint_message(view.tree_size, view.root_hash, view.created_at).decode(
-            "ascii"
-        ),
+        signed_message=view.message.decode("ascii"),
     )
 
 

@@ -722,13 +722,18 @@ async def prove_own_entry(
     async with ctx.db.reader() as session:
         await own_entry(session, actor.account_id, entry_id)
     checkpoint = await latest_checkpoint(ctx, covering=entry_id)
-    if checkpoint is None:  # pragma: no cover - the entry itself is in the log
-        raise EntryNotFound()
-    if checkpoint.tree_size < entry_id:
+    try:
+        if checkpoint is None:
+            raise transparency.NotCovered()
+        async with ctx.db.reader() as session:
+            return await transparency.prove_inclusion(session, entry_id, checkpoint)
+    except transparency.NotCovered:
+        # Not yet sequenced, or after the latest checkpoint: the sequencer signs about
+        # once a second (or, with none running, an inline signing is at most this far off).
+        if checkpoint is None:
+            raise ProofNotReady(retry_after=1) from None
         wait = transparency.FORCED_MIN_INTERVAL - (utcnow() - checkpoint.created_at)
-        raise ProofNotReady(retry_after=int(wait.total_seconds()) + 1)
-    async with ctx.db.reader() as session:
-        return await transparency.prove_inclusion(session, entry_id, checkpoint)
+        raise ProofNotReady(retry_after=max(1, int(wait.total_seconds()) + 1)) from None
 
 
 class ProofNotReady(TooManyRequests):

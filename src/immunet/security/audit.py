@@ -1,10 +1,15 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, verifiable audit log: leaves written without a lock, sequenced later.
 
-Each entry's hash covers its own fields and the previous entry's hash, so removing,
-reordering or editing any entry breaks every later link; ``immunet audit verify``
-recomputes the chain and names the first broken link. The application has no update or
-delete path for these rows. Appends are serialized (a PostgreSQL advisory lock, SQLite's
-single writer) and should be the last statement of their transaction so the lock is short.
+A business transaction appends its leaf (:meth:`AuditChain.append`) as its last statement
+with no shared lock: the row's ``hash`` covers its own canonical fields and its ``seq``
+(the access log's entry id), nothing else. A single sequencer
+(:mod:`immunet.security.sequencer`) later gives each committed leaf its position in an
+RFC 9162 Merkle tree, stores the new subtree hashes and signs a checkpoint, about once a
+second. ``immunet audit verify`` recomputes every leaf hash, the positions, the stored
+subtrees and every signed root, so an edited, removed or reordered entry is named.
+Entries written before the sequencer (v1) keep their hash chain, which is checked too.
+The application has no update or delete path for these rows, and on PostgreSQL a trigger
+refuses both (decision 0006).
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.db.base import utcnow
-from immunet.security.models import AuditEvent
+from immunet.security.merkle import leaf_hash, node_hash, root_of
+from immunet.security.models import AuditEvent, AuditPosition, AuditSubtree
 
 GENESIS_HASH = "0" * 64
-_AUDIT_LOCK_ID = 0x1A0D17
+LEAF_FORMAT = "immunet-audit-leaf/v2"
 
 
 class AuditAction(StrEnum):
@@ -126,19 +132,81 @@ def entry_hash(
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def _hash_of(event: AuditEvent, prev_hash: str) -> str:
-    return entry_hash(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        action=event.action,
-        subject_ref=event.subject_ref,
-        purpose=event.purpose,
-        request_id=event.request_id,
-        client_address=event.client_address,
-        detail=event.detail,
-        prev_hash=prev_hash,
+def content_hash(
+    *,
+    seq: int,
+    occurred_at: dt.datetime,
+    actor: str,
+    action: str,
+    subject_ref: str | None,
+    purpose: str | None,
+    request_id: str | None,
+    client_address: str | None,
+    detail: str | None,
+) -> str:
+    """The v2 leaf hash: its own fields and id only, so no append waits for another."""
+    canonical = json.dumps(
+        [
+            LEAF_FORMAT,
+            seq,
+            occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            subject_ref,
+            purpose,
+            request_id,
+            client_address,
+            detail,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
     )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _fields(event: AuditEvent) -> dict[str, object]:
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "actor": event.actor,
+        "action": event.action,
+        "subject_ref": event.subject_ref,
+        "purpose": event.purpose,
+        "request_id": event.request_id,
+        "client_address": event.client_address,
+        "detail": event.detail,
+    }
+
+
+def _hash_of(event: AuditEvent, prev_hash: str) -> str:
+    return entry_hash(**_fields(event), prev_hash=prev_hash)  # type: ignore[arg-type]
+
+
+def expected_hash(event: AuditEvent) -> str:
+    """What the row's ``hash`` must be: v1 rows chain, v2 rows stand alone."""
+    if event.prev_hash is not None:
+        return _hash_of(event, event.prev_hash)
+    return content_hash(**_fields(event))  # type: ignore[arg-type]
+
+
+async def _next_seq(session: AsyncSession) -> int:
+    """The leaf's id, known before the insert so that its hash can cover it.
+
+    PostgreSQL: the column's sequence, no lock. The transaction id is taken first, in
+    the same statement, so that the sequencer can tell an id still in flight from one
+    rolled back (see :mod:`immunet.security.sequencer`). SQLite: every write transaction
+    is ``BEGIN IMMEDIATE``, so the maximum cannot move under us.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        value = await session.execute(
+            text(
+                "SELECT pg_current_xact_id(), "
+                "nextval(pg_get_serial_sequence('audit_events', 'seq'))"
+            )
+        )
+        return int(value.one()[1])
+    value = await session.execute(select(func.coalesce(func.max(AuditEvent.seq), 0)))
+    return int(value.scalar_one()) + 1
 
 
 class AuditChain:
@@ -153,20 +221,13 @@ class AuditChain:
         context: RequestContext | None = None,
         detail: dict[str, object] | None = None,
     ) -> AuditEvent:
-        """Append one entry inside the caller's transaction. Never put personal data in it."""
+        """Append one leaf inside the caller's transaction. Never put personal data in it.
+
+        Takes no shared lock: the leaf commits or rolls back with the change it records,
+        and the sequencer gives it a tree position within about a second.
+        """
         ctx = context or RequestContext.system()
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _AUDIT_LOCK_ID}
-            )
-        last = (
-            await session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-            )
-        ).first()
-        seq = (last.seq + 1) if last else 1
-        prev_hash = last.hash if last else GENESIS_HASH
-        occurred_at = utcnow()
+        seq = await _next_seq(session)
         detail_text = (
             json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
             if detail
@@ -174,7 +235,7 @@ class AuditChain:
         )
         event = AuditEvent(
             seq=seq,
-            occurred_at=occurred_at,
+            occurred_at=utcnow(),
             actor=actor,
             action=str(action),
             subject_ref=subject_ref,
@@ -182,9 +243,9 @@ class AuditChain:
             request_id=ctx.request_id,
             client_address=ctx.client_address,
             detail=detail_text,
-            prev_hash=prev_hash,
+            prev_hash=None,
         )
-        event.hash = _hash_of(event, prev_hash)
+        event.hash = expected_hash(event)
         session.add(event)
         await session.flush()
         return event
@@ -209,28 +270,92 @@ class AuditChain:
                 return
             for row in rows:
                 yield row
+                session.expunge(row)  # an audit of millions of rows keeps none in memory
             after = rows[-1].seq
 
     @staticmethod
     async def verify(
         session: AsyncSession, progress: Callable[[int], None] | None = None
     ) -> ChainReport:
-        expected_seq = 1
+        """Every leaf, every position and every stored subtree, recomputed from the rows.
+
+        Checked: each row's hash over its fields (v1 rows also their chain link, and v1
+        rows form the log's gap-free prefix); positions ``0..n-1`` each name an existing
+        leaf exactly once; each stored subtree hash equals the one recomputed from those
+        leaves. Signed roots are checked by ``transparency.verify_checkpoints``.
+        """
+        hashes: dict[int, str] = {}
         prev_hash = GENESIS_HASH
-        count = 0
+        v1_open = True
+        expected_v1 = 1
         async for event in AuditChain.iterate(session):
-            if event.seq != expected_seq:
-                return ChainReport(False, count, event.seq, f"sequence gap before {event.seq}")
-            if event.prev_hash != prev_hash:
-                return ChainReport(False, count, event.seq, "previous-hash link broken")
-            if _hash_of(event, prev_hash) != event.hash:
-                return ChainReport(False, count, event.seq, "entry contents altered")
-            prev_hash = event.hash
-            expected_seq += 1
-            count += 1
+            if event.prev_hash is not None:
+                if not v1_open or event.seq != expected_v1:
+                    return ChainReport(False, len(hashes), event.seq, "chained entry out of order")
+                if event.prev_hash != prev_hash:
+                    return ChainReport(False, len(hashes), event.seq, "previous-hash link broken")
+                prev_hash = event.hash
+                expected_v1 += 1
+            else:
+                v1_open = False
+            if expected_hash(event) != event.hash:
+                return ChainReport(False, len(hashes), event.seq, "entry contents altered")
+            hashes[event.seq] = event.hash
             if progress:
                 progress(1)
-        return ChainReport(True, count, None, None, head=prev_hash)
+
+        leaves: list[bytes] = []
+        placed: set[int] = set()
+        result = await session.stream(
+            select(AuditPosition.position, AuditPosition.seq).order_by(AuditPosition.position)
+        )
+        async for position, seq in result:
+            if position != len(leaves):
+                return ChainReport(
+                    False, len(hashes), None, f"tree position {len(leaves)} missing (reordered?)"
+                )
+            if seq not in hashes:
+                return ChainReport(False, len(hashes), seq, "sequenced entry removed")
+            if seq in placed:  # pragma: no cover - also a unique constraint
+                return ChainReport(False, len(hashes), seq, "entry sequenced twice")
+            placed.add(seq)
+            leaves.append(leaf_hash(bytes.fromhex(hashes[seq])))
+
+        problem = await _check_subtrees(session, leaves)
+        if problem is not None:
+            return ChainReport(False, len(hashes), None, problem)
+        return ChainReport(
+            True,
+            len(hashes),
+            None,
+            None,
+            head=root_of(leaves).hex(),
+            sequenced=len(leaves),
+            pending=len(hashes) - len(leaves),
+        )
+
+
+async def _check_subtrees(session: AsyncSession, leaves: list[bytes]) -> str | None:
+    """Every stored subtree hash equals the recomputed one, and every complete one exists."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    seen = 0
+    result = await session.stream(
+        select(AuditSubtree.level, AuditSubtree.idx, AuditSubtree.hash).order_by(
+            AuditSubtree.level, AuditSubtree.idx
+        )
+    )
+    async for level, index, digest in result:
+        if level >= len(levels) or index >= len(levels[level]):
+            return f"stored subtree ({level}, {index}) lies outside the sequenced tree"
+        if bytes(digest) != levels[level][index]:
+            return f"stored subtree ({level}, {index}) differs from the recomputed leaves"
+        seen += 1
+    if seen != sum(len(level) for level in levels if level):
+        return "stored subtrees missing for the sequenced tree"
+    return None
 
 
 @dataclass(frozen=True)
@@ -240,3 +365,5 @@ class ChainReport:
     broken_at: int | None
     reason: str | None
     head: str | None = None
+    sequenced: int = 0
+    pending: int = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -76,7 +76,13 @@ class IdempotencyRecord(Base):
 
 
 class AuditEvent(Base):
-    """One link of the append-only, hash-chained audit log."""
+    """One audit leaf: immutable once written (a PostgreSQL trigger refuses UPDATE/DELETE).
+
+    ``seq`` is the leaf's id (the access log's entry id), assigned at insert without any
+    shared lock; its place in the Merkle tree is given later by the sequencer in
+    :class:`AuditPosition`. ``hash`` is the v2 content hash of the row's own fields; rows
+    written before the sequencer (v1) also carry the old chain link ``prev_hash``.
+    """
 
     __tablename__ = "audit_events"
 
@@ -89,14 +95,43 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    # v1 (hash-chained) entries only; NULL for v2 leaves.
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
     __table_args__ = (Index("ix_audit_events_actor_time", "actor", "occurred_at"),)
 
 
+class AuditPosition(Base):
+    """Append-only: the sequencer's assignment of leaf ``seq`` to tree position ``position``."""
+
+    __tablename__ = "audit_positions"
+
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+
+
+class AuditSubtree(Base):
+    """Append-only: the hash of one complete subtree (a "tile" of height one).
+
+    Node ``(level, idx)`` covers leaf positions ``[idx * 2**level, (idx + 1) * 2**level)``
+    and is written once, when its last leaf is sequenced; level 0 holds the RFC 9162 leaf
+    hashes. A root or proof of any size then needs at most about ``2 log2 n`` of these rows.
+    """
+
+    __tablename__ = "audit_subtrees"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class AuditCheckpoint(Base):
-    """A signed tree head (RFC 6962 style) over the first ``tree_size`` audit entries."""
+    """A signed tree head (RFC 6962 style) over the first ``tree_size`` tree positions."""
 
     __tablename__ = "audit_checkpoints"
 
@@ -107,3 +142,5 @@ class AuditCheckpoint(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     key_id: Mapped[str] = mapped_column(String(32))
     signature: Mapped[str] = mapped_column(String(128))  # Ed25519, hex
+    # Which signed message format (transparency.checkpoint_message); 1 = before the sequencer.
+    format_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
