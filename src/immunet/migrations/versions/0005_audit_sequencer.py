@@ -21,7 +21,7 @@ from immunet.security.merkle import leaf_hash
 from immunet.security.tiles import extend
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
