@@ -200,7 +200,7 @@ async def test_disabled_user_cannot_log_in(client, ctx):
 
 
 async def test_change_one_time_password(client, ctx):
-    creds = await add_staff(ctx, "changer", "verifier", "national")
+    creds = await add_staff(ctx, "changer", "verifier", "national", one_time=True)
     token = await staff_login(client, creds)
     me = (await client.get("/api/staff/me", headers=bearer(token))).json()
     assert me["must_change_password"] is True

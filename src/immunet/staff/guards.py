@@ -14,6 +14,17 @@ from immunet.staff.principal import Jurisdiction, StaffPrincipal
 
 STAFF_IDLE_SECONDS = 15 * 60
 STAFF_ABSOLUTE_SECONDS = 12 * 3600
+# All a session of a user still holding a one-time password may do: change it (and see its
+# own profile, log out). Every other permission waits for the change.
+ONE_TIME_PASSWORD_PERMISSIONS = frozenset({Permission.SELF_SESSION})
+
+
+class PasswordChangeRequired(Forbidden):
+    error_code = "STAFF0406"
+    message = (
+        "Change your one-time password first (POST /api/staff/auth/password); "
+        "until then this session may do nothing else."
+    )
 
 
 class StaffGuard(Guard):
@@ -42,6 +53,8 @@ class StaffGuard(Guard):
         )
         if not principal.can(self.required):
             raise Forbidden()
+        if user.must_change_password and self.required not in ONE_TIME_PASSWORD_PERMISSIONS:
+            raise PasswordChangeRequired()
         # A per-user request budget, so a stolen staff login cannot be used at machine speed.
         limit = Limit("staff-per-user", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, str(user.id))
