@@ -150,7 +150,9 @@ def test_audit_verify_reports_the_first_broken_link(sqlite_environment, tmp_path
     assert _run(["db", "upgrade"], environment, tmp_path).returncode == 0
     path = database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
-        for seq in (1, 2, 3):
+        # `db upgrade` audited the creation of the certificate keys; forge entries after it.
+        (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetchone()
+        for seq in (last + 1, last + 2, last + 3):
             prev = conn.execute(
                 "SELECT hash FROM audit_events WHERE seq = ?", (seq - 1,)
             ).fetchone()
@@ -168,7 +170,7 @@ def test_audit_verify_reports_the_first_broken_link(sqlite_environment, tmp_path
             )
     result = _run(["audit", "verify"], environment, tmp_path)
     assert result.returncode == 1
-    assert "broken at entry 1" in result.stderr
+    assert f"broken at entry {last + 1}" in result.stderr
 
 
 def test_production_refuses_development_keys_and_console_sms(sqlite_environment, tmp_path):

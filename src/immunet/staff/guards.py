@@ -51,10 +51,12 @@ class StaffGuard(Guard):
             session_id=verified.session_id,
             context=request_context(request),
         )
-        if not principal.can(self.required):
-            raise Forbidden()
+        # First, so a one-time-password session learns the one thing it must do, whatever
+        # the route.
         if user.must_change_password and self.required not in ONE_TIME_PASSWORD_PERMISSIONS:
             raise PasswordChangeRequired()
+        if not principal.can(self.required):
+            raise Forbidden()
         # A per-user request budget, so a stolen staff login cannot be used at machine speed.
         limit = Limit("staff-per-user", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, str(user.id))
