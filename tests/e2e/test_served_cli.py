@@ -87,6 +87,16 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
 
         sms = Path(environment["IMMUNET_SMS_BACKEND"].removeprefix("file:"))
         with httpx.Client(base_url=base, timeout=10) as http:
+            # `db upgrade` created the certificate keys: the JWKS is not empty.
+            assert http.get("/readyz").json()["checks"]["certificate_keys"] == "ok"
+            assert http.get("/.well-known/jwks.json").json()["keys"]
+            # Identifiers in a URL are refused, and never reach the server's log.
+            snooped = http.get(
+                "/api/v2/admin/location/states?aadhaar=690257748464&mobile=9000000001"
+            )
+            assert snooped.status_code == 400
+            assert snooped.headers["cache-control"] == "no-store"
+            assert snooped.headers["x-request-id"]
             # Several requests so both workers take part; state lives only in the database.
             tokens = []
             for n in range(4):
@@ -123,6 +133,12 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
     server_log = (tmp_path / "server.log").read_text()
     for n in range(4):  # the server's own log names no mobile number
         assert f"985550000{n}" not in server_log
+    assert "690257748464" not in server_log and "aadhaar" not in server_log
+    assert "9000000001" not in server_log
+    # immunet's own access line: route template, status, request id (uvicorn's is off).
+    assert "GET /api/v2/admin/location/states 400 " in server_log
+    assert snooped.headers["x-request-id"] in server_log
+    assert "HTTP/1.1" not in server_log
 
     verified = _run(["audit", "verify"], environment, workdir)
     assert verified.returncode == 0, verified.stderr
