@@ -139,7 +139,9 @@ def declared_query_parameters(route: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
+# Keyed by id(); the route is kept in the entry so its id cannot be reused by another route
+# (routes are unhashable: Starlette defines __eq__).
+_DECLARED: dict[int, tuple[Any, frozenset[str]]] = {}
 
 
 def reject_unknown_query_parameters(request: Request) -> None:
@@ -151,9 +153,10 @@ def reject_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None:
         return
-    declared = _DECLARED.get(id(route))
-    if declared is None:
-        declared = _DECLARED[id(route)] = declared_query_parameters(route)
+    cached = _DECLARED.get(id(route))
+    if cached is None or cached[0] is not route:
+        cached = _DECLARED[id(route)] = (route, declared_query_parameters(route))
+    declared = cached[1]
     # The names are not echoed: a name can carry data as well as a value can.
     if any(key not in declared for key in request.query_params):
         raise BadRequest(
@@ -175,8 +178,10 @@ class RequestGuardMiddleware:
     def __init__(self, app: ASGIApp, options: GuardOptions) -> None:
         self.app = app
         self.options = options
+        # Keyed by id(): the routes live as long as the application this layer wraps.
         self._audiences: dict[int, Audience | None] = {}
         self._allow: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+        self._served: frozenset[str] | None = None
 
     # -- route tables, built on first use from the application's routes ------------------
 
@@ -301,7 +306,10 @@ class RequestGuardMiddleware:
         await self.app(scope, replay, send)
 
     def _served_methods(self, scope: Scope) -> frozenset[str]:
-        return frozenset().union(*(methods for _regex, methods in self._route_table(scope)))
+        if self._served is None:
+            table = self._route_table(scope)
+            self._served = frozenset().union(*(methods for _regex, methods in table))
+        return self._served
 
     def _response_headers(
         self,
@@ -345,8 +353,9 @@ class RequestGuardMiddleware:
         method = scope.get("method", "")
         shown = method if method in KNOWN_METHODS else "-"
         elapsed_ms = (time.perf_counter() - started_at) * 1000
+        # Status "-": the client went away before any answer.
         access_log.info(
-            "%s %s %d %.1fms %s", shown, template, status or 500, elapsed_ms, request_id
+            "%s %s %s %.1fms %s", shown, template, status or "-", elapsed_ms, request_id
         )
 
 

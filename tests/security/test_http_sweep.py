@@ -36,9 +36,7 @@ def _body(method: str) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize(("method", "path"), ALL_ROUTES)
 async def test_every_route_refuses_unknown_query_parameters(client, method, path):
-    response = await client.request(
-        method, f"{_concrete(path)}?{IDENTIFIERS}", json=_body(method)
-    )
+    response = await client.request(method, f"{_concrete(path)}?{IDENTIFIERS}", json=_body(method))
     assert response.status_code == 400, f"{method} {path} answered {response.status_code}"
     assert response.json() == {"errorCode": "GEN0400", "error": UNKNOWN_QUERY}
     assert "690257748464" not in response.text and "aadhaar" not in response.text

@@ -78,7 +78,9 @@ def failure_limits(ctx: AppContext, username_key: str, address: str) -> list[tup
         ),
         (
             Limit(
-                "staff-login-fail-address", settings.staff_login_failures_per_address, ADDRESS_WINDOW
+                "staff-login-fail-address",
+                settings.staff_login_failures_per_address,
+                ADDRESS_WINDOW,
             ),
             address,
         ),
