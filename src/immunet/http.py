@@ -64,7 +64,7 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 
 
 def _error_payload(code: str, message: str) -> bytes:
-    return json.dumps(error_body(code, message)).encode()
+    return json.dumps(error_body(code, message), separators=(",", ":")).encode()
 
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
@@ -77,9 +77,11 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-# Methods a client may send; anything else (TRACE, CONNECT, made-up tokens) is answered 405
-# at the edge, and logged as "-" (a method token is the caller's free text).
+# Methods a route may serve; anything else (TRACE, CONNECT, made-up tokens), and any of
+# these no route serves, is answered 405 at the edge. Made-up method tokens are logged as "-"
+# (they are the caller's free text).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LOGGED_METHODS = KNOWN_METHODS | {"TRACE", "CONNECT"}
 HSTS_VALUE = b"max-age=63072000; includeSubDomains"
 
 access_log = logging.getLogger("immunet.access")
@@ -351,7 +353,7 @@ class RequestGuardMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "-"
         method = scope.get("method", "")
-        shown = method if method in KNOWN_METHODS else "-"
+        shown = method if method in LOGGED_METHODS else "-"
         elapsed_ms = (time.perf_counter() - started_at) * 1000
         # Status "-": the client went away before any answer.
         access_log.info(
