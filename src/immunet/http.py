@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,9 +142,9 @@ def declared_query_parameters(route: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-# Keyed by id(); the route is kept in the entry so its id cannot be reused by another route
-# (routes are unhashable: Starlette defines __eq__).
-_DECLARED: dict[int, tuple[Any, frozenset[str]]] = {}
+# Keyed by id() (routes are unhashable: Starlette defines __eq__), with a weak reference to
+# tell a route from a later one that got the same id; applications come and go in tests.
+_DECLARED: dict[int, tuple[weakref.ref[Any], frozenset[str]]] = {}
 
 
 def reject_unknown_query_parameters(request: Request) -> None:
@@ -156,8 +157,8 @@ def reject_unknown_query_parameters(request: Request) -> None:
     if route is None:
         return
     cached = _DECLARED.get(id(route))
-    if cached is None or cached[0] is not route:
-        cached = _DECLARED[id(route)] = (route, declared_query_parameters(route))
+    if cached is None or cached[0]() is not route:
+        cached = _DECLARED[id(route)] = (weakref.ref(route), declared_query_parameters(route))
     declared = cached[1]
     # The names are not echoed: a name can carry data as well as a value can.
     if any(key not in declared for key in request.query_params):
