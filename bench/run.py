@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -346,7 +347,17 @@ class Scenarios:
         if r.status_code != 200:
             print(f"bench: staff login failed: {r.status_code} {r.text}", file=sys.stderr)
             return None
-        return str(r.json()["token"])
+        token = str(r.json()["token"])
+        # A one-time password allows nothing but its own change.
+        r = await self.http.post(
+            "/api/staff/auth/password",
+            json={"current_password": creds["password"], "new_password": secrets.token_urlsafe(18)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if r.status_code != 204:
+            print(f"bench: staff password change failed: {r.status_code}", file=sys.stderr)
+            return None
+        return token
 
     async def prepare_sessions(self, sessions: int, capacity: int) -> bool:
         token = await self._staff_token()

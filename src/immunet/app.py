@@ -9,15 +9,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from immunet import __version__
 from immunet.booking.routes import router as booking_router
+from immunet.certificates.models import CertificateSigningKeys
 from immunet.certificates.routes import router as certificate_router
 from immunet.context import AppContext, build_context
 from immunet.geography.center_routes import router as center_router
 from immunet.geography.routes import router as geography_router
-from immunet.http import RequestGuardMiddleware, install_error_handlers
+from immunet.http import (
+    GuardedFastAPI,
+    GuardOptions,
+    install_error_handlers,
+    reject_unknown_query_parameters,
+)
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.people.routes import router as people_router
@@ -50,6 +56,16 @@ async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # readiness reports, never raises
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        # Without signing keys the trust list and JWKS are empty: verifiers would cache
+        # "no keys" and reject every certificate. `immunet db upgrade` creates them.
+        async with ctx.db.reader() as session:
+            active = await session.execute(
+                select(CertificateSigningKeys.id).where(CertificateSigningKeys.active_slot == 1)
+            )
+            checks["certificate_keys"] = "ok" if active.first() is not None else "missing"
+    except Exception as exc:
+        checks["certificate_keys"] = f"unavailable: {type(exc).__name__}"
     if ctx.redis is not None:
         try:
             await ctx.redis.ping()
@@ -102,23 +118,28 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             if owned:
                 await app.state.ctx.close()
 
-    app = FastAPI(
+    app = GuardedFastAPI(
         title="immunet",
         version=__version__,
         description=(
             "National vaccination platform — Co-WIN API v2 compatible, private by construction."
         ),
         lifespan=lifespan,
+        # A trailing slash is a 404, never a redirect (which would be built from Host).
+        redirect_slashes=False,
+        # Once for every route: a query parameter the route does not declare is a 400.
+        dependencies=[Depends(reject_unknown_query_parameters)],
+    )
+    app.request_guard = GuardOptions(
+        max_body=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        trusted_proxies=settings.trusted_proxies,
+        allowed_hosts=settings.trusted_hosts,
+        hsts=settings.serves_https,
     )
     if context is not None:
         app.state.ctx = context
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(
-        RequestGuardMiddleware,
-        max_body=settings.max_body_bytes,
-        max_depth=settings.max_json_depth,
-        trusted_proxies=settings.trusted_proxies,
-    )
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from immunet.certificates.cli import rotate_certificates_command, trust_app, verify_command
 from immunet.oversight.cli import alerts_app, canary_app
-from immunet.settings import Environment, get_settings
+from immunet.settings import Environment, Settings, get_settings
 from immunet.staff.cli import staff_app
 
 app = typer.Typer(help="immunet: national vaccination platform.", no_args_is_help=True)
@@ -49,6 +50,35 @@ def db_upgrade() -> None:
     settings = get_settings()
     added = upgrade_and_seed(settings.database_url)
     console.print(f"[green]database at head[/green]; reference rows added: {added}")
+    _ensure_certificate_keys(settings)
+
+
+def _ensure_certificate_keys(settings: Settings) -> None:
+    """Create the certificate signing keys when there are none (``/readyz`` fails until then)."""
+    from immunet.certificates import service
+    from immunet.context import build_context, load_keyring
+    from immunet.security.keyring import KeyringError
+
+    try:
+        keyring = load_keyring(settings)
+    except (KeyringError, OSError) as exc:
+        console.print(
+            f"[yellow]certificate signing keys not checked[/yellow]: {exc}; run "
+            "`immunet keys init`, then `immunet db upgrade` again (/readyz fails until then)"
+        )
+        return
+
+    async def run() -> str:
+        ctx = build_context(settings, keyring=keyring)
+        try:
+            async with ctx.db.transaction() as session:
+                keyset = await service.active_keyset(ctx, session)
+        finally:
+            await ctx.close()
+        return keyset.issuer
+
+    issuer = asyncio.run(run())
+    console.print(f"[green]certificate signing keys present[/green] (issuer {issuer})")
 
 
 @db_app.command("check")
@@ -235,8 +265,25 @@ def serve(
         proxy_headers=False,
         server_header=False,
         log_level="info",
+        # uvicorn's access log prints the full path and query string, which can carry
+        # identifiers; immunet.access logs the route template, status and request id instead.
+        access_log=False,
+        log_config=serve_log_config(),
         timeout_keep_alive=5,
     )
+
+
+def serve_log_config() -> dict[str, Any]:
+    """uvicorn's logging, without its access log, plus immunet's loggers on stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    # Silenced twice over: access_log=False, and no handler should it log anyway.
+    config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}
+    config["handlers"].pop("access", None)
+    config["formatters"].pop("access", None)
+    config["loggers"]["immunet"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command("demo")

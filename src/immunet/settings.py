@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     # The base URL the public reaches this server at; certificates name it as issuer.
     public_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names the server answers to besides the public URL's (e.g. a node name the load
+    # balancer's health check uses); a request naming any other Host is refused (400).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     otp_ttl_seconds: int = 180
     otp_max_attempts: int = 3
@@ -69,6 +73,12 @@ class Settings(BaseSettings):
     public_cache_local_seconds: int = Field(default=1, ge=0, le=5)
     # argon2id memory for staff passwords (time cost 3 is fixed); tests may lower it.
     staff_password_memory_kib: int = Field(default=65536, ge=1024, le=1048576)
+    # Failed staff logins, per 15 minutes: per (username, address) and per address; and a
+    # much higher per-username ceiling per hour (NIST SP 800-63B 5.2.2: at most 100), so a
+    # guesser elsewhere cannot lock a vaccinator out of their day with five wrong passwords.
+    staff_login_failures_per_user_address: int = Field(default=5, ge=1, le=100)
+    staff_login_failures_per_address: int = Field(default=20, ge=1, le=1000)
+    staff_login_failures_per_user: int = Field(default=100, ge=1, le=100)
     # Insider-misuse defences (staff/misuse.py); the read and look-up quotas are below.
     staff_wrong_codes_per_day: int = Field(default=20, ge=1)
     staff_breaches_before_suspension: int = Field(default=3, ge=1)
@@ -92,7 +102,7 @@ class Settings(BaseSettings):
     appointment_code_max_failures: int = Field(default=5, ge=1, le=20)
     dose_backdate_days: int = Field(default=1, ge=0, le=30)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
@@ -105,6 +115,14 @@ class Settings(BaseSettings):
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _plain_host_names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not host or any(ch in host for ch in "/:@ ?#*"):
+                raise ValueError("allowed hosts are plain host names, without scheme or port")
+        return [host.lower() for host in value]
 
     @field_validator("otp_ttl_seconds")
     @classmethod
@@ -136,7 +154,30 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses the console and file SMS backends")
             if self.sms_backend == "http" and not (self.sms_http_url and self.sms_http_token):
                 raise ValueError("production needs IMMUNET_SMS_HTTP_URL and IMMUNET_SMS_HTTP_TOKEN")
+            # The provider receives the bearer token and every OTP: never in clear text.
+            if self.sms_http_url is not None and not self.sms_http_url.startswith("https://"):
+                raise ValueError("production needs IMMUNET_SMS_HTTP_URL with https://")
+        if urlsplit(self.public_url).hostname is None:
+            raise ValueError("IMMUNET_PUBLIC_URL needs a host name")
+        if self.staff_login_failures_per_user < self.staff_login_failures_per_user_address:
+            raise ValueError("the per-user login failure ceiling is below the per-address one")
         return self
+
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Host names a request may name: the public URL's, the allowed ones, and the
+        loopback names outside production (``testserver`` is the test client's)."""
+        hosts = {urlsplit(self.public_url).hostname or "", *self.allowed_hosts}
+        if self.env is not Environment.PRODUCTION:
+            hosts |= {"localhost", "127.0.0.1", "::1"}
+        if self.env is Environment.TEST:
+            hosts.add("testserver")
+        return frozenset(h for h in hosts if h)
+
+    @property
+    def serves_https(self) -> bool:
+        """The public URL is https, so answers carry Strict-Transport-Security."""
+        return self.public_url.startswith("https://")
 
     @property
     def is_production(self) -> bool:

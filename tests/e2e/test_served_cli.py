@@ -87,6 +87,16 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
 
         sms = Path(environment["IMMUNET_SMS_BACKEND"].removeprefix("file:"))
         with httpx.Client(base_url=base, timeout=10) as http:
+            # `db upgrade` created the certificate keys: the JWKS is not empty.
+            assert http.get("/readyz").json()["checks"]["certificate_keys"] == "ok"
+            assert http.get("/.well-known/jwks.json").json()["keys"]
+            # Identifiers in a URL are refused, and never reach the server's log.
+            snooped = http.get(
+                "/api/v2/admin/location/states?aadhaar=690257748464&mobile=9000000001"
+            )
+            assert snooped.status_code == 400
+            assert snooped.headers["cache-control"] == "no-store"
+            assert snooped.headers["x-request-id"]
             # Several requests so both workers take part; state lives only in the database.
             tokens = []
             for n in range(4):
@@ -133,6 +143,12 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
     server_log = (tmp_path / "server.log").read_text()
     for n in range(4):  # the server's own log names no mobile number
         assert f"985550000{n}" not in server_log
+    assert "690257748464" not in server_log and "aadhaar" not in server_log
+    assert "9000000001" not in server_log
+    # immunet's own access line: route template, status, request id (uvicorn's is off).
+    assert "GET /api/v2/admin/location/states 400 " in server_log
+    assert snooped.headers["x-request-id"] in server_log
+    assert "HTTP/1.1" not in server_log
 
     verified = _run(["audit", "verify"], environment, workdir)
     assert verified.returncode == 0, verified.stderr
@@ -160,7 +176,9 @@ def test_audit_verify_reports_the_first_broken_link(sqlite_environment, tmp_path
     assert _run(["db", "upgrade"], environment, tmp_path).returncode == 0
     path = database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
-        for seq in (1, 2, 3):
+        # `db upgrade` audited the creation of the certificate keys; forge entries after it.
+        (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetchone()
+        for seq in (last + 1, last + 2, last + 3):
             prev = conn.execute(
                 "SELECT hash FROM audit_events WHERE seq = ?", (seq - 1,)
             ).fetchone()
@@ -178,7 +196,7 @@ def test_audit_verify_reports_the_first_broken_link(sqlite_environment, tmp_path
             )
     result = _run(["audit", "verify"], environment, tmp_path)
     assert result.returncode == 1
-    assert "broken at entry 1" in result.stderr
+    assert f"broken at entry {last + 1}" in result.stderr
 
 
 def test_production_refuses_development_keys_and_console_sms(sqlite_environment, tmp_path):

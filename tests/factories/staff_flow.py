@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from dataclasses import dataclass
 from itertools import count
 
 import httpx
 import pyotp
+from sqlalchemy import update
 
 from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.geography.centers import Center
+from immunet.staff.credentials import hash_password
+from immunet.staff.models import StaffUser
 from immunet.staff.principal import OPERATOR_CLI, Jurisdiction
 from immunet.staff.service import create_staff_user
 
@@ -38,9 +42,13 @@ class StaffCredentials:
 
 
 async def add_staff(
-    ctx: AppContext, username: str, role: str, jurisdiction: str
+    ctx: AppContext, username: str, role: str, jurisdiction: str, *, one_time: bool = False
 ) -> StaffCredentials:
-    """Create a staff user as the command line does (``operator:cli``)."""
+    """Create a staff user as the command line does (``operator:cli``).
+
+    The user has already replaced the one-time password (a session holding one may only
+    change it), unless ``one_time``: then the credentials carry the one-time password.
+    """
     created = await create_staff_user(
         ctx,
         username=username,
@@ -48,7 +56,19 @@ async def add_staff(
         jurisdiction=Jurisdiction.parse(jurisdiction),
         actor=OPERATOR_CLI,
     )
-    return StaffCredentials(created.user.username, created.one_time_password, created.otpauth_uri)
+    if one_time:
+        return StaffCredentials(
+            created.user.username, created.one_time_password, created.otpauth_uri
+        )
+    password = secrets.token_urlsafe(18)
+    new_hash = await hash_password(password, memory_kib=ctx.settings.staff_password_memory_kib)
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == created.user.id)
+            .values(password_hash=new_hash, must_change_password=False)
+        )
+    return StaffCredentials(created.user.username, password, created.otpauth_uri)
 
 
 async def staff_login(

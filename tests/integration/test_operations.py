@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from immunet.certificates import service as certificate_service
 from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
 from immunet.security.audit import AuditChain
 from immunet.security.keyring import FieldCipher
@@ -108,8 +109,15 @@ async def test_registrations_logins_and_deletions_are_audited(client, outbox, ct
     assert "9844400004" not in details
 
 
-async def test_health_endpoints(client):
+async def test_health_endpoints(client, ctx):
     assert (await client.get("/healthz")).json()["status"] == "ok"
+    # No certificate signing keys yet (`db upgrade` creates them): not ready.
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "certificate_keys": "missing"}
+    async with ctx.db.transaction() as session:
+        await certificate_service.active_keyset(ctx, session)
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    assert (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert (await client.get("/openapi.json")).status_code == 200

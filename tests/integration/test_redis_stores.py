@@ -77,4 +77,8 @@ async def test_full_login_with_redis(client_with, outbox, redis):
     response = await client.get("/api/v2/appointment/beneficiaries", headers=bearer(token))
     assert response.status_code == 200
     ready = await client.get("/readyz")
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "certificate_keys": "missing",
+        "redis": "ok",
+    }

@@ -97,14 +97,14 @@ async def test_user_agent_is_truncated_in_audit(client, ctx):
     assert len(json.loads(event.detail)["user_agent"]) == 120
 
 
-async def test_failed_logins_are_throttled_per_username(client, ctx):
+async def test_failed_logins_are_throttled_per_username_and_address(client, client_with, ctx):
     creds = await add_staff(ctx, "throttled", "district_admin", "district:1")
     for _ in range(5):
         response = await client.post(
             "/api/staff/auth/login", json={**creds.login_body(), "password": "nope"}
         )
         assert response.status_code == 401
-    # Even the right password and code are now refused, with a Retry-After.
+    # From that address, even the right password and code are now refused, with a Retry-After.
     response = await client.post("/api/staff/auth/login", json=creds.login_body())
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) >= 1
@@ -112,6 +112,44 @@ async def test_failed_logins_are_throttled_per_username(client, ctx):
     # Username case does not dodge the counter.
     upper = {**creds.login_body(), "username": "THROTTLED"}
     assert (await client.post("/api/staff/auth/login", json=upper)).status_code == 429
+    # The staff member at their own desk is not locked out by the guesser elsewhere.
+    desk = await client_with(peer="198.51.100.20")
+    response = await desk.post("/api/staff/auth/login", json=creds.login_body())
+    assert response.status_code == 200, response.text
+
+
+async def test_a_distributed_guess_meets_the_per_user_ceiling(client_with, ctx):
+    limits = {"staff_login_failures_per_user_address": 3, "staff_login_failures_per_user": 7}
+    creds = await add_staff(ctx, "ceiling", "district_admin", "district:1")
+    wrong = {**creds.login_body(), "password": "nope"}
+    statuses = []
+    for n in range(3):
+        guesser = await client_with(peer=f"192.0.2.{n + 10}", **limits)
+        for _ in range(3):
+            statuses.append((await guesser.post("/api/staff/auth/login", json=wrong)).status_code)
+    # 7 failures counted (3 + 3 + 1), then the ceiling answers for every address.
+    assert statuses == [401] * 7 + [429] * 2
+    desk = await client_with(peer="198.51.100.20", **limits)
+    response = await desk.post("/api/staff/auth/login", json=creds.login_body())
+    assert response.status_code == 429
+    assert response.json()["errorCode"] == "STAFF0429"
+    # Another user is untouched.
+    other = await add_staff(ctx, "other.user", "district_admin", "district:1")
+    assert (await desk.post("/api/staff/auth/login", json=other.login_body())).status_code == 200
+
+
+def test_the_per_user_ceiling_stays_above_the_per_address_limit():
+    from pydantic import ValidationError
+
+    from immunet.settings import Settings
+
+    defaults = Settings()
+    assert defaults.staff_login_failures_per_user >= 10 * (
+        defaults.staff_login_failures_per_user_address
+    )
+    assert defaults.staff_login_failures_per_user <= 100  # NIST SP 800-63B 5.2.2
+    with pytest.raises(ValidationError):
+        Settings(staff_login_failures_per_user=4, staff_login_failures_per_user_address=5)
 
 
 async def test_failed_logins_are_throttled_per_address(client, ctx):
@@ -200,7 +238,7 @@ async def test_disabled_user_cannot_log_in(client, ctx):
 
 
 async def test_change_one_time_password(client, ctx):
-    creds = await add_staff(ctx, "changer", "verifier", "national")
+    creds = await add_staff(ctx, "changer", "verifier", "national", one_time=True)
     token = await staff_login(client, creds)
     me = (await client.get("/api/staff/me", headers=bearer(token))).json()
     assert me["must_change_password"] is True

@@ -29,6 +29,15 @@ async def test_demo_stock_and_vaccinator_is_idempotent(client, ctx, settings, ke
     password = lines[1].rsplit("one-time password ", 1)[1].strip()
     uri = lines[2].split("TOTP:", 1)[1].strip()
     token = await staff_login(client, StaffCredentials(DEMO_VACCINATOR, password, uri))
+    # The one-time password must be changed before anything else.
+    refused = await client.get("/api/staff/stock", headers=bearer(token))
+    assert refused.status_code == 403 and refused.json()["errorCode"] == "STAFF0406"
+    changed = await client.post(
+        "/api/staff/auth/password",
+        json={"current_password": password, "new_password": "demo-vaccinator-new-password"},
+        headers=bearer(token),
+    )
+    assert changed.status_code == 204, changed.text
     stock = await client.get("/api/staff/stock", headers=bearer(token))
     assert stock.status_code == 200, stock.text
     assert len(stock.json()["batches"]) == len(DEMO_VACCINES)

@@ -179,9 +179,11 @@ async def test_forged_and_tampered_tokens_are_refused(client, ctx, creds, keyrin
     for bad in forged:
         response = await client.get("/api/staff/me", headers={"Authorization": f"Bearer {bad}"})
         assert response.status_code == 401, bad[:40]
-    # Token outside the Authorization header is ignored.
-    assert (await client.get(f"/api/staff/me?token={token}")).status_code == 401
-    assert (await client.get(f"/api/staff/me?access_token={token}")).status_code == 401
+    # A token outside the Authorization header is refused (an undeclared query parameter).
+    for name in ("token", "access_token"):
+        response = await client.get(f"/api/staff/me?{name}={token}")
+        assert response.status_code == 400
+        assert token not in response.text
     assert (
         await client.get("/api/staff/me", headers={"Authorization": f"Basic {token}"})
     ).status_code == 401
@@ -199,3 +201,58 @@ async def test_oversized_and_abusive_inputs(client, creds):
     for limit in ("100000", "-1", "51"):
         response = await client.get(f"/api/staff/users?limit={limit}", headers=bearer(token))
         assert response.status_code in (400, 422)
+
+
+async def test_a_one_time_password_session_may_only_change_the_password(client, ctx):
+    from immunet.staff.permissions import Permission
+    from tests.security.test_route_audiences import EXPECTED, _concrete
+
+    creds = await add_staff(ctx, "fresh.admin", "national_admin", "national", one_time=True)
+    token = await staff_login(client, creds)
+    own = f"staff:{Permission.SELF_SESSION}"
+    staff_routes = sorted(
+        (m, p) for (m, p), label in EXPECTED.items() if label.startswith("staff:") and label != own
+    )
+    assert len(staff_routes) > 20
+    for method, path in staff_routes:
+        response = await client.request(
+            method, _concrete(path), json={} if method != "GET" else None, headers=bearer(token)
+        )
+        assert response.status_code == 403, f"{method} {path}: {response.status_code}"
+        assert response.json()["errorCode"] == "STAFF0406", f"{method} {path}"
+    # Its own profile says what is pending; logging out stays possible.
+    me = await client.get("/api/staff/me", headers=bearer(token))
+    assert me.status_code == 200 and me.json()["must_change_password"] is True
+
+    changed = await client.post(
+        "/api/staff/auth/password",
+        json={"current_password": creds.password, "new_password": "a-long-new-password"},
+        headers=bearer(token),
+    )
+    assert changed.status_code == 204
+    # The same session may now do its work.
+    assert (await client.get("/api/staff/users", headers=bearer(token))).status_code == 200
+    assert (await client.post("/api/staff/auth/logout", headers=bearer(token))).status_code == 204
+
+
+async def test_password_change_cannot_be_used_to_guess_passwords(client, ctx):
+    creds = await add_staff(ctx, "guessed", "verifier", "national", one_time=True)
+    token = await staff_login(client, creds)
+    statuses = []
+    for n in range(7):
+        response = await client.post(
+            "/api/staff/auth/password",
+            json={"current_password": f"guess-{n}", "new_password": "a-long-new-password"},
+            headers=bearer(token),
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [403] * 5 and statuses[5:] == [429, 429]
+    # Even the right current password waits now, and nothing changed.
+    response = await client.post(
+        "/api/staff/auth/password",
+        json={"current_password": creds.password, "new_password": "a-long-new-password"},
+        headers=bearer(token),
+    )
+    assert response.status_code == 429
+    me = await client.get("/api/staff/me", headers=bearer(token))
+    assert me.json()["must_change_password"] is True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from immunet.http import json_depth_exceeds
+from immunet.cli import serve_log_config
+from immunet.http import json_depth_exceeds, request_host
 from immunet.settings import Settings
 
 
@@ -57,3 +58,46 @@ def test_json_depth_check():
     assert json_depth_exceeds(b"[" * 33 + b"]" * 33, 32)
     # Brackets inside strings do not count.
     assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\""}', 2)
+
+
+PRODUCTION = {
+    "env": "production",
+    "sms_backend": "http",
+    "sms_http_token": "t",
+    "public_url": "https://immunet.example.in",
+}
+
+
+def test_production_refuses_a_clear_text_sms_provider():
+    for url in ("http://sms.example/send", "ftp://sms.example", "sms.example"):
+        with pytest.raises(ValidationError, match="SMS_HTTP_URL with https"):
+            Settings(**PRODUCTION, sms_http_url=url)
+    assert Settings(**PRODUCTION, sms_http_url="https://sms.example/send").is_production
+
+
+def test_trusted_hosts_follow_the_public_url_and_environment():
+    production = Settings(**PRODUCTION, sms_http_url="https://sms.example", allowed_hosts="node-7")
+    assert production.trusted_hosts == {"immunet.example.in", "node-7"}
+    assert production.serves_https
+    development = Settings(env="development")
+    assert development.trusted_hosts == {"127.0.0.1", "localhost", "::1"}
+    assert not development.serves_https
+    assert "testserver" in Settings(env="test").trusted_hosts
+    for bad in ("https://x.example", "x.example:443", "*.example"):
+        with pytest.raises(ValidationError):
+            Settings(allowed_hosts=bad)
+
+
+def test_host_header_parsing():
+    assert request_host("Immunet.Example.in:443") == "immunet.example.in"
+    assert request_host("[::1]:8000") == "::1"
+    assert request_host("127.0.0.1") == "127.0.0.1"
+    for bad in (None, "", "a b", "x.example:port", "evil.example/path", "u@evil.example", "[::1"):
+        assert request_host(bad) is None, bad
+
+
+def test_served_logging_has_no_uvicorn_access_log():
+    config = serve_log_config()
+    access = config["loggers"]["uvicorn.access"]
+    assert access["handlers"] == [] and not access["propagate"]
+    assert config["loggers"]["immunet"]["level"] == "INFO"

@@ -2,7 +2,9 @@
 
 Every failure answers the same 401, whatever went wrong and whether the user exists; an
 unknown username is checked against a dummy hash so it costs as much as a known one.
-Failures are throttled per username and per client address (429 + ``Retry-After``), a
+Failures are throttled per (username, client address) and per address, with a much higher
+per-username ceiling (NIST SP 800-63B 5.2.2), so wrong passwords typed elsewhere cannot lock
+a staff member out (429 + ``Retry-After``); a
 TOTP code is accepted once (``last_totp_step`` moves forward with a guarded UPDATE), and
 every login, failure and logout is audited with the address and the user agent.
 """
@@ -26,9 +28,14 @@ from immunet.staff.models import StaffUser
 from immunet.staff.principal import StaffPrincipal
 from immunet.staff.service import totp_context
 
-# Failed logins: per username and per client address, in fixed windows.
-FAILURES_PER_USERNAME = Limit("staff-login-fail-user", 5, 900)
-FAILURES_PER_ADDRESS = Limit("staff-login-fail-address", 20, 900)
+# Failed logins, in fixed windows (the counts come from settings):
+# * per (username, address): a guesser at one address stops after a few tries at one user;
+# * per address: ... and after a few more across users;
+# * per username, a much higher ceiling: only a guess spread over many addresses reaches it.
+# Only the last one could block the real user, and only at a cost of 100 guesses an hour.
+USER_ADDRESS_WINDOW = 900
+ADDRESS_WINDOW = 900
+USER_WINDOW = 3600
 # All attempts from one address, successful or not (credential stuffing across users).
 ATTEMPTS_PER_ADDRESS = Limit("staff-login-address", 60, 900)
 USER_AGENT_MAX = 120
@@ -56,8 +63,36 @@ def _retry_after(limit: Limit) -> int:
     return limit.window_seconds - int(time.time()) % limit.window_seconds
 
 
+def failure_limits(ctx: AppContext, username_key: str, address: str) -> list[tuple[Limit, str]]:
+    """The failure counters one attempt is checked against and counted in, with their keys."""
+    settings = ctx.settings
+    return [
+        (
+            Limit(
+                "staff-login-fail-user-address",
+                settings.staff_login_failures_per_user_address,
+                USER_ADDRESS_WINDOW,
+            ),
+            # A separator that cannot occur in a username key or an address.
+            f"{username_key}\n{address}",
+        ),
+        (
+            Limit(
+                "staff-login-fail-address",
+                settings.staff_login_failures_per_address,
+                ADDRESS_WINDOW,
+            ),
+            address,
+        ),
+        (
+            Limit("staff-login-fail-user", settings.staff_login_failures_per_user, USER_WINDOW),
+            username_key,
+        ),
+    ]
+
+
 async def _refuse_if_throttled(ctx: AppContext, username_key: str, address: str) -> None:
-    for limit, key in ((FAILURES_PER_USERNAME, username_key), (FAILURES_PER_ADDRESS, address)):
+    for limit, key in failure_limits(ctx, username_key, address):
         if await ctx.limiter.used(limit, key) >= limit.limit:
             raise TooManyRequests(retry_after=_retry_after(limit), error_code="STAFF0429")
 
@@ -72,7 +107,7 @@ async def _record_failure(
     context: RequestContext,
     user_agent: str,
 ) -> None:
-    for limit, key in ((FAILURES_PER_USERNAME, username_key), (FAILURES_PER_ADDRESS, address)):
+    for limit, key in failure_limits(ctx, username_key, address):
         try:
             await ctx.limiter.hit(limit, key)
         except TooManyRequests:

@@ -79,7 +79,8 @@ def add(
         typer.echo(f"TOTP (authenticator app): {result['otpauth_uri']}")
     _err.print(
         f"[green]created[/green] {created.user.role} for {place}; "
-        "the password and TOTP secret are shown only now.",
+        "the password and TOTP secret are shown only now. The first login may only "
+        "change the password (POST /api/staff/auth/password).",
         highlight=False,
     )
 

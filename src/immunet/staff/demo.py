@@ -42,4 +42,6 @@ async def demo_admin(settings: Settings) -> list[str]:
         '  code now: python -c "import pyotp,sys; print(pyotp.parse_uri(sys.argv[1]).now())" '
         f"'{created.otpauth_uri}'",
         '  login:    POST /api/staff/auth/login {"username", "password", "totp"}',
+        '  then:     POST /api/staff/auth/password {"current_password", "new_password"} '
+        "(a one-time password allows nothing else)",
     ]

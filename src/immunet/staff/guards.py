@@ -14,6 +14,17 @@ from immunet.staff.principal import Jurisdiction, StaffPrincipal
 
 STAFF_IDLE_SECONDS = 15 * 60
 STAFF_ABSOLUTE_SECONDS = 12 * 3600
+# All a session of a user still holding a one-time password may do: change it (and see its
+# own profile, log out). Every other permission waits for the change.
+ONE_TIME_PASSWORD_PERMISSIONS = frozenset({Permission.SELF_SESSION})
+
+
+class PasswordChangeRequired(Forbidden):
+    error_code = "STAFF0406"
+    message = (
+        "Change your one-time password first (POST /api/staff/auth/password); "
+        "until then this session may do nothing else."
+    )
 
 
 class StaffGuard(Guard):
@@ -40,6 +51,10 @@ class StaffGuard(Guard):
             session_id=verified.session_id,
             context=request_context(request),
         )
+        # First, so a one-time-password session learns the one thing it must do, whatever
+        # the route.
+        if user.must_change_password and self.required not in ONE_TIME_PASSWORD_PERMISSIONS:
+            raise PasswordChangeRequired()
         if not principal.can(self.required):
             raise Forbidden()
         # A per-user request budget, so a stolen staff login cannot be used at machine speed.
