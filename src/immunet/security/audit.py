@@ -78,6 +78,7 @@ class AuditAction(StrEnum):
     BREAK_GLASS_GRANTED = "people:beneficiary:break-glass"
     ACCESS_DISPUTED = "people:access:disputed"
     DISPUTE_RESOLVED = "staff:dispute:resolved"
+    STAFF_LOOKUPS_FROZEN = "staff:user:lookups-frozen"
     STAFF_PASSWORD_CHANGED = "staff:user:password-changed"  # noqa: S105 - an event name
 
 
@@ -151,8 +152,13 @@ class AuditChain:
         purpose: str | None = None,
         context: RequestContext | None = None,
         detail: dict[str, object] | None = None,
+        at: dt.datetime | None = None,
     ) -> AuditEvent:
-        """Append one entry inside the caller's transaction. Never put personal data in it."""
+        """Append one entry inside the caller's transaction. Never put personal data in it.
+
+        ``at`` is the instant from the caller's clock (``ctx.clock``) when rules count these
+        entries over time windows (staff reads against quotas), so rule and record agree.
+        """
         ctx = context or RequestContext.system()
         if session.get_bind().dialect.name == "postgresql":
             await session.execute(
@@ -165,7 +171,7 @@ class AuditChain:
         ).first()
         seq = (last.seq + 1) if last else 1
         prev_hash = last.hash if last else GENESIS_HASH
-        occurred_at = utcnow()
+        occurred_at = at.astimezone(dt.UTC) if at is not None else utcnow()
         detail_text = (
             json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
             if detail
