@@ -22,7 +22,7 @@ from immunet.security.transparency import create_checkpoint, verify_checkpoint_s
 from immunet.staff.models import StaffUser
 from immunet.staff.principal import OPERATOR_CLI
 from immunet.vaccination.models import DoseRecord
-from tests.conftest import bearer
+from tests.conftest import bearer, pinned_instant
 from tests.factories.sessions import make_center
 from tests.factories.staff import make_staff
 from tests.factories.vaccination import book, otp_lookup, setup_day
@@ -159,6 +159,24 @@ async def test_quota_breaches_block_alert_and_suspend_until_reinstated(
     assert (
         await client.post(f"/api/staff/alerts/{alert_id}/ack", headers=other.headers)
     ).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("local", "off_hours"),
+    [(dt.time(0, 30), True), (dt.time(9, 0), False), (dt.time(18, 1), True), (dt.time(23, 30), True)],
+)
+async def test_off_hours_rule_reads_the_clock(client, ctx, outbox, clock, local, off_hours):
+    """Centre hours 09:00-17:00 with an hour's grace, India time, whatever the host's TZ."""
+    clock.set(pinned_instant(local))
+    day = await setup_day(ctx, client)
+    await book(client, outbox, day.session)
+    admin = await _admin(ctx)
+    assert (await _roster(client, day)).status_code == 200
+    alerts = await _alerts(client, admin)
+    assert [a["kind"] for a in alerts] == (["anomaly.off-hours"] if off_hours else [])
+    if off_hours:
+        assert alerts[0]["detail"] == {"hour": local.hour}
+        assert alerts[0]["created_at"] == clock.now().isoformat(timespec="seconds")
 
 
 def admin_actor(admin):

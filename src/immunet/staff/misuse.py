@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -353,7 +354,9 @@ async def _window_check(
     if row is None:
         return None
     oldest_blocking: dt.datetime = row[0]
-    return max(1, int((oldest_blocking + window - now).total_seconds()) + 1)
+    # Rows count while newer than now - window: one more fits once the oldest blocking row
+    # is exactly a window old (rounded up to whole seconds).
+    return max(1, math.ceil((oldest_blocking + window - now).total_seconds()))
 
 
 async def _check_read_quota(
