@@ -130,7 +130,11 @@ async def test_break_glass_on_a_decoy_suspends(client, ctx):
 # --- disputes ---------------------------------------------------------------------------------
 
 
-async def test_one_citizen_cannot_flood_disputes_or_freeze_a_centre(client, ctx, outbox, clock):
+async def test_one_citizen_cannot_flood_disputes_or_freeze_a_centre(
+    client_with, ctx, outbox, clock
+):
+    limit = 3
+    client = await client_with(citizen_disputes_per_day=limit, dispute_freeze_accounts=2)
     day = await setup_day(ctx, client)
     person = await book(client, outbox, day.session)
     readers = [day.vaccinator, await make_staff(ctx, "vaccinator", f"center:{day.center_id}")]
@@ -148,7 +152,6 @@ async def test_one_citizen_cannot_flood_disputes_or_freeze_a_centre(client, ctx,
             headers=bearer(person.token),
         )
 
-    limit = ctx.settings.citizen_disputes_per_day
     statuses = [(await dispute(e)).status_code for e in entries[:limit]]
     assert statuses == [201] * limit
     refused = await dispute(entries[limit])
