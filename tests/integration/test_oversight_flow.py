@@ -163,7 +163,12 @@ async def test_quota_breaches_block_alert_and_suspend_until_reinstated(
 
 @pytest.mark.parametrize(
     ("local", "off_hours"),
-    [(dt.time(0, 30), True), (dt.time(9, 0), False), (dt.time(18, 1), True), (dt.time(23, 30), True)],
+    [
+        (dt.time(0, 30), True),
+        (dt.time(9, 0), False),
+        (dt.time(18, 1), True),
+        (dt.time(23, 30), True),
+    ],
 )
 async def test_off_hours_rule_reads_the_clock(client, ctx, outbox, clock, local, off_hours):
     """Centre hours 09:00-17:00 with an hour's grace, India time, whatever the host's TZ."""

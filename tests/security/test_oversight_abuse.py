@@ -59,7 +59,9 @@ async def _book_decoy_as_before(ctx, session_id: str, reference_id: str) -> str:
     """What the old ``canary seed`` did: a decoy booked into a real session (test setup)."""
     async with ctx.db.transaction() as session:
         decoy = (
-            await session.execute(select(Beneficiary).where(Beneficiary.reference_id == reference_id))
+            await session.execute(
+                select(Beneficiary).where(Beneficiary.reference_id == reference_id)
+            )
         ).scalar_one()
         await take_seats(session, session_id, 1, 1)
         appointment_id = str(uuid.uuid4())

@@ -45,13 +45,7 @@ def seed(
     except ApiError as exc:
         _err.print(f"[red]error[/red]: {exc.message}", highlight=False)
         raise typer.Exit(1) from exc
-    typer.echo(
-        json.dumps(
-            {
-                "canaries": [{"reference_id": s.reference_id} for s in seeded]
-            }
-        )
-    )
+    typer.echo(json.dumps({"canaries": [{"reference_id": s.reference_id} for s in seeded]}))
     _err.print(f"[green]seeded[/green] {len(seeded)} canaries")
 
 

@@ -522,9 +522,7 @@ async def access_log(
 ) -> tuple[list[AccessEntry], int | None]:
     """Who (organisation and role, never a person) touched the account's beneficiaries."""
     async with ctx.db.reader() as session:
-        return await _entries(
-            ctx, session, actor.account_id, limit=_clamp(limit), before=before
-        )
+        return await _entries(ctx, session, actor.account_id, limit=_clamp(limit), before=before)
 
 
 async def own_entry(session: AsyncSession, account_id: str, entry_id: int) -> AuditEvent:

@@ -607,9 +607,7 @@ async def record_dose(
             ).scalar_one_or_none()
             if beneficiary_id is None:
                 raise BeneficiaryNotFound()
-            found = await _find_appointment(
-                session, actor, beneficiary_id, data, ctx.clock.now()
-            )
+            found = await _find_appointment(session, actor, beneficiary_id, data, ctx.clock.now())
             appointment = found[0] if found else None
             if appointment is not None:
                 if appointment.checked_in_at is None:
