@@ -315,6 +315,21 @@ async def test_break_glass_is_capped_logged_and_told_to_the_person(client, ctx, 
     assert all(e["reason"] is None for e in log["entries"] if e["channel"] != "break-glass")
     assert elsewhere.username not in str(log) and f"staff:{elsewhere.user_id}" not in str(log)
 
+    # A read through the grant (a certificate download) shows the person the same reason.
+    read = await client.get(
+        "/api/staff/certificates/download",
+        params={"beneficiary_reference_id": person.reference_id, "channel": "break-glass"},
+        headers=elsewhere.headers,
+    )
+    assert read.status_code == 404  # read and audited; no certificate before a dose
+    log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
+    glass = [e for e in log["entries"] if e["channel"] == "break-glass"]
+    assert [e["action"] for e in glass] == [
+        "people:beneficiary:viewed",
+        "people:beneficiary:break-glass",
+    ]
+    assert [e["reason"] for e in glass] == [reason, reason]
+
     # An unknown reference gives the same 404 and still uses up the daily cap.
     unknown = await ask(ref="19999999999999")
     assert unknown.status_code == 404
