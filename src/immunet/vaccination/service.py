@@ -585,7 +585,8 @@ async def record_dose(
     if (prior := await idem.replay()) is not None:
         return prior
     center_id = center_of(actor)
-    now = utcnow()
+    # The date rules (no future dose, backdating window) read the clock.
+    now = ctx.clock.now()
     administered_at = data.administered_at or now
     on = today_in_india(administered_at)
     check_administered_at(
