@@ -526,18 +526,27 @@ async def before_code_check(
 
 
 async def note_wrong_code(
-    ctx: AppContext, session: AsyncSession, principal: StaffPrincipal
+    ctx: AppContext,
+    session: AsyncSession,
+    principal: StaffPrincipal,
+    *,
+    appointment_locked: bool = False,
 ) -> None:
     """Count one wrong appointment code (call inside the transaction that commits it).
 
     The wrong code that uses up a quota starts the lock-out, and the lock-out itself is a
     breach: the admins are alerted now, not only when (or if) the guesser tries again.
+    An appointment locked by this wrong code is alerted too (info: counts, no IDs).
     """
     now = ctx.clock.now()
     session.add(
         StaffActivity(staff_user_id=principal.user_id, kind=KIND_WRONG_CODE, target=None, at=now)
     )
     await session.flush()
+    if appointment_locked:
+        user = await session.get(StaffUser, principal.user_id)
+        if user is not None:
+            await raise_alert(session, user, "codes.appointment-locked", "info", None, now=now)
     for name, limit, window in _code_quotas(ctx):
         used = (
             await session.execute(

@@ -260,7 +260,9 @@ async def check_in(
             )
             if not correct:
                 failures = appointment.code_failures + 1
-                await misuse.note_wrong_code(ctx, session, actor)
+                await misuse.note_wrong_code(
+                    ctx, session, actor, appointment_locked=failures >= max_failures
+                )
                 await session.execute(
                     update(Appointment)
                     .where(Appointment.appointment_id == appointment.appointment_id)
