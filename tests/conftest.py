@@ -10,6 +10,7 @@ Redis-backed stores are tested the same way against ``IMMUNET_TEST_REDIS_URL``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from immunet.app import create_app
+from immunet.clock import FixedClock
 from immunet.context import AppContext, build_context
 from immunet.db.migrate import seed_reference_data, upgrade
 from immunet.db.models import Base
@@ -176,9 +178,28 @@ def settings(database_url: str, sms_path: Path, tmp_path: Path) -> Settings:
     )
 
 
+INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+# The pinned time of day: inside every test centre's opening hours (09:00-17:00).
+PINNED_INDIA_TIME = dt.time(11, 0)
+
+
+def pinned_instant(local_time: dt.time = PINNED_INDIA_TIME) -> dt.datetime:
+    """Today's date in India (the date the factories book sessions for) at ``local_time``."""
+    today = dt.datetime.now(dt.UTC).astimezone(INDIA).date()
+    return dt.datetime.combine(today, local_time, tzinfo=INDIA)
+
+
 @pytest.fixture
-async def ctx(settings: Settings, keyring: Keyring) -> AsyncIterator[AppContext]:
+def clock() -> FixedClock:
+    """The clock every time-of-day and date rule reads (``ctx.clock``), pinned so the suite
+    passes at any hour and in any TZ; move it with ``clock.set`` / ``clock.advance``."""
+    return FixedClock(pinned_instant())
+
+
+@pytest.fixture
+async def ctx(settings: Settings, keyring: Keyring, clock: FixedClock) -> AsyncIterator[AppContext]:
     context = build_context(settings, keyring=keyring)
+    context.clock = clock
     yield context
     await context.close()
 
@@ -234,13 +255,16 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client_with(settings: Settings, keyring: Keyring) -> AsyncIterator[Any]:
+async def client_with(
+    settings: Settings, keyring: Keyring, clock: FixedClock
+) -> AsyncIterator[Any]:
     """Build a client with some settings changed: ``await client_with(otp_sends_per_15min=9)``."""
     opened: list[tuple[AppContext, httpx.AsyncClient]] = []
 
     async def make(peer: str = "203.0.113.7", **overrides: Any) -> httpx.AsyncClient:
         changed = settings.model_copy(update=overrides)
         context = build_context(changed, keyring=keyring)
+        context.clock = clock  # the same pinned clock as `ctx`
         app = create_app(changed, context=context)
         transport = httpx.ASGITransport(app=app, client=(peer, 40000))
         http = httpx.AsyncClient(transport=transport, base_url="http://testserver")

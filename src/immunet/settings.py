@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     staff_breaches_before_suspension: int = Field(default=3, ge=1)
     break_glass_per_day: int = Field(default=3, ge=0)
     break_glass_grant_seconds: int = Field(default=900, ge=60, le=86400)
+    # Citizens' reports of an access ("not me"): per account per day. A user's look-ups
+    # freeze on an admin's decision, or once this many distinct accounts report them.
+    citizen_disputes_per_day: int = Field(default=3, ge=1)
+    dispute_freeze_accounts: int = Field(default=3, ge=2)
     # The audit sequencer as a task of each `serve`/`demo` worker (one wins the election);
     # false on web nodes when `immunet sequencer` runs as its own process.
     run_sequencer: bool = True

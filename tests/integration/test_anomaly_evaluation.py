@@ -24,6 +24,7 @@ async def _views(ctx, actor: str, refs: list[str]) -> None:
                 subject_ref=f"beneficiary:{ref}",
                 purpose="walk-in-lookup",
                 detail={"channel": "otp-verified", "role": "vaccinator"},
+                at=ctx.clock.now(),  # the instant the rules read, as the chokepoint stamps
             )
 
 

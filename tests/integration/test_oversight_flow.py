@@ -26,7 +26,7 @@ from immunet.security.transparency import (
 from immunet.staff.models import StaffUser
 from immunet.staff.principal import OPERATOR_CLI
 from immunet.vaccination.models import DoseRecord
-from tests.conftest import bearer
+from tests.conftest import bearer, pinned_instant
 from tests.factories.audit import tamper
 from tests.factories.sessions import make_center
 from tests.factories.staff import make_staff
@@ -166,6 +166,29 @@ async def test_quota_breaches_block_alert_and_suspend_until_reinstated(
     ).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("local", "off_hours"),
+    [
+        (dt.time(0, 30), True),
+        (dt.time(9, 0), False),
+        (dt.time(18, 1), True),
+        (dt.time(23, 30), True),
+    ],
+)
+async def test_off_hours_rule_reads_the_clock(client, ctx, outbox, clock, local, off_hours):
+    """Centre hours 09:00-17:00 with an hour's grace, India time, whatever the host's TZ."""
+    clock.set(pinned_instant(local))
+    day = await setup_day(ctx, client)
+    await book(client, outbox, day.session)
+    admin = await _admin(ctx)
+    assert (await _roster(client, day)).status_code == 200
+    alerts = await _alerts(client, admin)
+    assert [a["kind"] for a in alerts] == (["anomaly.off-hours"] if off_hours else [])
+    if off_hours:
+        assert alerts[0]["detail"] == {"hour": local.hour}
+        assert alerts[0]["created_at"] == clock.now().isoformat(timespec="seconds")
+
+
 def admin_actor(admin):
     return f"staff:{admin.user_id}"
 
@@ -179,15 +202,30 @@ def _with_token(login, token):
 # --- canaries ----------------------------------------------------------------------------------
 
 
-async def test_canary_on_the_roster_suspends_the_reader(client, ctx, outbox):
+async def test_canaries_stay_off_the_roster_and_trip_only_on_a_look_up(client, ctx, outbox):
     day = await setup_day(ctx, client)
-    await book(client, outbox, day.session)
+    person = await book(client, outbox, day.session)
     admin = await _admin(ctx)
     seeded = await seed_canaries(ctx, center_id=day.center_id, count=2, actor=OPERATOR_CLI)
-    assert len(seeded) == 2 and all(s.appointment_id for s in seeded)
+    assert len(seeded) == 2
 
-    response = await _roster(client, day)
-    assert response.status_code == 403
+    # The vaccinator's day: the roster, read again and again, shows the real person only,
+    # and nothing is raised against them.
+    for _ in range(3):
+        response = await _roster(client, day)
+        assert response.status_code == 200, response.text
+        listed = [a["appointment_id"] for a in response.json()["appointments"]]
+        assert listed == [person.appointment_id]
+    assert await _alerts(client, admin) == []
+
+    # A download naming a decoy's reference ID is a look-up no work needs: refused, and
+    # the account is suspended at once.
+    response = await client.get(
+        "/api/staff/certificates/download",
+        params={"beneficiary_reference_id": seeded[0].reference_id},
+        headers=day.vaccinator.headers,
+    )
+    assert response.status_code == 403 and response.json()["errorCode"] == "STAFF0430"
     assert (await _roster(client, day)).status_code == 401  # suspended, sessions revoked
     alerts = await _alerts(client, admin)
     critical = [a for a in alerts if a["severity"] == "critical"]
@@ -206,6 +244,7 @@ async def test_canary_on_the_roster_suspends_the_reader(client, ctx, outbox):
             .all()
         )
     assert len(touched) == 1 and touched[0].actor == f"staff:{day.vaccinator.user_id}"
+    assert touched[0].subject_ref == f"beneficiary:{seeded[0].reference_id}"
 
 
 async def test_canary_seed_command(client, ctx, settings, keyring, tmp_path):
@@ -239,61 +278,78 @@ async def test_canary_seed_command(client, ctx, settings, keyring, tmp_path):
 # --- break-glass -------------------------------------------------------------------------------
 
 
-async def test_break_glass_is_capped_logged_and_told_to_the_person(client, ctx, outbox):
+async def test_break_glass_is_capped_logged_and_told_to_the_person(client, ctx, outbox, clock):
     day = await setup_day(ctx, client)
     person = await book(client, outbox, day.session)
     elsewhere = await make_staff(ctx, "vaccinator", f"center:{await make_center(ctx)}")
     reason = "Patient collapsed at our centre and needs the dose history now."
 
-    too_short = await client.post(
-        "/api/staff/break-glass",
-        json={"beneficiary_reference_id": person.reference_id, "reason": "because"},
-        headers=elsewhere.headers,
-    )
+    def ask(ref=person.reference_id, why=reason):
+        return client.post(
+            "/api/staff/break-glass",
+            json={"beneficiary_reference_id": ref, "reason": why},
+            headers=elsewhere.headers,
+        )
+
+    too_short = await ask(why="because")
     assert too_short.status_code == 400
-    response = await client.post(
-        "/api/staff/break-glass",
-        json={"beneficiary_reference_id": person.reference_id, "reason": reason},
-        headers=elsewhere.headers,
-    )
+    response = await ask()
     assert response.status_code == 201, response.text
     assert set(response.json()) == {"grant_id", "expires_at"}
+    expires_at = dt.datetime.fromisoformat(response.json()["expires_at"])
+    assert expires_at == clock.now().replace(microsecond=0) + dt.timedelta(
+        seconds=ctx.settings.break_glass_grant_seconds
+    )
     sms = [m for m in outbox.messages() if m["template"] == "break_glass"]
     assert len(sms) == 1 and sms[0]["to"].endswith(person.mobile[-10:])
     assert person.reference_id[-4:] in sms[0]["text"]
 
+    # One live grant per (staff user, person): a second one while it runs is refused,
+    # does not use up the cap, and sends no second SMS.
+    second = await ask(why="A different reason, written to get a second grant.")
+    assert second.status_code == 409 and second.json()["errorCode"] == "OVS0412"
+    assert len([m for m in outbox.messages() if m["template"] == "break_glass"]) == 1
+
+    # The person sees the break-glass in their log, with the written reason.
     log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
     glass = [e for e in log["entries"] if e["channel"] == "break-glass"]
     assert len(glass) == 1
     assert glass[0]["who"]["role"] == "vaccinator"
     assert glass[0]["purpose"] == "break-glass"
+    assert glass[0]["reason"] == reason
+    assert all(e["reason"] is None for e in log["entries"] if e["channel"] != "break-glass")
     assert elsewhere.username not in str(log) and f"staff:{elsewhere.user_id}" not in str(log)
 
+    # A read through the grant (a certificate download) shows the person the same reason.
+    read = await client.get(
+        "/api/staff/certificates/download",
+        params={"beneficiary_reference_id": person.reference_id, "channel": "break-glass"},
+        headers=elsewhere.headers,
+    )
+    assert read.status_code == 404  # read and audited; no certificate before a dose
+    log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
+    glass = [e for e in log["entries"] if e["channel"] == "break-glass"]
+    assert [e["action"] for e in glass] == [
+        "people:beneficiary:viewed",
+        "people:beneficiary:break-glass",
+    ]
+    assert [e["reason"] for e in glass] == [reason, reason]
+
     # An unknown reference gives the same 404 and still uses up the daily cap.
-    unknown = await client.post(
-        "/api/staff/break-glass",
-        json={"beneficiary_reference_id": "19999999999999", "reason": reason},
-        headers=elsewhere.headers,
-    )
+    unknown = await ask(ref="19999999999999")
     assert unknown.status_code == 404
-    again = await client.post(
-        "/api/staff/break-glass",
-        json={"beneficiary_reference_id": person.reference_id, "reason": reason},
-        headers=elsewhere.headers,
-    )
+    # Once the grant has expired (by the clock), a new one may be asked for.
+    clock.advance(dt.timedelta(seconds=ctx.settings.break_glass_grant_seconds + 1))
+    again = await ask()
     assert again.status_code == 201
-    over = await client.post(
-        "/api/staff/break-glass",
-        json={"beneficiary_reference_id": person.reference_id, "reason": reason},
-        headers=elsewhere.headers,
-    )
+    over = await ask()
     assert over.status_code == 429 and "Retry-After" in over.headers
 
 
 # --- disputes ------------------------------------------------------------------------------------
 
 
-async def test_dispute_freezes_lookups_until_reviewed(client, ctx, outbox):
+async def test_one_citizens_dispute_opens_a_case_and_an_admin_decides(client, ctx, outbox):
     day = await setup_day(ctx, client)
     person = await book(client, outbox, day.session)
     admin = await _admin(ctx)
@@ -314,15 +370,38 @@ async def test_dispute_freezes_lookups_until_reviewed(client, ctx, outbox):
     )
     assert again.status_code == 409
 
-    frozen = await _roster(client, day)
-    assert frozen.status_code == 403 and frozen.json()["errorCode"] == "STAFF0432"
+    # One account's report is a case and an alert, not a freeze: the day goes on.
+    assert (await _roster(client, day)).status_code == 200
+    alerts = await _alerts(client, admin)
+    assert [a["kind"] for a in alerts] == ["dispute.opened"]
+    assert alerts[0]["staff_username"] == day.vaccinator.username
 
     disputes = (await client.get("/api/staff/disputes", headers=admin.headers)).json()["disputes"]
     assert len(disputes) == 1
     assert disputes[0]["staff_username"] == day.vaccinator.username
     assert disputes[0]["reason"] == "I was not at any centre that day"
+    assert disputes[0]["status"] == "open"
     other = await _admin(ctx, district_id=1)
     assert (await client.get("/api/staff/disputes", headers=other.headers)).json()["disputes"] == []
+
+    # The admin decides to freeze the user's look-ups while the case is reviewed.
+    freeze = f"/api/staff/disputes/{disputes[0]['id']}/freeze"
+    assert (await client.post(freeze, headers=other.headers)).status_code == 404
+    assert (await client.post(freeze, headers=day.manager.headers)).status_code == 403
+    response = await client.post(freeze, headers=admin.headers)
+    assert response.status_code == 200 and response.json()["status"] == "frozen"
+    assert (await client.post(freeze, headers=admin.headers)).status_code == 409
+    frozen = await _roster(client, day)
+    assert frozen.status_code == 403 and frozen.json()["errorCode"] == "STAFF0432"
+    async with ctx.db.reader() as session:
+        decided = (
+            await session.execute(
+                select(AuditEvent).where(AuditEvent.action == "staff:user:lookups-frozen")
+            )
+        ).scalar_one()
+    assert decided.actor == f"staff:{admin.user_id}"
+    assert decided.subject_ref == f"staff:{day.vaccinator.user_id}"
+
     path = f"/api/staff/disputes/{disputes[0]['id']}/resolve"
     assert (
         await client.post(path, json={"outcome": "dismissed"}, headers=other.headers)
@@ -333,6 +412,38 @@ async def test_dispute_freezes_lookups_until_reviewed(client, ctx, outbox):
     assert (
         await client.post(path, json={"outcome": "upheld"}, headers=admin.headers)
     ).status_code == 409
+
+
+async def test_reports_from_several_accounts_freeze_lookups(client_with, ctx, outbox):
+    client = await client_with(dispute_freeze_accounts=2)
+    day = await setup_day(ctx, client)
+    people = [await book(client, outbox, day.session) for _ in range(2)]
+    admin = await _admin(ctx)
+    assert (await _roster(client, day)).status_code == 200
+
+    async def report(person):
+        log = (await client.get("/api/v2/me/access-log", headers=bearer(person.token))).json()
+        entry = next(e for e in log["entries"] if e["channel"] == "roster")
+        return await client.post(
+            f"/api/v2/me/access-log/{entry['entry_id']}/dispute",
+            json={"reason": "not me"},
+            headers=bearer(person.token),
+        )
+
+    assert (await report(people[0])).status_code == 201
+    assert (await _roster(client, day)).status_code == 200
+    assert (await report(people[1])).status_code == 201
+    frozen = await _roster(client, day)
+    assert frozen.status_code == 403 and frozen.json()["errorCode"] == "STAFF0432"
+    kinds = [a["kind"] for a in await _alerts(client, admin)]
+    assert kinds.count("dispute.opened") == 2 and "dispute.frozen-by-reports" in kinds
+
+    # Dismissing one report brings the user back under the threshold.
+    disputes = (await client.get("/api/staff/disputes", headers=admin.headers)).json()["disputes"]
+    path = f"/api/staff/disputes/{disputes[0]['id']}/resolve"
+    response = await client.post(path, json={"outcome": "dismissed"}, headers=admin.headers)
+    assert response.status_code == 200
+    assert (await _roster(client, day)).status_code == 200
 
 
 # --- the access log and the data summary ----------------------------------------------------------
@@ -588,6 +699,7 @@ async def test_evaluate_anomalies_flags_volume_and_never_checked_in(client, ctx,
                 subject_ref=f"beneficiary:{refs[n % 5]}",
                 purpose="walk-in-lookup",
                 detail={"channel": "otp-verified", "organisation": "x", "role": "vaccinator"},
+                at=ctx.clock.now(),
             )
     # (5 distinct people, never checked in: below the never-checked-in minimum of 10)
     raised = await evaluate_anomalies(ctx)
@@ -629,7 +741,7 @@ async def test_lookup_and_wrong_code_quotas(ctx):
     for _ in range(2):
         async with ctx.db.transaction() as session:
             await before_code_check(ctx, session, principal)
-            await note_wrong_code(session, principal)
+            await note_wrong_code(ctx, session, principal)
     try:
         async with ctx.db.transaction() as session:
             await before_code_check(ctx, session, principal)

@@ -135,8 +135,9 @@ async def test_alerts_and_disputes_stay_inside_jurisdiction_and_rank(client, ctx
         vaccinator = await session.get(StaffUser, day.vaccinator.user_id)
         admin_user = await session.get(StaffUser, admin_row_login.user_id)
         assert vaccinator is not None and admin_user is not None
-        await misuse.raise_alert(session, vaccinator, "anomaly.test", "warning", {"n": 1})
-        await misuse.raise_alert(session, admin_user, "anomaly.self", "warning", {"n": 1})
+        now = ctx.clock.now()
+        await misuse.raise_alert(session, vaccinator, "anomaly.test", "warning", {"n": 1}, now=now)
+        await misuse.raise_alert(session, admin_user, "anomaly.self", "warning", {"n": 1}, now=now)
     peer = await make_staff(ctx, "district_admin", "district:294")
     state = await make_staff(ctx, "state_admin", "state:16")
     elsewhere = await make_staff(ctx, "district_admin", "district:1")
@@ -176,7 +177,7 @@ async def test_suspended_user_cannot_log_back_in(client, ctx, settings):
         user = (
             await session.execute(select(StaffUser).where(StaffUser.username == creds.username))
         ).scalar_one()
-        await misuse._suspend_in(session, user, "quota", misuse.utcnow())
+        await misuse._suspend_in(session, user, "quota", ctx.clock.now())
     assert (await client.get("/api/staff/me", headers=bearer(token))).status_code == 401
     response = await client.post("/api/staff/auth/login", json=creds.login_body(steps_ahead=1))
     assert response.status_code == 401

@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/staff/certificates/download"): "staff:booking:roster:read",
     ("POST", "/api/staff/checkin"): "staff:vaccination:dose:record",
     ("GET", "/api/staff/disputes"): "staff:oversight:dispute:read",
+    ("POST", "/api/staff/disputes/{dispute_id}/freeze"): "staff:oversight:dispute:resolve",
     ("POST", "/api/staff/disputes/{dispute_id}/resolve"): "staff:oversight:dispute:resolve",
     ("POST", "/api/staff/doses"): "staff:vaccination:dose:record",
     ("POST", "/api/staff/doses/{dose_id}/void"): "staff:vaccination:dose:correct",

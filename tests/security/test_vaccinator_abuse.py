@@ -300,6 +300,12 @@ async def test_wrong_codes_lock_the_appointment(client, ctx, outbox):
         statuses.append(response.status_code)
         _no_personal_data(response.text)
     assert statuses == [422, 422, 422, 422, 423]
+    # The appointment's lock-out is an alert for the admins above the vaccinator.
+    admin = await make_staff(ctx, "district_admin", "district:294")
+    alerts = (await client.get("/api/staff/alerts", headers=admin.headers)).json()["alerts"]
+    assert [(a["kind"], a["staff_username"]) for a in alerts] == [
+        ("codes.appointment-locked", day.vaccinator.username)
+    ]
     right = await client.post(
         f"/api/staff/appointments/{person.appointment_id}/check-in",
         json={"code": person.code},

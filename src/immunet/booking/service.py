@@ -290,7 +290,7 @@ async def schedule(
     if len(set(form.beneficiaries)) != len(form.beneficiaries):
         raise DuplicateBeneficiaries()
     await ctx.limiter.hit(SCHEDULES_PER_DAY, actor.account_id)
-    today = today_in_india(utcnow())
+    today = today_in_india(ctx.clock.now())  # the date rule reads the clock
     keyring = ctx.keyring
     try:
         async with ctx.db.transaction() as session:
@@ -433,7 +433,7 @@ async def reschedule(
     if idem is not None and (prior := await idem.replay()) is not None:
         return prior
     await ctx.limiter.hit(RESCHEDULES_PER_DAY, actor.account_id)
-    today = today_in_india(utcnow())
+    today = today_in_india(ctx.clock.now())  # the date rule reads the clock
     keyring = ctx.keyring
     try:
         async with ctx.db.transaction() as session:

@@ -1,34 +1,28 @@
-"""Canary beneficiaries: decoy records that no legitimate staff work ever needs to open.
+"""Canary beneficiaries: decoy records that no legitimate staff work ever reaches.
 
-Seeded by the operator (``immunet canary seed``) into one centre: a decoy account whose
-mobile index matches no real mobile (so no one can log in to it), beneficiaries with
-realistic but invented names and IDs, and appointments in that centre's upcoming
-sessions, so the decoys appear on the roster like anyone else. Any staff access to one
-suspends the account and raises a critical alert (``staff/misuse.py``). Decoys are left
-out of every report.
+Seeded by the operator (``immunet canary seed``): a decoy account whose mobile index
+matches no real mobile (so no one can log in to it, and no walk-in's mobile finds it),
+and beneficiaries with realistic but invented names and IDs. Decoys are booked into no
+session, so they are on no roster, and roster listings leave out any decoy that an older
+seeding did book. A decoy is therefore reached only by misuse: a look-up by a reference
+ID the caller had no business knowing (dose, AEFI report, certificate download,
+break-glass) or a read outside the normal path. That suspends the account and raises a
+critical alert (``staff/misuse.py``). Decoys are left out of every report.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from immunet.booking.models import Appointment
-from immunet.booking.rules import SessionFull, today_in_india
-from immunet.booking.service import new_secret_code, seal_code, take_seats
+from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
-from immunet.db.base import utcnow
 from immunet.errors import NotFound
 from immunet.geography.centers import Center
 from immunet.people.models import Beneficiary, CitizenAccount
 from immunet.people.service import new_reference_id
 from immunet.security.audit import AuditAction, AuditChain
 from immunet.security.keyring import Purpose
-from immunet.sessions.models import VaccinationSession
 from immunet.staff.principal import OperatorPrincipal
 
 FIRST_NAMES = (
@@ -51,7 +45,6 @@ class CenterNotFound(NotFound):
 @dataclass(frozen=True)
 class SeededCanary:
     reference_id: str
-    appointment_id: str | None
 
 
 def _fake_voter_id() -> str:
@@ -60,31 +53,23 @@ def _fake_voter_id() -> str:
 
 
 async def seed_canaries(
-    ctx: AppContext, *, center_id: int, count: int, actor: OperatorPrincipal
+    ctx: AppContext, *, center_id: int | None, count: int, actor: OperatorPrincipal
 ) -> list[SeededCanary]:
+    """Create ``count`` decoys (``center_id``: the area they are seeded for, audit only).
+
+    Nothing is booked: a decoy on a roster would be read by the honest vaccinator doing
+    their day's work, and suspend them.
+    """
     if not 1 <= count <= MAX_CANARIES:
         raise ValueError(f"count must be between 1 and {MAX_CANARIES}")
     keyring = ctx.keyring
     cipher = keyring.field_cipher
-    now = utcnow()
+    now = ctx.clock.now()
     seeded: list[SeededCanary] = []
     async with ctx.db.transaction() as session:
-        if await session.get(Center, center_id) is None:
+        if center_id is not None and await session.get(Center, center_id) is None:
             raise CenterNotFound()
         today = today_in_india(now)
-        sessions = list(
-            (
-                await session.execute(
-                    select(VaccinationSession)
-                    .where(
-                        VaccinationSession.center_id == center_id,
-                        VaccinationSession.status == "published",
-                        VaccinationSession.date >= today,
-                    )
-                    .order_by(VaccinationSession.date)
-                )
-            ).scalars()
-        )
         account_id = secrets.token_hex(16)
         fake_mobile = str(secrets.choice("6789")) + f"{secrets.randbelow(10**9):09d}"
         session.add(
@@ -97,7 +82,7 @@ async def seed_canaries(
             )
         )
         await session.flush()
-        for i in range(count):
+        for _ in range(count):
             ref = new_reference_id()
             name = f"{secrets.choice(FIRST_NAMES)} {secrets.choice(LAST_NAMES)}"
             birth_year = today.year - 25 - secrets.randbelow(40)
@@ -124,47 +109,16 @@ async def seed_canaries(
                 is_canary=True,
             )
             session.add(beneficiary)
-            await session.flush()
-            appointment_id: str | None = None
-            if sessions:
-                target = sessions[i % len(sessions)]
-                try:
-                    async with session.begin_nested():
-                        await take_seats(session, target.session_id, 1, 1)
-                    seat = True
-                except SessionFull:
-                    seat = False
-                if seat:
-                    appointment_id = str(uuid.uuid4())
-                    digest, sealed = seal_code(keyring, appointment_id, new_secret_code())
-                    slots = [str(x) for x in json.loads(target.slots or "[]")] or [""]
-                    session.add(
-                        Appointment(
-                            appointment_id=appointment_id,
-                            beneficiary_id=beneficiary.id,
-                            account_id=account_id,
-                            session_id=target.session_id,
-                            confirmation_no=appointment_id,
-                            dose=1,
-                            slot=slots[i % len(slots)],
-                            status="booked",
-                            code_digest=digest,
-                            code_ct=sealed,
-                            code_failures=0,
-                            reschedules=0,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-            seeded.append(SeededCanary(ref, appointment_id))
+            seeded.append(SeededCanary(ref))
         await session.flush()
         await AuditChain.append(
             session,
             actor=actor.actor,
             action=AuditAction.CANARY_SEEDED,
-            subject_ref=f"center:{center_id}",
+            subject_ref=f"center:{center_id}" if center_id is not None else None,
             purpose="misuse-defence",
             context=actor.context,
-            detail={"count": count, "appointments": sum(1 for s in seeded if s.appointment_id)},
+            detail={"count": count},
+            at=now,
         )
     return seeded

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from typing import Annotated
 
@@ -17,10 +16,14 @@ _err = Console(stderr=True)
 
 @canary_app.command("seed")
 def seed(
-    center_id: Annotated[int, typer.Option("--center-id", help="Centre to seed decoys into")],
+    center_id: Annotated[
+        int | None,
+        typer.Option("--center-id", help="Centre whose area the decoys are seeded for (audit)"),
+    ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=50, help="How many decoys")] = 3,
 ) -> None:
-    """Create decoy beneficiaries (with appointments in the centre's upcoming sessions).
+    """Create decoy beneficiaries. They are booked nowhere, so they are on no roster: only
+    a look-up by reference ID, a download or a break-glass reaches one (and suspends).
 
     Prints their reference IDs as JSON on stdout: keep them private to the operators.
     """
@@ -42,17 +45,8 @@ def seed(
     except ApiError as exc:
         _err.print(f"[red]error[/red]: {exc.message}", highlight=False)
         raise typer.Exit(1) from exc
-    typer.echo(
-        json.dumps(
-            {
-                "canaries": [
-                    {"reference_id": s.reference_id, "appointment_id": s.appointment_id}
-                    for s in seeded
-                ]
-            }
-        )
-    )
-    _err.print(f"[green]seeded[/green] {len(seeded)} canaries in centre {center_id}")
+    typer.echo(json.dumps({"canaries": [{"reference_id": s.reference_id} for s in seeded]}))
+    _err.print(f"[green]seeded[/green] {len(seeded)} canaries")
 
 
 @alerts_app.command("evaluate")
@@ -65,7 +59,7 @@ def evaluate() -> None:
     async def run() -> int:
         ctx = build_context(get_settings())
         try:
-            return len(await evaluate_anomalies(ctx, dt.datetime.now(dt.UTC)))
+            return len(await evaluate_anomalies(ctx, ctx.clock.now()))
         finally:
             await ctx.close()
 

@@ -179,13 +179,19 @@ async def list_disputes(
     response: Response,
     limit: Limit = service.PAGE_MAX,
     before: Cursor = None,
-    status: Annotated[str | None, Query(pattern="^(open|upheld|dismissed)$")] = None,
+    status: Annotated[str | None, Query(pattern="^(open|frozen|upheld|dismissed)$")] = None,
 ) -> DisputesResponse:
     views, next_cursor = await service.list_disputes(
         ctx, actor=principal, limit=limit, before=before, status=status
     )
     response.headers.update(NO_STORE)
     return DisputesResponse(disputes=[_dispute_out(v) for v in views], next=next_cursor)
+
+
+@staff_router.post("/disputes/{dispute_id}/freeze", response_model=DisputeOut)
+async def freeze_for_dispute(dispute_id: Id, principal: DisputeResolver, ctx: Ctx) -> DisputeOut:
+    """Freeze the reported user's look-ups while the case is reviewed (an admin's call)."""
+    return _dispute_out(await service.freeze_for_dispute(ctx, dispute_id, actor=principal))
 
 
 @staff_router.post("/disputes/{dispute_id}/resolve", response_model=DisputeOut)
@@ -221,6 +227,7 @@ async def access_log(
                 action=e.action,
                 channel=e.channel,
                 purpose=e.purpose,
+                reason=e.reason,
             )
             for e in entries
         ],

@@ -90,6 +90,9 @@ class AccessEntryOut(Out):
     action: str
     channel: str | None
     purpose: str | None
+    reason: str | None = Field(
+        default=None, description="The staff member's written reason, for a break-glass access."
+    )
 
 
 class AccessLogResponse(Out):

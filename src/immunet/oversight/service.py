@@ -2,7 +2,8 @@
 
 Staff-facing lists are filtered in the query by the caller's jurisdiction and rank
 (:func:`immunet.staff.misuse.place_filter`); rows outside it are indistinguishable from
-missing ones. Citizen-facing reads cover the account's own beneficiaries only.
+missing ones. Citizen-facing reads cover the account's own beneficiaries only. Every
+time rule here (grant expiry, quotas, dispute limits) reads ``ctx.clock``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ class NotSuspended(Conflict):
 class DisputeClosed(Conflict):
     error_code = "OVS0411"
     message = "This dispute has been resolved already."
+
+
+class BreakGlassActive(Conflict):
+    error_code = "OVS0412"
+    message = "You already hold a live break-glass grant for this person."
+
+
+class DisputeNotOpen(Conflict):
+    error_code = "OVS0413"
+    message = "Only an open dispute can freeze look-ups."
+
+
+class TooManyDisputes(TooManyRequests):
+    error_code = "OVS0429"
+    message = "You have reported as many accesses as allowed for now. Try again later."
 
 
 class InvalidBreakGlass(Unprocessable):
@@ -171,7 +187,7 @@ async def acknowledge_alert(ctx: AppContext, alert_id: int, *, actor: StaffPrinc
             raise AlertNotFound()
         alert, username = row
         if alert.acknowledged_at is None:
-            alert.acknowledged_at = utcnow()
+            alert.acknowledged_at = ctx.clock.now()
             alert.acknowledged_by = actor.actor
             await session.flush()
             await AuditChain.append(
@@ -209,7 +225,8 @@ async def reinstate_staff_user(ctx: AppContext, *, username: str, actor: StaffPr
             raise StaffForbidden()
         if user.suspended_at is None:
             raise NotSuspended()
-        now = utcnow()
+        # The clock: record_breach counts breaches since this instant.
+        now = ctx.clock.now()
         await session.execute(
             update(StaffUser)
             .where(StaffUser.id == user.id)
@@ -241,18 +258,25 @@ async def grant_break_glass(
     """A short-lived grant to see one person outside the rules, with a written reason.
 
     Capped per user per day; an unknown reference uses up the cap like a real one (so the
-    route cannot be used to test reference IDs). The person gets an SMS after commit.
+    route cannot be used to test reference IDs). One live grant per (user, person): a
+    second while the first runs is refused. The person gets an SMS after commit, and
+    their access log shows the written reason.
     """
     reason = reason.strip()
     if len(reason) < REASON_MIN:
         raise InvalidBreakGlass()
-    now = utcnow()
+    now = ctx.clock.now()
     cap = ctx.settings.break_glass_per_day
     async with ctx.db.transaction() as session:
-        user = await session.get(StaffUser, actor.user_id)
+        # The user's row locked: two requests at once cannot both pass the checks below.
+        user = (
+            await session.execute(
+                select(StaffUser).where(StaffUser.id == actor.user_id).with_for_update()
+            )
+        ).scalar_one_or_none()
         if user is None or not user.active:
             raise misuse.AccountSuspended()
-        if await misuse._frozen(session, user.id):
+        if await misuse._frozen(ctx, session, user.id):
             raise misuse.LookupFrozen()
         used = (
             await session.execute(
@@ -290,13 +314,9 @@ async def grant_break_glass(
             )
             grant = None
         elif beneficiary.is_canary:
-            ref = beneficiary.reference_id
-            user_id = user.id
-
-            async def canary() -> None:
-                await misuse.trip_canary(ctx, user_id, ref, actor.context)
-
-            raise misuse.with_followup(misuse.AccessRefused(), canary)
+            raise misuse.canary_refusal(ctx, actor, beneficiary.reference_id)
+        elif await misuse.live_break_glass(ctx, session, actor, beneficiary.id) is not None:
+            raise BreakGlassActive()
         else:
             grant = BreakGlassGrant(
                 staff_user_id=user.id,
@@ -326,7 +346,10 @@ async def grant_break_glass(
                     "channel": misuse.BREAK_GLASS_CHANNEL,
                     "organisation": str(actor.jurisdiction),
                     "role": str(actor.role),
+                    # The person's access log shows this grant's sealed reason.
+                    "grant": grant.id,
                 },
+                at=now,
             )
     if grant is None or beneficiary is None:
         raise BreakGlassUnavailable()
@@ -355,6 +378,8 @@ class AccessEntry:
     purpose: str | None
     organisation: str
     role: str
+    # The written reason of a break-glass grant (on the grant and the reads it allowed).
+    reason: str | None = None
 
 
 async def _own_refs(session: AsyncSession, account_id: str) -> dict[str, str]:
@@ -416,8 +441,41 @@ def _detail(event: AuditEvent) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+async def _grant_reason(
+    ctx: AppContext,
+    session: AsyncSession,
+    detail: dict[str, Any],
+    subject_ref: str,
+    cache: dict[int, str | None],
+) -> str | None:
+    """The sealed reason of the break-glass grant an entry names, when it concerns the
+    same person (the grant id comes from the entry's own detail, never from the caller)."""
+    grant_id = detail.get("grant")
+    if not isinstance(grant_id, int) or isinstance(grant_id, bool):
+        return None
+    if grant_id not in cache:
+        row = (
+            await session.execute(
+                select(BreakGlassGrant.reason_ct, Beneficiary.reference_id)
+                .join(Beneficiary, Beneficiary.id == BreakGlassGrant.beneficiary_id)
+                .where(BreakGlassGrant.id == grant_id)
+            )
+        ).first()
+        cache[grant_id] = (
+            ctx.keyring.field_cipher.decrypt(row[0], context=grant_reason_context(grant_id))
+            if row is not None and f"beneficiary:{row[1]}" == subject_ref
+            else None
+        )
+    return cache[grant_id]
+
+
 async def _entries(
-    session: AsyncSession, account_id: str, *, limit: int, before: int | None
+    ctx: AppContext,
+    session: AsyncSession,
+    account_id: str,
+    *,
+    limit: int,
+    before: int | None,
 ) -> tuple[list[AccessEntry], int | None]:
     refs = await _own_refs(session, account_id)
     if not refs:
@@ -434,11 +492,17 @@ async def _entries(
         stmt = stmt.where(AuditEvent.seq < before)
     rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
     who = _Who(session)
+    reasons: dict[int, str | None] = {}
     out = []
     for event in rows[:limit]:
         detail = _detail(event)
         organisation, role = await who.of(event, detail)
         channel = detail.get("channel")
+        reason = (
+            await _grant_reason(ctx, session, detail, str(event.subject_ref), reasons)
+            if channel == misuse.BREAK_GLASS_CHANNEL
+            else None
+        )
         out.append(
             AccessEntry(
                 entry_id=event.seq,
@@ -449,6 +513,7 @@ async def _entries(
                 purpose=event.purpose,
                 organisation=organisation,
                 role=role,
+                reason=reason,
             )
         )
     next_cursor = out[-1].entry_id if len(rows) > limit else None
@@ -460,7 +525,7 @@ async def access_log(
 ) -> tuple[list[AccessEntry], int | None]:
     """Who (organisation and role, never a person) touched the account's beneficiaries."""
     async with ctx.db.reader() as session:
-        return await _entries(session, actor.account_id, limit=_clamp(limit), before=before)
+        return await _entries(ctx, session, actor.account_id, limit=_clamp(limit), before=before)
 
 
 async def own_entry(session: AsyncSession, account_id: str, entry_id: int) -> AuditEvent:
@@ -477,18 +542,52 @@ async def own_entry(session: AsyncSession, account_id: str, entry_id: int) -> Au
 # --- disputes -----------------------------------------------------------------------------------
 
 
+async def _dispute_wait(
+    ctx: AppContext, session: AsyncSession, account_id: str, now: dt.datetime
+) -> int | None:
+    """Seconds until this account may report one more access (sliding day), or None."""
+    stmt = (
+        select(AccessDispute.created_at)
+        .where(AccessDispute.account_id == account_id, AccessDispute.created_at > now - misuse.DAY)
+        .order_by(AccessDispute.created_at.desc())
+    )
+    return await misuse._window_check(
+        session, stmt, ctx.settings.citizen_disputes_per_day, misuse.DAY, now
+    )
+
+
 async def open_dispute(
     ctx: AppContext, entry_id: int, *, reason: str, actor: CitizenPrincipal
 ) -> int:
-    """The citizen reports an entry; the staff user's look-ups freeze until reviewed."""
-    now = utcnow()
+    """The citizen reports an entry: a case for the admins above that staff user, and an
+    alert. One account's reports never freeze anyone: look-ups freeze on an admin's
+    decision (:func:`freeze_for_dispute`) or once ``dispute_freeze_accounts`` distinct
+    accounts have open reports about the same user. Reports per account are limited."""
+    now = ctx.clock.now()
     try:
         async with ctx.db.transaction() as session:
+            # The account's row locked: parallel reports cannot slip past the limit.
+            account = (
+                await session.execute(
+                    select(CitizenAccount.id)
+                    .where(CitizenAccount.id == actor.account_id)
+                    .with_for_update()
+                )
+            ).first()
+            if account is None:
+                raise EntryNotFound()
+            wait = await _dispute_wait(ctx, session, actor.account_id, now)
+            if wait is not None:
+                raise TooManyDisputes(retry_after=wait)
             event = await own_entry(session, actor.account_id, entry_id)
             staff_id = misuse._staff_id(event.actor)
             if staff_id is None:
                 raise EntryNotFound()
-            user = await session.get(StaffUser, staff_id)
+            user = (
+                await session.execute(
+                    select(StaffUser).where(StaffUser.id == staff_id).with_for_update()
+                )
+            ).scalar_one_or_none()
             if user is None:
                 raise EntryNotFound()
             exists = (
@@ -498,6 +597,7 @@ async def open_dispute(
             ).first()
             if exists is not None:
                 raise AlreadyDisputed()
+            before = await misuse.reporting_accounts(session, user.id)
             dispute = AccessDispute(
                 account_id=actor.account_id,
                 audit_seq=entry_id,
@@ -506,7 +606,7 @@ async def open_dispute(
                 jurisdiction_kind=user.jurisdiction_kind,
                 jurisdiction_id=user.jurisdiction_id,
                 reason_ct=b"",
-                status="open",
+                status=misuse.DISPUTE_OPEN,
                 created_at=now,
             )
             session.add(dispute)
@@ -525,10 +625,68 @@ async def open_dispute(
                 purpose="data-subject-report",
                 context=actor.context,
                 detail={"dispute": dispute.id, "entry": entry_id},
+                at=now,
             )
+            accounts = await misuse.reporting_accounts(session, user.id)
+            threshold = ctx.settings.dispute_freeze_accounts
+            if before < threshold <= accounts:
+                # Independent people report the same user: look-ups freeze from now on.
+                await misuse.raise_alert(
+                    session,
+                    user,
+                    "dispute.frozen-by-reports",
+                    "critical",
+                    {"accounts": accounts},
+                    now=now,
+                )
+                await AuditChain.append(
+                    session,
+                    actor=misuse.SYSTEM_ACTOR,
+                    action=AuditAction.STAFF_LOOKUPS_FROZEN,
+                    subject_ref=f"staff:{user.id}",
+                    purpose="misuse-defence",
+                    context=actor.context,
+                    detail={"accounts": accounts},
+                    at=now,
+                )
             return dispute.id
     except IntegrityError as exc:
         raise AlreadyDisputed() from exc
+
+
+async def freeze_for_dispute(
+    ctx: AppContext, dispute_id: int, *, actor: StaffPrincipal
+) -> DisputeView:
+    """An admin's decision: freeze the reported user's look-ups while the case is reviewed
+    (lifted when the dispute is dismissed; an upheld one suspends the account)."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as session:
+        row = (
+            await session.execute(
+                select(AccessDispute, StaffUser)
+                .join(StaffUser, StaffUser.id == AccessDispute.staff_user_id)
+                .where(AccessDispute.id == dispute_id, _dispute_scope(actor))
+                .with_for_update(of=AccessDispute)
+            )
+        ).first()
+        if row is None:
+            raise DisputeNotFound()
+        dispute, user = row
+        if dispute.status != misuse.DISPUTE_OPEN:
+            raise DisputeNotOpen()
+        dispute.status = misuse.DISPUTE_FROZEN
+        await session.flush()
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.STAFF_LOOKUPS_FROZEN,
+            subject_ref=f"staff:{user.id}",
+            purpose="misuse-review",
+            context=actor.context,
+            detail={"dispute": dispute.id},
+            at=now,
+        )
+        return _dispute_view(ctx, dispute, user.username)
 
 
 @dataclass(frozen=True)
@@ -601,7 +759,7 @@ async def resolve_dispute(
     """``dismissed`` lifts the freeze; ``upheld`` (misuse confirmed) suspends the account."""
     if outcome not in ("upheld", "dismissed"):
         raise Unprocessable("outcome is upheld or dismissed")
-    now = utcnow()
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         row = (
             await session.execute(
@@ -614,7 +772,7 @@ async def resolve_dispute(
         if row is None:
             raise DisputeNotFound()
         dispute, user = row
-        if dispute.status != "open":
+        if dispute.status not in misuse.DISPUTE_UNRESOLVED:
             raise DisputeClosed()
         dispute.status = outcome
         dispute.resolved_by = actor.actor
@@ -630,6 +788,7 @@ async def resolve_dispute(
             purpose="misuse-review",
             context=actor.context,
             detail={"dispute": dispute.id, "outcome": outcome},
+            at=now,
         )
         return _dispute_view(ctx, dispute, user.username)
 

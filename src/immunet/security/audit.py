@@ -85,6 +85,7 @@ class AuditAction(StrEnum):
     BREAK_GLASS_GRANTED = "people:beneficiary:break-glass"
     ACCESS_DISPUTED = "people:access:disputed"
     DISPUTE_RESOLVED = "staff:dispute:resolved"
+    STAFF_LOOKUPS_FROZEN = "staff:user:lookups-frozen"
     STAFF_PASSWORD_CHANGED = "staff:user:password-changed"  # noqa: S105 - an event name
 
 
@@ -220,14 +221,18 @@ class AuditChain:
         purpose: str | None = None,
         context: RequestContext | None = None,
         detail: dict[str, object] | None = None,
+        at: dt.datetime | None = None,
     ) -> AuditEvent:
         """Append one leaf inside the caller's transaction. Never put personal data in it.
 
         Takes no shared lock: the leaf commits or rolls back with the change it records,
-        and the sequencer gives it a tree position within about a second.
+        and the sequencer gives it a tree position within about a second. ``at`` is the
+        instant from the caller's clock (``ctx.clock``) when rules count these entries over
+        time windows (staff reads against quotas), so rule and record agree.
         """
         ctx = context or RequestContext.system()
         seq = await _next_seq(session)
+        occurred_at = at.astimezone(dt.UTC) if at is not None else utcnow()
         detail_text = (
             json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
             if detail
@@ -235,7 +240,7 @@ class AuditChain:
         )
         event = AuditEvent(
             seq=seq,
-            occurred_at=utcnow(),
+            occurred_at=occurred_at,
             actor=actor,
             action=str(action),
             subject_ref=subject_ref,

@@ -128,7 +128,7 @@ async def _session_in_scope(
 
 async def publish_session(ctx: AppContext, form: SessionCreate, *, actor: StaffPrincipal) -> str:
     try:
-        check_session_date(form.date, today_ist())
+        check_session_date(form.date, today_ist(ctx.clock.now()))
     except RuleError as exc:
         raise InvalidSession(f"date: {exc}") from exc
     session_id = str(uuid.uuid4())
@@ -192,7 +192,7 @@ async def update_session(
 ) -> SessionView:
     async with ctx.db.transaction() as session:
         row, center = await _session_in_scope(session, session_id, actor)
-        if row.status != PUBLISHED or row.date < today_ist():
+        if row.status != PUBLISHED or row.date < today_ist(ctx.clock.now()):
             raise SessionClosed()
         cap1 = patch.capacity_dose1 if patch.capacity_dose1 is not None else row.capacity_dose1
         cap2 = patch.capacity_dose2 if patch.capacity_dose2 is not None else row.capacity_dose2

@@ -6,8 +6,11 @@ break-glass channel. Here a read is refused when the account is suspended, when 
 citizen's dispute has frozen the user's look-ups, when the person is a canary (which also
 suspends the account), or when the user is over a quota (person reads per hour and per
 day; roster reads are exempt). Look-ups by mobile and appointment-code checks have their
-own daily quotas (:func:`before_otp_lookup`, :func:`before_code_check`,
-:func:`note_wrong_code`).
+own quotas (:func:`before_otp_lookup`, :func:`before_code_check`, :func:`note_wrong_code`).
+
+Every rule here reads ``ctx.clock`` (never the system clock), and every row these rules
+count (alerts, activity, break-glass grants, disputes, audited reads) is stamped with it,
+so the windows, the off-hours rule and their tests do not depend on the hour or the TZ.
 
 A refusal must not lose its record when the caller's transaction rolls back, and on
 SQLite no second transaction may be opened while the caller's is open. So a refusal
@@ -24,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true, update
@@ -32,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.rules import INDIA
 from immunet.context import AppContext
-from immunet.db.base import utcnow
 from immunet.errors import ApiError, Forbidden, TooManyRequests
 from immunet.geography.centers import Center
 from immunet.geography.models import District, State
@@ -56,6 +59,11 @@ BREAK_GLASS_CHANNEL = "break-glass"
 KIND_OTP_LOOKUP = "otp-lookup"
 KIND_WRONG_CODE = "wrong-code"
 KIND_BREAK_GLASS_MISS = "bg-miss"
+# Dispute states: open (a case for an admin), frozen (an admin froze the user's look-ups
+# while it is reviewed), then upheld or dismissed.
+DISPUTE_OPEN = "open"
+DISPUTE_FROZEN = "frozen"
+DISPUTE_UNRESOLVED = (DISPUTE_OPEN, DISPUTE_FROZEN)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 # An anomaly of one kind is raised at most once per user in this period.
@@ -154,10 +162,9 @@ async def raise_alert(
     detail: dict[str, object] | None = None,
     *,
     dedupe: dt.timedelta | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> StaffAlert | None:
     """Add an alert inside the caller's transaction (``None`` when deduplicated)."""
-    now = now or utcnow()
     if dedupe is not None and await _recent_alert(session, user.id, kind, now - dedupe):
         return None
     alert = _alert_row(user, kind, severity, detail, now)
@@ -188,6 +195,50 @@ async def _suspend_in(
     await session.flush()
 
 
+async def _breach_in(
+    ctx: AppContext,
+    session: AsyncSession,
+    user: StaffUser,
+    kind: str,
+    detail: dict[str, object],
+    context: RequestContext,
+) -> bool:
+    """Alert on one quota breach inside the caller's transaction (the user's row locked);
+    suspend after repeated breaches. Returns True when this breach suspended the account."""
+    now = ctx.clock.now()
+    await raise_alert(session, user, kind, "warning", detail, now=now)
+    since = now - DAY
+    if user.reinstated_at is not None and user.reinstated_at > since:
+        since = user.reinstated_at
+    breaches = (
+        await session.execute(
+            select(func.count())
+            .select_from(StaffAlert)
+            .where(
+                StaffAlert.staff_user_id == user.id,
+                StaffAlert.kind.like("quota.%"),
+                StaffAlert.created_at > since,
+            )
+        )
+    ).scalar_one()
+    suspended = False
+    if user.active and breaches >= ctx.settings.staff_breaches_before_suspension:
+        await _suspend_in(session, user, "quota", now)
+        suspended = True
+    await AuditChain.append(
+        session,
+        actor=SYSTEM_ACTOR,
+        action=AuditAction.STAFF_SUSPENDED if suspended else AuditAction.STAFF_ALERT_RAISED,
+        subject_ref=f"staff:{user.id}",
+        purpose="misuse-defence",
+        context=context,
+        detail={"kind": kind, "breaches": int(breaches)},
+        at=now,
+    )
+    log.warning("staff quota breach user=%s kind=%s suspended=%s", user.id, kind, suspended)
+    return suspended
+
+
 async def record_breach(
     ctx: AppContext, user_id: int, kind: str, detail: dict[str, object], context: RequestContext
 ) -> bool:
@@ -195,8 +246,6 @@ async def record_breach(
 
     Returns True when the account was suspended by this breach.
     """
-    now = utcnow()
-    suspended = False
     async with ctx.db.transaction() as session:
         user = (
             await session.execute(
@@ -205,42 +254,14 @@ async def record_breach(
         ).scalar_one_or_none()
         if user is None:
             return False
-        await raise_alert(session, user, kind, "warning", detail, now=now)
-        since = now - DAY
-        if user.reinstated_at is not None and user.reinstated_at > since:
-            since = user.reinstated_at
-        breaches = (
-            await session.execute(
-                select(func.count())
-                .select_from(StaffAlert)
-                .where(
-                    StaffAlert.staff_user_id == user.id,
-                    StaffAlert.kind.like("quota.%"),
-                    StaffAlert.created_at > since,
-                )
-            )
-        ).scalar_one()
-        if user.active and breaches >= ctx.settings.staff_breaches_before_suspension:
-            await _suspend_in(session, user, "quota", now)
-            suspended = True
-        await AuditChain.append(
-            session,
-            actor=SYSTEM_ACTOR,
-            action=AuditAction.STAFF_SUSPENDED if suspended else AuditAction.STAFF_ALERT_RAISED,
-            subject_ref=f"staff:{user.id}",
-            purpose="misuse-defence",
-            context=context,
-            detail={"kind": kind, "breaches": int(breaches)},
-        )
-    log.warning("staff quota breach user=%s kind=%s suspended=%s", user_id, kind, suspended)
-    return suspended
+        return await _breach_in(ctx, session, user, kind, detail, context)
 
 
 async def trip_canary(
     ctx: AppContext, user_id: int, reference_id: str, context: RequestContext
 ) -> None:
     """A staff user touched a decoy: suspend at once and raise a critical alert."""
-    now = utcnow()
+    now = ctx.clock.now()
     async with ctx.db.transaction() as session:
         user = (
             await session.execute(
@@ -260,6 +281,7 @@ async def trip_canary(
             purpose="misuse-defence",
             context=context,
             detail={"suspended": True},
+            at=now,
         )
     log.warning("canary touched by staff user=%s; account suspended", user_id)
 
@@ -274,15 +296,36 @@ async def _active_user(session: AsyncSession, principal: StaffPrincipal) -> Staf
     return user
 
 
-async def _frozen(session: AsyncSession, user_id: int) -> bool:
-    row = (
+async def _frozen(ctx: AppContext, session: AsyncSession, user_id: int) -> bool:
+    """Look-ups freeze on an admin's decision about a reported access, or when people
+    from several independent accounts have reported this user; never on one account's say
+    (one citizen must not be able to stop a centre's work)."""
+    decided = (
         await session.execute(
             select(AccessDispute.id)
-            .where(AccessDispute.staff_user_id == user_id, AccessDispute.status == "open")
+            .where(
+                AccessDispute.staff_user_id == user_id,
+                AccessDispute.status == DISPUTE_FROZEN,
+            )
             .limit(1)
         )
     ).first()
-    return row is not None
+    if decided is not None:
+        return True
+    return await reporting_accounts(session, user_id) >= ctx.settings.dispute_freeze_accounts
+
+
+async def reporting_accounts(session: AsyncSession, user_id: int) -> int:
+    """How many distinct citizen accounts have an unresolved report about this user."""
+    count = (
+        await session.execute(
+            select(func.count(func.distinct(AccessDispute.account_id))).where(
+                AccessDispute.staff_user_id == user_id,
+                AccessDispute.status.in_(DISPUTE_UNRESOLVED),
+            )
+        )
+    ).scalar_one()
+    return int(count)
 
 
 def _counted_reads(actor: str, since: dt.datetime) -> Any:
@@ -311,7 +354,9 @@ async def _window_check(
     if row is None:
         return None
     oldest_blocking: dt.datetime = row[0]
-    return max(1, int((oldest_blocking + window - now).total_seconds()) + 1)
+    # Rows count while newer than now - window: one more fits once the oldest blocking row
+    # is exactly a window old (rounded up to whole seconds).
+    return max(1, math.ceil((oldest_blocking + window - now).total_seconds()))
 
 
 async def _check_read_quota(
@@ -351,8 +396,8 @@ async def before_person_read(
 ) -> None:
     """Refuse a staff read of one person's record, or let it go on (inside the caller's
     transaction, before anything is revealed). ``channel`` exempts roster reads from the
-    read quotas when given."""
-    now = utcnow()
+    read quotas when given. Canaries are refused earlier, by :func:`refuse_canaries`."""
+    now = ctx.clock.now()
     user = await _active_user(session, principal)
     target = (
         await session.execute(
@@ -361,41 +406,59 @@ async def before_person_read(
             )
         )
     ).first()
-    if target is not None and target.is_canary:
-        reference_id = str(target.reference_id)
-
-        async def canary() -> None:
-            await trip_canary(ctx, principal.user_id, reference_id, principal.context)
-
-        raise with_followup(AccessRefused(), canary)
-    if await _frozen(session, user.id):
+    if target is not None and target.is_canary:  # pragma: no cover - refused before
+        raise canary_refusal(ctx, principal, str(target.reference_id))
+    if await _frozen(ctx, session, user.id):
         raise LookupFrozen()
     if channel is None or str(channel) not in EXEMPT_CHANNELS:
         await _check_read_quota(ctx, session, principal, now)
     await cheap_checks(session, user, now)
 
 
-async def check_break_glass(
-    session: AsyncSession, principal: StaffPrincipal, beneficiary_id: int
-) -> bool:
-    """True when this user holds a live break-glass grant for this person."""
+def canary_refusal(ctx: AppContext, principal: StaffPrincipal, reference_id: str) -> ApiError:
+    """The 403 for touching a decoy; its followup suspends the account (after rollback)."""
+
+    async def canary() -> None:
+        await trip_canary(ctx, principal.user_id, reference_id, principal.context)
+
+    return with_followup(AccessRefused(), canary)
+
+
+def refuse_canaries(
+    ctx: AppContext, principal: StaffPrincipal, people: Sequence[Beneficiary]
+) -> None:
+    """Refuse (and trip) when a staff request names a decoy.
+
+    Decoys sit on no roster (``seed_canaries`` books nothing, and roster listings leave
+    them out), no one can log in to their account and their mobile is no one's, so no
+    honest piece of work ever names one: only a look-up by a reference ID the caller had
+    no business knowing (a dose, an AEFI report, a certificate download, a break-glass).
+    """
+    for person in people:
+        if person.is_canary:
+            raise canary_refusal(ctx, principal, person.reference_id)
+
+
+async def live_break_glass(
+    ctx: AppContext, session: AsyncSession, principal: StaffPrincipal, beneficiary_id: int
+) -> int | None:
+    """The id of this user's live break-glass grant for this person, if any."""
     row = (
         await session.execute(
             select(BreakGlassGrant.id)
             .where(
                 BreakGlassGrant.staff_user_id == principal.user_id,
                 BreakGlassGrant.beneficiary_id == beneficiary_id,
-                BreakGlassGrant.expires_at > utcnow(),
+                BreakGlassGrant.expires_at > ctx.clock.now(),
             )
+            .order_by(BreakGlassGrant.id.desc())
             .limit(1)
         )
     ).first()
-    return row is not None
+    return int(row[0]) if row is not None else None
 
 
-async def _activity_since(
-    session: AsyncSession, user_id: int, kind: str, since: dt.datetime
-) -> Any:
+def _activity_since(user_id: int, kind: str, since: dt.datetime) -> Any:
     return (
         select(StaffActivity.at)
         .where(
@@ -412,12 +475,12 @@ async def before_otp_lookup(
 ) -> None:
     """Count one look-up by mobile (``target``: the mobile's blind index) against the
     user's daily quota; refuse when over it; flag many distinct mobiles in 10 minutes."""
-    now = utcnow()
+    now = ctx.clock.now()
     user = await _active_user(session, principal)
-    if await _frozen(session, user.id):
+    if await _frozen(ctx, session, user.id):
         raise LookupFrozen()
     limit = ctx.settings.staff_otp_lookups_per_day
-    stmt = await _activity_since(session, user.id, KIND_OTP_LOOKUP, now - DAY)
+    stmt = _activity_since(user.id, KIND_OTP_LOOKUP, now - DAY)
     wait = await _window_check(session, stmt, limit, DAY, now)
     if wait is not None:
         raise _breach(ctx, principal, "quota.otp-lookups-per-day", {"limit": limit}, wait)
@@ -441,27 +504,71 @@ async def before_otp_lookup(
         )
 
 
+def _code_quotas(ctx: AppContext) -> tuple[tuple[str, int, dt.timedelta], ...]:
+    return (
+        ("quota.wrong-codes-per-hour", ctx.settings.staff_code_failures_per_hour, HOUR),
+        ("quota.wrong-codes-per-day", ctx.settings.staff_wrong_codes_per_day, DAY),
+    )
+
+
 async def before_code_check(
     ctx: AppContext, session: AsyncSession, principal: StaffPrincipal
 ) -> None:
-    """Refuse further appointment-code checks once the day's wrong codes are used up."""
-    now = utcnow()
+    """Refuse further appointment-code checks while the user is locked out: the hour's or
+    the day's wrong codes are used up (each refusal is a breach: alert, then suspension)."""
+    now = ctx.clock.now()
     user = await _active_user(session, principal)
-    limit = ctx.settings.staff_wrong_codes_per_day
-    stmt = await _activity_since(session, user.id, KIND_WRONG_CODE, now - DAY)
-    wait = await _window_check(session, stmt, limit, DAY, now)
-    if wait is not None:
-        raise _breach(ctx, principal, "quota.wrong-codes-per-day", {"limit": limit}, wait)
+    for name, limit, window in _code_quotas(ctx):
+        stmt = _activity_since(user.id, KIND_WRONG_CODE, now - window)
+        wait = await _window_check(session, stmt, limit, window, now)
+        if wait is not None:
+            raise _breach(ctx, principal, name, {"limit": limit}, wait)
 
 
-async def note_wrong_code(session: AsyncSession, principal: StaffPrincipal) -> None:
-    """Count one wrong appointment code (call inside the transaction that commits it)."""
+async def note_wrong_code(
+    ctx: AppContext,
+    session: AsyncSession,
+    principal: StaffPrincipal,
+    *,
+    appointment_locked: bool = False,
+) -> None:
+    """Count one wrong appointment code (call inside the transaction that commits it).
+
+    The wrong code that uses up a quota starts the lock-out, and the lock-out itself is a
+    breach: the admins are alerted now, not only when (or if) the guesser tries again.
+    An appointment locked by this wrong code is alerted too (info: counts, no IDs).
+    """
+    now = ctx.clock.now()
     session.add(
-        StaffActivity(
-            staff_user_id=principal.user_id, kind=KIND_WRONG_CODE, target=None, at=utcnow()
-        )
+        StaffActivity(staff_user_id=principal.user_id, kind=KIND_WRONG_CODE, target=None, at=now)
     )
     await session.flush()
+    if appointment_locked:
+        user = await session.get(StaffUser, principal.user_id)
+        if user is not None:
+            await raise_alert(session, user, "codes.appointment-locked", "info", None, now=now)
+    for name, limit, window in _code_quotas(ctx):
+        used = (
+            await session.execute(
+                select(func.count())
+                .select_from(StaffActivity)
+                .where(
+                    StaffActivity.staff_user_id == principal.user_id,
+                    StaffActivity.kind == KIND_WRONG_CODE,
+                    StaffActivity.at > now - window,
+                )
+            )
+        ).scalar_one()
+        if used == limit:
+            user = (
+                await session.execute(
+                    select(StaffUser).where(StaffUser.id == principal.user_id).with_for_update()
+                )
+            ).scalar_one()
+            await _breach_in(
+                ctx, session, user, name, {"limit": limit, "locked_out": True}, principal.context
+            )
+            return
 
 
 # --- anomaly rules ------------------------------------------------------------------------
@@ -499,7 +606,7 @@ async def evaluate_anomalies(ctx: AppContext, now: dt.datetime | None = None) ->
     from immunet.booking.models import Appointment
     from immunet.vaccination.models import DoseRecord
 
-    now = now or utcnow()
+    now = now or ctx.clock.now()
     day_start = now - DAY
     week_start = now - 8 * DAY
     viewed = str(AuditAction.BENEFICIARY_VIEWED)
@@ -615,6 +722,7 @@ async def evaluate_anomalies(ctx: AppContext, now: dt.datetime | None = None) ->
                 subject_ref=None,
                 purpose="misuse-defence",
                 detail={"alerts": len(raised)},
+                at=now,
             )
     return raised
 

@@ -9,6 +9,10 @@ the person created themselves or a logged exception:
   member within the last half hour (a live :class:`StaffOtpGrant`);
 - ``break-glass``: a live break-glass grant (``immunet.staff.misuse``).
 
+Canary (decoy) people are on no roster; a request that names one is refused and trips
+the canary (:func:`immunet.staff.misuse.refuse_canaries`) whatever the channel. The
+roster window and the break-glass expiry read ``ctx.clock``.
+
 Each passing read is counted by the misuse defences (quota, canaries) and written to the
 audit log as ``BENEFICIARY_VIEWED`` with the purpose, channel, role and organisation,
 never a name. A person who does not exist and one the caller may not see give the same
@@ -58,6 +62,10 @@ class PersonAccess:
     beneficiary: Beneficiary
     channel: AccessChannel
     purpose: str
+    # From ctx.clock: the read is stamped with the instant the quota rules counted it at.
+    at: dt.datetime
+    # The break-glass grant that allowed it (its reason is shown to the person).
+    grant_id: int | None = None
 
 
 def organisation_of(principal: StaffPrincipal) -> str:
@@ -65,9 +73,9 @@ def organisation_of(principal: StaffPrincipal) -> str:
     return str(principal.jurisdiction)
 
 
-def roster_window(now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+def roster_window(now: dt.datetime) -> tuple[dt.date, dt.date]:
     """Yesterday..tomorrow, India time: the days whose sessions a vaccinator may see."""
-    today = today_in_india(now or utcnow())
+    today = today_in_india(now)
     return today - dt.timedelta(days=1), today + dt.timedelta(days=1)
 
 
@@ -77,16 +85,21 @@ def own_center_id(principal: StaffPrincipal) -> int | None:
 
 
 async def _on_own_roster(
-    session: AsyncSession, principal: StaffPrincipal, beneficiary_ids: Sequence[int]
+    session: AsyncSession,
+    principal: StaffPrincipal,
+    beneficiary_ids: Sequence[int],
+    now: dt.datetime,
 ) -> set[int]:
     center_id = own_center_id(principal)
     if center_id is None or not beneficiary_ids:
         return set()
-    first, last = roster_window()
+    first, last = roster_window(now)
     rows = await session.execute(
         select(Appointment.beneficiary_id)
         .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
+        .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
         .where(
+            Beneficiary.is_canary.is_(False),
             Appointment.beneficiary_id.in_(list(beneficiary_ids)),
             Appointment.status.in_(ROSTER_STATUSES),
             VaccinationSession.center_id == center_id,
@@ -106,19 +119,11 @@ async def _otp_granted_accounts(
         select(StaffOtpGrant.account_id).where(
             StaffOtpGrant.staff_user_id == principal.user_id,
             StaffOtpGrant.account_id.in_(list(set(account_ids))),
+            # OTP grants live on real time, like the OTPs they come from.
             StaffOtpGrant.expires_at > utcnow(),
         )
     )
     return set(rows.scalars())
-
-
-async def _break_glass(
-    session: AsyncSession, principal: StaffPrincipal, beneficiary_id: int
-) -> bool:
-    check = getattr(misuse, "check_break_glass", None)
-    if check is None:
-        return False
-    return bool(await check(session, principal, beneficiary_id))
 
 
 async def authorize_people_for_staff(
@@ -149,9 +154,13 @@ async def authorize_people_for_staff(
     by_id = {row.id: row for row in rows}
     if len(by_id) != len(ids):
         raise BeneficiaryNotFound()
+    # Before any relationship check: naming a decoy is the misuse, whatever the answer.
+    misuse.refuse_canaries(ctx, principal, list(by_id.values()))
+    now = ctx.clock.now()
+    grants: dict[int, int] = {}
     allowed: set[int]
     if channel in (AccessChannel.ROSTER, AccessChannel.SECRET_CODE):
-        allowed = await _on_own_roster(session, principal, ids)
+        allowed = await _on_own_roster(session, principal, ids, now)
     elif channel is AccessChannel.OTP_VERIFIED:
         if own_center_id(principal) is None:
             allowed = set()
@@ -161,13 +170,17 @@ async def authorize_people_for_staff(
             )
             allowed = {row.id for row in by_id.values() if row.account_id in granted}
     else:
-        allowed = {b for b in ids if await _break_glass(session, principal, b)}
+        for b in ids:
+            grant_id = await misuse.live_break_glass(ctx, session, principal, b)
+            if grant_id is not None:
+                grants[b] = grant_id
+        allowed = set(grants)
     if any(b not in allowed for b in ids):
         raise BeneficiaryNotFound()
     accesses = []
     for b in ids:
         await misuse.before_person_read(ctx, session, principal, b, channel=str(channel))
-        accesses.append(PersonAccess(by_id[b], channel, purpose))
+        accesses.append(PersonAccess(by_id[b], channel, purpose, now, grants.get(b)))
     return accesses
 
 
@@ -191,6 +204,13 @@ async def record_person_access(
     session: AsyncSession, principal: StaffPrincipal, access: PersonAccess
 ) -> None:
     """The ``BENEFICIARY_VIEWED`` audit event of one passed access (no personal data)."""
+    detail: dict[str, object] = {
+        "channel": str(access.channel),
+        "role": str(principal.role),
+        "organisation": organisation_of(principal),
+    }
+    if access.grant_id is not None:
+        detail["grant"] = access.grant_id
     await AuditChain.append(
         session,
         actor=principal.actor,
@@ -198,11 +218,8 @@ async def record_person_access(
         subject_ref=f"beneficiary:{access.beneficiary.reference_id}",
         purpose=access.purpose,
         context=principal.context,
-        detail={
-            "channel": str(access.channel),
-            "role": str(principal.role),
-            "organisation": organisation_of(principal),
-        },
+        detail=detail,
+        at=access.at,
     )
 
 

@@ -74,7 +74,7 @@ async def _insert(
     fallback_center: int | None,
 ) -> AefiReport:
     onset = parse_day(form.onset_date)
-    if onset > today_in_india(utcnow()):
+    if onset > today_in_india(ctx.clock.now()):
         raise InvalidAefi("The onset date cannot be in the future.")
     dose = await _dose_facts(session, beneficiary_id, form.dose_id)
     if dose is not None and onset < dose.administered_on - dt.timedelta(days=1):

@@ -9,7 +9,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Re
 
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
-from immunet.db.base import utcnow
 from immunet.people.service import BeneficiaryView
 from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 from immunet.staff.guards import STAFF
@@ -262,7 +261,7 @@ async def list_stock(
     principal: StockReader, ctx: Ctx, page: Page = 1, limit: Limit = 50
 ) -> StockListResponse:
     center_id, views = await stock.list_batches(ctx, actor=principal, page=page, limit=limit)
-    today = today_in_india(utcnow())
+    today = today_in_india(ctx.clock.now())
     return StockListResponse(
         center_id=center_id, batches=[_batch(v, v.expires_on < today) for v in views]
     )
@@ -273,7 +272,7 @@ async def waste_stock(
     stock_id: RowId, body: WasteRequest, principal: StockManager, ctx: Ctx
 ) -> StockBatchOut:
     view = await stock.waste(ctx, stock_id, body, actor=principal)
-    today = today_in_india(utcnow())
+    today = today_in_india(ctx.clock.now())
     return _batch(view, view.expires_on < today)
 
 

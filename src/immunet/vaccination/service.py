@@ -102,10 +102,6 @@ def grant_ref(txn_id: str) -> str:
     return hashlib.sha256(f"staff-grant:{txn_id}".encode()).hexdigest()
 
 
-def code_failure_limit(ctx: AppContext) -> Limit:
-    return Limit("staff-code-failures", ctx.settings.staff_code_failures_per_hour, 3600)
-
-
 def lookup_limits(ctx: AppContext) -> tuple[Limit, Limit]:
     s = ctx.settings
     return (
@@ -144,11 +140,12 @@ async def masked_view(
 
 
 async def _own_session(
-    session: AsyncSession, principal: StaffPrincipal, session_id: str
+    session: AsyncSession, principal: StaffPrincipal, session_id: str, now: dt.datetime
 ) -> VaccinationSession:
-    """A session of the caller's own centre dated yesterday..tomorrow, else 404."""
+    """A session of the caller's own centre dated yesterday..tomorrow (``now`` from
+    ``ctx.clock``), else 404."""
     center_id = principal.jurisdiction.ref_id if principal.jurisdiction.kind == "center" else None
-    first, last = roster_window()
+    first, last = roster_window(now)
     row = await session.get(VaccinationSession, session_id)
     if (
         row is None
@@ -161,7 +158,12 @@ async def _own_session(
 
 
 async def _own_appointment(
-    session: AsyncSession, principal: StaffPrincipal, appointment_id: str, *, lock: bool = False
+    session: AsyncSession,
+    principal: StaffPrincipal,
+    appointment_id: str,
+    now: dt.datetime,
+    *,
+    lock: bool = False,
 ) -> tuple[Appointment, VaccinationSession]:
     """An appointment in a session of the caller's centre in the roster window, else 404."""
     stmt = select(Appointment).where(Appointment.appointment_id == appointment_id)
@@ -171,7 +173,7 @@ async def _own_appointment(
     if appointment is None or appointment.status not in ROSTER_STATUSES:
         raise RosterNotFound("No such appointment at your centre.")
     try:
-        vaccination_session = await _own_session(session, principal, appointment.session_id)
+        vaccination_session = await _own_session(session, principal, appointment.session_id, now)
     except RosterNotFound as exc:
         raise RosterNotFound("No such appointment at your centre.") from exc
     return appointment, vaccination_session
@@ -203,14 +205,17 @@ async def roster(
 ) -> Roster:
     """One page of a session's appointments, masked; each person shown is audited."""
     async with ctx.db.transaction() as session:
-        vaccination_session = await _own_session(session, actor, session_id)
+        vaccination_session = await _own_session(session, actor, session_id, ctx.clock.now())
         appointments = list(
             (
                 await session.execute(
                     select(Appointment)
+                    .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
                     .where(
                         Appointment.session_id == session_id,
                         Appointment.status.in_(ROSTER_STATUSES),
+                        # Decoys are never on a roster: reading one's roster is the job.
+                        Beneficiary.is_canary.is_(False),
                     )
                     .order_by(Appointment.slot, Appointment.created_at, Appointment.appointment_id)
                     .offset((page - 1) * limit)
@@ -259,19 +264,17 @@ async def check_in(
     """Check a person in with their appointment's 4-digit code (constant-time compare).
 
     Wrong codes count on the appointment (locked after the configured number) and
-    against the staff user's hourly wrong-code quota.
+    against the staff user's hourly and daily wrong-code quotas (``staff/misuse.py``: the
+    lock-out raises an alert, repeated refusals suspend).
     """
-    limit = code_failure_limit(ctx)
-    await _refuse_over_quota(ctx, limit, actor)
     digest = ctx.keyring.digest(Purpose.APPOINTMENT_CODE_DIGEST)
     max_failures = ctx.settings.appointment_code_max_failures
     failure: Exception | None = None
-    wrong_code = False
     result: CheckIn | None = None
     async with ctx.db.transaction() as session:
         await misuse.before_code_check(ctx, session, actor)
         appointment, vaccination_session = await _own_appointment(
-            session, actor, appointment_id, lock=True
+            session, actor, appointment_id, ctx.clock.now(), lock=True
         )
         if appointment.code_failures >= max_failures:
             failure = AppointmentLocked()
@@ -285,8 +288,9 @@ async def check_in(
             )
             if not correct:
                 failures = appointment.code_failures + 1
-                wrong_code = True
-                await misuse.note_wrong_code(session, actor)
+                await misuse.note_wrong_code(
+                    ctx, session, actor, appointment_locked=failures >= max_failures
+                )
                 await session.execute(
                     update(Appointment)
                     .where(Appointment.appointment_id == appointment.appointment_id)
@@ -335,17 +339,9 @@ async def check_in(
                     context=actor.context,
                 )
     if failure is not None:
-        if wrong_code:
-            # Counted after the commit so the appointment's counter is stored either way.
-            await ctx.limiter.hit(limit, str(actor.user_id))
         raise failure
     assert result is not None
     return result
-
-
-async def _refuse_over_quota(ctx: AppContext, limit: Limit, actor: StaffPrincipal) -> None:
-    if await ctx.limiter.used(limit, str(actor.user_id)) >= limit.limit:
-        await ctx.limiter.hit(limit, str(actor.user_id))  # raises 429 with Retry-After
 
 
 # -- walk-ins: look-up by the person's own OTP -------------------------------------------------
@@ -503,13 +499,16 @@ async def _find_appointment(
     beneficiary_id: int,
     data: DoseInput,
     *,
+    now: dt.datetime,
     first: dt.date,
     last: dt.date,
 ) -> tuple[Appointment, VaccinationSession] | None:
     """The appointment this dose completes: named, or a booked one of this person and dose
     at this centre in a session dated ``first..last`` (the days that accept doses)."""
     if data.appointment_id is not None:
-        appointment, vs = await _own_appointment(session, actor, data.appointment_id, lock=True)
+        appointment, vs = await _own_appointment(
+            session, actor, data.appointment_id, now, lock=True
+        )
         if appointment.beneficiary_id != beneficiary_id:
             raise RosterNotFound("No such appointment at your centre.")
         if data.session_id is not None and data.session_id != appointment.session_id:
@@ -536,7 +535,7 @@ async def _find_appointment(
     match = (await session.execute(stmt.limit(1))).scalar_one_or_none()
     if match is None:
         return None
-    return match, await _own_session(session, actor, match.session_id)
+    return match, await _own_session(session, actor, match.session_id, now)
 
 
 async def _dose_session(
@@ -699,7 +698,7 @@ async def record_dose(
                 .with_for_update()
             )
             found = await _find_appointment(
-                session, actor, beneficiary_id, data, first=first, last=last
+                session, actor, beneficiary_id, data, now=now, first=first, last=last
             )
             appointment = found[0] if found else None
             if appointment is not None:

@@ -71,7 +71,7 @@ def _view(row: StockBatch) -> BatchView:
 async def receive_batch(ctx: AppContext, form: NewStockRequest, *, actor: StaffPrincipal) -> int:
     center_id = center_of(actor)
     expires_on = parse_day(form.expiry)
-    if expires_on < today_in_india(utcnow()):
+    if expires_on < today_in_india(ctx.clock.now()):
         raise BatchExpired()
     try:
         async with ctx.db.transaction() as session:
