@@ -40,3 +40,12 @@ class FixedClock:
 
     def advance(self, delta: dt.timedelta) -> None:
         self._instant += delta
+
+
+# Dates people and sessions live by are Indian calendar days, whatever the server's zone.
+INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
+
+
+def india_today(now: dt.datetime) -> dt.date:
+    """The calendar day in India at the instant ``now`` (timezone-aware)."""
+    return now.astimezone(INDIA).date()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tests.conftest import bearer, login
 from tests.factories import aadhaar, adult
 
@@ -64,3 +66,19 @@ async def test_indic_names_with_joiners_register_and_come_back_unchanged(client,
         headers=bearer(token),
     )
     assert bidi.status_code == 400 and bidi.json()["errorCode"] == "BENREG0400"
+
+
+async def test_a_child_born_today_in_india_registers_after_midnight_india_time(
+    client, outbox, clock
+):
+    # 00:30 in India is 19:00 UTC of the day before: the date of birth is India's today,
+    # which the server's UTC date would call "in the future".
+    india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    clock.set(dt.datetime(2026, 3, 2, 0, 30, tzinfo=india))
+    token = await login(client, outbox, "9876500011")
+    body = adult(id_number=aadhaar(7))
+    body.update(birth_year="2026", date_of_birth="02-03-2026")
+    response = await client.post(
+        "/api/v2/registration/beneficiary/new", json=body, headers=bearer(token)
+    )
+    assert response.status_code == 200, response.text

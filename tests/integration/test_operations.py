@@ -115,9 +115,17 @@ async def test_health_endpoints(client, ctx):
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": "ok", "certificate_keys": "missing"}
+    # Nor is an empty trust list or JWKS published: verifiers would cache "trust nothing".
+    for path in ("/.well-known/jwks.json", "/api/v2/certificates/trust-list"):
+        refused = await client.get(path)
+        assert refused.status_code == 503, path
+        assert refused.json()["errorCode"] == "CERT0503"
+        assert refused.headers["retry-after"] == "60"
+        assert refused.headers["cache-control"] == "no-store"
     async with ctx.db.transaction() as session:
         await certificate_service.active_keyset(ctx, session)
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
     assert (await client.get("/.well-known/jwks.json")).json()["keys"]
+    assert (await client.get("/api/v2/certificates/trust-list")).status_code == 200
     assert (await client.get("/openapi.json")).status_code == 200

@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from immunet.clock import india_today
 from immunet.errors import Conflict, NotFound, Unprocessable
 
-INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 DOSE_COLUMNS = {1: "dose1", 2: "dose2", 3: "precaution"}
 MAX_BENEFICIARIES_PER_BOOKING = 6
 
@@ -73,7 +73,7 @@ class NotCancellable(Conflict):
 
 
 def today_in_india(now: dt.datetime) -> dt.date:
-    return now.astimezone(INDIA).date()
+    return india_today(now)
 
 
 @dataclass(frozen=True)

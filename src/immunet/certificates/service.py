@@ -43,7 +43,7 @@ from immunet.certificates.trust import TrustList, uvci_hashes
 from immunet.certificates.verify import VerificationResult, verify_qr
 from immunet.context import AppContext
 from immunet.db.base import utcnow
-from immunet.errors import BadRequest, NotFound
+from immunet.errors import BadRequest, NotFound, ServiceUnavailable
 from immunet.geography.centers import Center
 from immunet.people.models import Beneficiary
 from immunet.people.service import _vault_number, access_own_beneficiary, reveal
@@ -88,6 +88,16 @@ class CertificateNotFound(NotFound):
 class InvalidTrustList(BadRequest):
     error_code = "CERT0400"
     message = "The trust list file is not valid."
+
+
+class NoSigningKeys(ServiceUnavailable):
+    # An empty trust list or JWKS would tell verifiers (who cache it) that nothing immunet
+    # signs is valid; until `immunet db upgrade` has created the keys, say so instead.
+    error_code = "CERT0503"
+    message = "No certificate signing keys exist yet: the trust list cannot be published."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "60"})
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -596,9 +606,11 @@ async def staff_certificate_pdf(
 # -- trust list, revocation, verification ----------------------------------------------------
 
 
-async def _own_public(session: AsyncSession) -> TrustList:
+async def _own_public(session: AsyncSession, *, required: bool = False) -> TrustList:
     row = await _active_row(session)
     if row is None:
+        if required:
+            raise NoSigningKeys()
         return TrustList()
     return TrustList.from_json(row.public_json)
 
@@ -628,7 +640,7 @@ async def _revocations(session: AsyncSession) -> TrustList:
 async def published_trust_list(ctx: AppContext) -> dict[str, Any]:
     """immunet's own trust list (active and retired public keys, its revocations)."""
     async with ctx.db.reader() as session:
-        own = await _own_public(session)
+        own = await _own_public(session, required=True)
         revoked = await _revocations(session)
     return own.merge(revoked).to_dict()
 
@@ -647,7 +659,7 @@ async def verification_trust_list(session: AsyncSession) -> TrustList:
 async def jwks(ctx: AppContext) -> dict[str, Any]:
     """``/.well-known/jwks.json``: immunet's SMART Health Card keys (active and retired)."""
     async with ctx.db.reader() as session:
-        own = await _own_public(session)
+        own = await _own_public(session, required=True)
     return {"keys": [dict(k) for issuer in own.shc for k in issuer.keys]}
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from immunet.clock import india_today
 from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.errors import Conflict, NotFound, ValidationFailed
@@ -299,7 +300,7 @@ async def register_beneficiary_for_account(
     the centre (photo ID check before any dose). Only an ID already registered in the
     caller's *own* account is refused, since that tells the caller only their own data.
     """
-    data = validate_registration(form, ctx.clock.now().date())
+    data = validate_registration(form, india_today(ctx.clock.now()))
     # Every registration counts alike, known ID or not: the limit reveals nothing.
     await ctx.limiter.hit(registration_limit(ctx), account_id)
     index = _identifier_index(ctx.keyring, data)

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from immunet.booking.rules import INDIA
+from immunet.clock import INDIA
 from immunet.context import AppContext
 from immunet.errors import ApiError, Forbidden, TooManyRequests
 from immunet.geography.centers import Center
