@@ -654,6 +654,23 @@ async def open_dispute(
         raise AlreadyDisputed() from exc
 
 
+async def _locked_dispute(
+    session: AsyncSession, dispute_id: int, actor: StaffPrincipal
+) -> tuple[AccessDispute, StaffUser]:
+    """The dispute (row-locked) and the reported user, within the caller's scope."""
+    row = (
+        await session.execute(
+            select(AccessDispute, StaffUser)
+            .join(StaffUser, StaffUser.id == AccessDispute.staff_user_id)
+            .where(AccessDispute.id == dispute_id, _dispute_scope(actor))
+            .with_for_update(of=AccessDispute)
+        )
+    ).first()
+    if row is None:
+        raise DisputeNotFound()
+    return row[0], row[1]
+
+
 async def freeze_for_dispute(
     ctx: AppContext, dispute_id: int, *, actor: StaffPrincipal
 ) -> DisputeView:
@@ -661,17 +678,7 @@ async def freeze_for_dispute(
     (lifted when the dispute is dismissed; an upheld one suspends the account)."""
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        row = (
-            await session.execute(
-                select(AccessDispute, StaffUser)
-                .join(StaffUser, StaffUser.id == AccessDispute.staff_user_id)
-                .where(AccessDispute.id == dispute_id, _dispute_scope(actor))
-                .with_for_update(of=AccessDispute)
-            )
-        ).first()
-        if row is None:
-            raise DisputeNotFound()
-        dispute, user = row
+        dispute, user = await _locked_dispute(session, dispute_id, actor)
         if dispute.status != misuse.DISPUTE_OPEN:
             raise DisputeNotOpen()
         dispute.status = misuse.DISPUTE_FROZEN
@@ -761,17 +768,7 @@ async def resolve_dispute(
         raise Unprocessable("outcome is upheld or dismissed")
     now = ctx.clock.now()
     async with ctx.db.transaction() as session:
-        row = (
-            await session.execute(
-                select(AccessDispute, StaffUser)
-                .join(StaffUser, StaffUser.id == AccessDispute.staff_user_id)
-                .where(AccessDispute.id == dispute_id, _dispute_scope(actor))
-                .with_for_update(of=AccessDispute)
-            )
-        ).first()
-        if row is None:
-            raise DisputeNotFound()
-        dispute, user = row
+        dispute, user = await _locked_dispute(session, dispute_id, actor)
         if dispute.status not in misuse.DISPUTE_UNRESOLVED:
             raise DisputeClosed()
         dispute.status = outcome

@@ -101,6 +101,12 @@ class RequestContext:
         return cls(request_id=None, client_address=None)
 
 
+def _digest(values: list[object]) -> str:
+    """SHA-256 of the compact, ASCII-only JSON array of ``values`` (a leaf's canonical form)."""
+    canonical = json.dumps(values, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
 def entry_hash(
     *,
     seq: int,
@@ -114,7 +120,7 @@ def entry_hash(
     detail: str | None,
     prev_hash: str,
 ) -> str:
-    canonical = json.dumps(
+    return _digest(
         [
             seq,
             occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -126,11 +132,8 @@ def entry_hash(
             client_address,
             detail,
             prev_hash,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,
+        ]
     )
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def content_hash(
@@ -146,7 +149,7 @@ def content_hash(
     detail: str | None,
 ) -> str:
     """The v2 leaf hash: its own fields and id only, so no append waits for another."""
-    canonical = json.dumps(
+    return _digest(
         [
             LEAF_FORMAT,
             seq,
@@ -158,11 +161,8 @@ def content_hash(
             request_id,
             client_address,
             detail,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,
+        ]
     )
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def _fields(event: AuditEvent) -> dict[str, object]:
