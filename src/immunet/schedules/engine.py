@@ -1,0 +1,515 @@
+"""Evaluation and forecasting following the CDC CDSi Logic Specification.
+
+Pure functions over :mod:`immunet.schedules.supporting` rules: given a patient (birth date,
+gender), an immunization history and an assessment date, evaluate every dose against each
+relevant antigen series, select the best series per antigen and forecast the next target dose,
+then combine the antigens of a vaccine group. No clock is read: the assessment date is input.
+
+Deliberate simplifications (see KNOWN_ISSUES.md): no observations / medical history, so risk
+series and observation-based intervals are not used; "Completed Series" skip conditions look
+only at the standard series of the same antigen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from immunet.schedules.dates import Duration, add
+from immunet.schedules.supporting import (
+    AgeRule,
+    Condition,
+    ConditionalSkip,
+    IntervalRule,
+    Series,
+    SeriesDose,
+    SupportingData,
+    VaccineRule,
+)
+
+VALID = "Valid"
+NOT_VALID = "Not Valid"
+EXTRANEOUS = "Extraneous"
+SUBSTANDARD_REASONS = frozenset()
+
+TOO_YOUNG = "Age: Too Young"
+TOO_OLD = "Age: Too Old"
+INTERVAL = "Interval: too short"
+INADVERTENT = "Inadvertent Vaccine"
+LIVE_VIRUS = "Live Virus Conflict"
+NOT_PREFERABLE = "Not a preferable or allowable vaccine"
+COMPLETE_ALREADY = "Series Already Complete"
+
+NOT_COMPLETE = "Not complete"
+COMPLETE = "Complete"
+AGED_OUT = "Aged out"
+IMMUNE = "Immune"
+
+_ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """One administered dose of the patient's history."""
+
+    index: int  # position in the patient's history, as given
+    date: dt.date
+    cvx: str
+    mvx: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    dob: dt.date
+    gender: str  # "F" | "M" | other
+
+
+@dataclass(slots=True)
+class DoseEvaluation:
+    dose: Dose
+    status: str
+    reason: str | None
+    target: int | None  # the target dose number the dose satisfied, when valid
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    dose_number: int
+    earliest: dt.date
+    recommended: dt.date
+    past_due: dt.date | None
+    latest: dt.date | None
+
+
+@dataclass(slots=True)
+class SeriesResult:
+    series: Series
+    evaluations: list[DoseEvaluation]
+    status: str
+    forecast: Forecast | None
+    satisfied: dict[int, Dose] = field(default_factory=dict)
+
+    @property
+    def valid_count(self) -> int:
+        return sum(1 for e in self.evaluations if e.status == VALID)
+
+
+@dataclass(slots=True)
+class GroupResult:
+    vaccine_group: str
+    status: str
+    forecast: Forecast | None
+    doses: dict[int, tuple[str, str | None]]  # history index -> (status, reason)
+    antigens: dict[str, SeriesResult]
+
+
+def _normal_cvx(cvx: str) -> str:
+    return cvx.strip().lstrip("0") or "0"
+
+
+def _in_age(dob: dt.date, day: dt.date, begin: Duration | None, end: Duration | None) -> bool:
+    if begin is not None and day < add(dob, begin):
+        return False
+    return not (end is not None and day >= add(dob, end))
+
+
+def _in_window(day: dt.date, start: dt.date | None, stop: dt.date | None) -> bool:
+    return (start is None or day >= start) and (stop is None or day <= stop)
+
+
+def _age_rule(dose: SeriesDose, day: dt.date) -> AgeRule | None:
+    for rule in dose.ages:
+        if _in_window(day, rule.effective, rule.cessation):
+            return rule
+    return dose.ages[0] if dose.ages else None
+
+
+def _intervals(rules: tuple[IntervalRule, ...], day: dt.date) -> list[IntervalRule]:
+    return [r for r in rules if _in_window(day, r.effective, r.cessation)]
+
+
+class _SeriesRun:
+    """The evaluation of one patient series (CDSi chapter 6) and its forecast (chapter 7)."""
+
+    def __init__(
+        self,
+        data: SupportingData,
+        series: Series,
+        patient: Patient,
+        doses: list[Dose],
+        history: list[Dose],
+        assessment: dt.date,
+    ) -> None:
+        self.data = data
+        self.series = series
+        self.patient = patient
+        self.doses = doses  # this antigen's doses, date order
+        self.history = history  # every dose, for live-virus conflicts
+        self.assessment = assessment
+        self.evaluations: list[DoseEvaluation] = []
+        self.satisfied: dict[int, Dose] = {}
+
+    # --- conditional skip (CDSi 6.2 / 7.x) ---------------------------------------------
+    def _counted(self, cond: Condition, before: dt.date | None) -> int:
+        count = 0
+        dob = self.patient.dob
+        if cond.dose_type == "valid":
+            pool = [e.dose for e in self.evaluations if e.status == VALID]
+        else:
+            pool = [e.dose for e in self.evaluations]
+        for dose in pool:
+            if before is not None and dose.date >= before:
+                continue
+            if cond.vaccine_types and dose.cvx not in cond.vaccine_types:
+                continue
+            if "age" in cond.kind and not _in_age(dob, dose.date, cond.begin_age, cond.end_age):
+                continue
+            if "date" in cond.kind:
+                if cond.start_date is not None and dose.date < cond.start_date:
+                    continue
+                if cond.end_date is not None and dose.date >= cond.end_date:
+                    continue
+            count += 1
+        return count
+
+    def _condition_met(self, cond: Condition, ref: dt.date, forecast: bool) -> bool:
+        dob = self.patient.dob
+        if cond.kind == "age":
+            return _in_age(dob, ref, cond.begin_age, cond.end_age)
+        if cond.kind == "interval":
+            previous = [e.dose for e in self.evaluations if e.dose.date <= ref]
+            if not forecast:
+                previous = [d for d in previous if d.date < ref] or previous[:-1]
+            if not previous or cond.interval is None:
+                return False
+            return ref >= add(previous[-1].date, cond.interval)
+        if cond.kind.startswith("vaccine count"):
+            count = self._counted(cond, None if forecast else ref)
+            target = cond.dose_count or 0
+            if cond.count_logic == "greater than":
+                return count > target
+            if cond.count_logic == "less than":
+                return count < target
+            return count == target
+        if cond.kind == "completed series":
+            return False
+        return False
+
+    def _skip(self, dose: SeriesDose, ref: dt.date, forecast: bool) -> bool:
+        context = "forecast" if forecast else "evaluation"
+        for skip in dose.skips:
+            if skip.context not in (context, "both"):
+                continue
+            if self._skip_met(skip, ref, forecast):
+                return True
+        return False
+
+    def _skip_met(self, skip: ConditionalSkip, ref: dt.date, forecast: bool) -> bool:
+        results = []
+        for s in skip.sets:
+            if not _in_window(ref, s.effective, s.cessation):
+                results.append(False)
+                continue
+            met = [self._condition_met(c, ref, forecast) for c in s.conditions]
+            results.append(any(met) if s.logic == "or" else all(met) and bool(met))
+        return all(results) if skip.logic == "and" else any(results)
+
+    # --- evaluation -------------------------------------------------------------------
+    def _reference(self, rule: IntervalRule, before: dt.date, forecast: bool) -> dt.date | None:
+        if rule.from_previous:
+            prior = [e for e in self.evaluations if e.status != EXTRANEOUS]
+            if not forecast:
+                prior = [e for e in prior if e.dose.date <= before]
+            return prior[-1].dose.date if prior else None
+        if rule.from_target_dose is not None:
+            dose = self.satisfied.get(rule.from_target_dose)
+            return dose.date if dose else None
+        if rule.from_most_recent:
+            hits = [
+                d
+                for d in self.history
+                if d.cvx in rule.from_most_recent and (forecast or d.date < before)
+            ]
+            return hits[-1].date if hits else None
+        return None
+
+    def _previous_invalid(self) -> bool:
+        prior = [e for e in self.evaluations if e.status != EXTRANEOUS]
+        return bool(prior) and prior[-1].status == NOT_VALID
+
+    def _interval_ok(self, rules: list[IntervalRule], dose: Dose, grace_ok: bool) -> bool:
+        for rule in rules:
+            ref = self._reference(rule, dose.date, forecast=False)
+            if ref is None:
+                continue
+            if rule.abs_min is not None and dose.date < add(ref, rule.abs_min):
+                return False
+            if rule.min is not None and dose.date < add(ref, rule.min) and not grace_ok:
+                return False
+        return True
+
+    def _vaccine_ok(self, rules: tuple[VaccineRule, ...], dose: Dose) -> bool:
+        dob = self.patient.dob
+        for rule in rules:
+            if rule.cvx != dose.cvx:
+                continue
+            if rule.mvx and dose.mvx and rule.mvx != dose.mvx:
+                continue
+            if _in_age(dob, dose.date, rule.begin_age, rule.end_age):
+                return True
+        return False
+
+    def _live_conflict(self, dose: Dose) -> bool:
+        conflicts = self.data.conflicts_by_current.get(dose.cvx, ())
+        if not conflicts:
+            return False
+        own = {e.dose.index: e for e in self.evaluations}
+        for prev in self.history:
+            if prev.date >= dose.date:
+                break
+            for conflict in conflicts:
+                if conflict.previous != prev.cvx:
+                    continue
+                begin = add(prev.date, conflict.begin)
+                evaluated = own.get(prev.index)
+                invalid = evaluated is not None and evaluated.status == NOT_VALID
+                end = add(prev.date, conflict.end if invalid else conflict.min_end)
+                if begin <= dose.date < end:
+                    return True
+        return False
+
+    def _evaluate_dose(self, dose: Dose, target: SeriesDose) -> tuple[str, str | None]:
+        dob = self.patient.dob
+        if dose.cvx in target.inadvertent:
+            return NOT_VALID, INADVERTENT
+        age = _age_rule(target, dose.date)
+        grace_ok = not self._previous_invalid()
+        if age is not None:
+            if age.max is not None and dose.date >= add(dob, age.max):
+                return EXTRANEOUS, TOO_OLD
+            if age.abs_min is not None and dose.date < add(dob, age.abs_min):
+                return NOT_VALID, TOO_YOUNG
+            if age.min is not None and dose.date < add(dob, age.min) and not grace_ok:
+                return NOT_VALID, TOO_YOUNG
+        preferable = _intervals(target.intervals, dose.date)
+        if not self._interval_ok(preferable, dose, grace_ok):
+            allowable = _intervals(target.allowable_intervals, dose.date)
+            if not allowable or not self._interval_ok(allowable, dose, True):
+                return NOT_VALID, INTERVAL
+        if self._live_conflict(dose):
+            return NOT_VALID, LIVE_VIRUS
+        if not (
+            self._vaccine_ok(target.preferable, dose) or self._vaccine_ok(target.allowable, dose)
+        ):
+            return NOT_VALID, NOT_PREFERABLE
+        return VALID, None
+
+    def run(self) -> SeriesResult:
+        targets = self.series.doses
+        position = 0
+        for dose in self.doses:
+            while position < len(targets) and self._skip(targets[position], dose.date, False):
+                position += 1
+            if position >= len(targets):
+                self.evaluations.append(DoseEvaluation(dose, EXTRANEOUS, COMPLETE_ALREADY, None))
+                continue
+            target = targets[position]
+            status, reason = self._evaluate_dose(dose, target)
+            number = target.number if status == VALID else None
+            self.evaluations.append(DoseEvaluation(dose, status, reason, number))
+            if status == VALID:
+                self.satisfied[target.number] = dose
+                if not target.recurring:
+                    position += 1
+        return self._forecast(position)
+
+    # --- forecast ---------------------------------------------------------------------
+    def _forecast(self, position: int) -> SeriesResult:
+        targets = self.series.doses
+        today = self.assessment
+        while position < len(targets) and self._skip(targets[position], today, True):
+            position += 1
+        if position >= len(targets):
+            return SeriesResult(self.series, self.evaluations, COMPLETE, None, self.satisfied)
+        target = targets[position]
+        dob = self.patient.dob
+        age = _age_rule(target, today)
+        latest = None
+        if age is not None and age.max is not None:
+            max_date = add(dob, age.max)
+            if today >= max_date:
+                return SeriesResult(self.series, self.evaluations, AGED_OUT, None, self.satisfied)
+            latest = max_date - _ONE_DAY
+        earliest_parts: list[dt.date] = []
+        rec_parts: list[dt.date] = []
+        due_parts: list[dt.date] = []
+        override = False
+        for rule in _intervals(target.intervals, today):
+            ref = self._reference(rule, today, forecast=True)
+            if ref is None:
+                continue
+            if rule.override:
+                override = True
+            if rule.min is not None:
+                earliest_parts.append(add(ref, rule.min))
+            if rule.earliest_rec is not None:
+                rec_parts.append(add(ref, rule.earliest_rec))
+            if rule.latest_rec is not None:
+                due_parts.append(add(ref, rule.latest_rec) - _ONE_DAY)
+        if age is not None and not override:
+            if age.min is not None:
+                earliest_parts.append(add(dob, age.min))
+            if age.earliest_rec is not None:
+                rec_parts.append(add(dob, age.earliest_rec))
+            if age.latest_rec is not None:
+                due_parts.append(add(dob, age.latest_rec) - _ONE_DAY)
+        elif age is not None and age.min is not None and not earliest_parts:
+            earliest_parts.append(add(dob, age.min))
+        earliest_parts.extend(self._conflict_ends(target))
+        if target.season_start is not None:
+            earliest_parts.append(target.season_start)
+        earliest = max(earliest_parts) if earliest_parts else dob
+        recommended = max(rec_parts) if rec_parts else earliest
+        recommended = max(recommended, earliest)
+        past_due = max(due_parts) if due_parts else None
+        forecast = Forecast(target.number, earliest, recommended, past_due, latest)
+        return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
+
+    def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
+        ends: list[dt.date] = []
+        forecast_cvx = {v.cvx for v in target.preferable if v.forecast}
+        for cvx in forecast_cvx:
+            for conflict in self.data.conflicts_by_current.get(cvx, ()):
+                for prev in self.history:
+                    if prev.cvx == conflict.previous and prev.date <= self.assessment:
+                        ends.append(add(prev.date, conflict.end))
+        return ends
+
+
+def _gender_ok(required: frozenset[str], gender: str) -> bool:
+    if not required:
+        return True
+    names = {"f": "female", "m": "male"}
+    return names.get(gender.lower(), "unknown") in required
+
+
+def _antigen_doses(
+    data: SupportingData, antigen: str, patient: Patient, history: list[Dose]
+) -> list[Dose]:
+    chosen = []
+    for dose in history:
+        for assoc in data.cvx_antigens.get(dose.cvx, ()):
+            if assoc.antigen == antigen and _in_age(
+                patient.dob, dose.date, assoc.begin_age, assoc.end_age
+            ):
+                chosen.append(dose)
+                break
+    return chosen
+
+
+def _can_start(series: Series, dob: dt.date, day: dt.date) -> bool:
+    return _in_age(dob, day, series.min_age_to_start, series.max_age_to_start)
+
+
+def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> SeriesResult:
+    """Choose the best patient series (CDSi chapter 8, simplified scoring)."""
+    complete = [r for r in results if r.status == COMPLETE]
+    if complete:
+        return min(complete, key=lambda r: (-r.valid_count, not r.series.product_path,
+                                            r.series.preference))
+    started = [r for r in results if r.valid_count > 0]
+    if started:
+        def score(r: SeriesResult) -> tuple[int, int, int, dt.date, int]:
+            first = next(e.dose.date for e in r.evaluations if e.status == VALID)
+            eligible = _can_start(r.series, patient.dob, first)
+            remaining = len(r.series.doses) - len(r.satisfied)
+            finish = r.forecast.earliest if r.forecast else dt.date.max
+            return (not eligible, -r.valid_count, remaining, finish, r.series.preference)
+
+        return min(started, key=score)
+    eligible = [r for r in results if _can_start(r.series, patient.dob, today)]
+    pool = eligible or results
+    defaults = [r for r in pool if r.series.default]
+    return min(defaults or pool, key=lambda r: r.series.preference)
+
+
+def evaluate_antigen(
+    data: SupportingData,
+    antigen_name: str,
+    patient: Patient,
+    history: list[Dose],
+    assessment: dt.date,
+) -> SeriesResult | None:
+    antigen = data.antigens.get(antigen_name)
+    if antigen is None:
+        return None
+    doses = _antigen_doses(data, antigen_name, patient, history)
+    results = []
+    for series in antigen.series:
+        if series.series_type == "Risk":
+            continue
+        if not _gender_ok(series.required_gender, patient.gender):
+            continue
+        results.append(_SeriesRun(data, series, patient, doses, history, assessment).run())
+    if not results:
+        return None
+    best = _select(results, patient, assessment)
+    if (
+        antigen.immunity_birth_date is not None
+        and patient.dob < antigen.immunity_birth_date
+        and best.status != COMPLETE
+    ):
+        best = SeriesResult(best.series, best.evaluations, IMMUNE, None, best.satisfied)
+    return best
+
+
+_STATUS_RANK = {NOT_VALID: 0, EXTRANEOUS: 1, VALID: 2}
+
+
+def evaluate_group(
+    data: SupportingData,
+    group_name: str,
+    patient: Patient,
+    history: list[Dose],
+    assessment: dt.date,
+) -> GroupResult:
+    """Evaluate and forecast one vaccine group (CDSi chapter 9)."""
+    ordered = sorted(history, key=lambda d: (d.date, d.index))
+    group = data.groups[group_name]
+    antigens: dict[str, SeriesResult] = {}
+    for name in group.antigens:
+        result = evaluate_antigen(data, name, patient, ordered, assessment)
+        if result is not None:
+            antigens[name] = result
+    doses: dict[int, tuple[str, str | None]] = {}
+    for result in antigens.values():
+        for e in result.evaluations:
+            current = doses.get(e.dose.index)
+            if current is None or _STATUS_RANK[e.status] < _STATUS_RANK[current[0]]:
+                doses[e.dose.index] = (e.status, e.reason)
+    statuses = [r.status for r in antigens.values()]
+    open_results = [r for r in antigens.values() if r.status == NOT_COMPLETE]
+    if open_results:
+        status = NOT_COMPLETE
+    elif statuses and all(s == IMMUNE for s in statuses):
+        status = IMMUNE
+    elif AGED_OUT in statuses:
+        status = AGED_OUT
+    elif IMMUNE in statuses and COMPLETE not in statuses:
+        status = IMMUNE
+    else:
+        status = COMPLETE
+    forecast = None
+    forecasts = [r.forecast for r in open_results if r.forecast is not None]
+    if forecasts:
+        lead = max(forecasts, key=lambda f: (f.earliest, f.dose_number))
+        dues = [f.past_due for f in forecasts if f.past_due is not None]
+        latests = [f.latest for f in forecasts if f.latest is not None]
+        forecast = Forecast(
+            dose_number=lead.dose_number,
+            earliest=max(f.earliest for f in forecasts),
+            recommended=max(f.recommended for f in forecasts),
+            past_due=max(dues) if dues else None,
+            latest=min(latests) if latests else None,
+        )
+    return GroupResult(group_name, status, forecast, doses, antigens)
