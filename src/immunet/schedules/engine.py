@@ -233,6 +233,9 @@ class _SeriesRun:
             return hits[-1].date if hits else None
         return None
 
+    def _valid_count(self) -> int:
+        return sum(1 for e in self.evaluations if e.status == VALID)
+
     def _previous_invalid(self) -> bool:
         prior = [e for e in self.evaluations if e.status != EXTRANEOUS]
         return bool(prior) and prior[-1].status == NOT_VALID
@@ -341,8 +344,8 @@ class _SeriesRun:
                 return SeriesResult(self.series, self.evaluations, AGED_OUT, None, self.satisfied)
             latest = max_date - _ONE_DAY
         earliest_parts: list[dt.date] = []
-        rec_parts: list[dt.date] = []
-        due_parts: list[dt.date] = []
+        rec_ints: list[dt.date] = []
+        due_ints: list[dt.date] = []
         override = False
         for rule in _intervals(target.intervals, today):
             ref = self._reference(rule, today, forecast=True)
@@ -353,18 +356,23 @@ class _SeriesRun:
             if rule.min is not None:
                 earliest_parts.append(add(ref, rule.min))
             if rule.earliest_rec is not None:
-                rec_parts.append(add(ref, rule.earliest_rec))
+                rec_ints.append(add(ref, rule.earliest_rec))
             if rule.latest_rec is not None:
-                due_parts.append(add(ref, rule.latest_rec) - _ONE_DAY)
-        if age is not None and not override:
-            if age.min is not None:
-                earliest_parts.append(add(dob, age.min))
-            if age.earliest_rec is not None:
-                rec_parts.append(add(dob, age.earliest_rec))
-            if age.latest_rec is not None:
-                due_parts.append(add(dob, age.latest_rec) - _ONE_DAY)
-        elif age is not None and age.min is not None and not earliest_parts:
+                due_ints.append(add(ref, rule.latest_rec) - _ONE_DAY)
+        rec_parts: list[dt.date] = []
+        due_parts: list[dt.date] = []
+        # CDSi: the recommended and past-due dates come from the age when the target dose
+        # has a recommended age, and from the intervals only when it has none.
+        if age is not None and age.min is not None and not override:
             earliest_parts.append(add(dob, age.min))
+        if age is not None and age.earliest_rec is not None and not override:
+            rec_parts.append(add(dob, age.earliest_rec))
+        else:
+            rec_parts = rec_ints
+        if age is not None and age.latest_rec is not None and not override:
+            due_parts.append(add(dob, age.latest_rec) - _ONE_DAY)
+        else:
+            due_parts = due_ints
         earliest_parts.extend(self._conflict_ends(target))
         if target.season_start is not None:
             earliest_parts.append(target.season_start)
@@ -372,7 +380,7 @@ class _SeriesRun:
         recommended = max(rec_parts) if rec_parts else earliest
         recommended = max(recommended, earliest)
         past_due = max(due_parts) if due_parts else None
-        forecast = Forecast(target.number, earliest, recommended, past_due, latest)
+        forecast = Forecast(self._valid_count() + 1, earliest, recommended, past_due, latest)
         return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
