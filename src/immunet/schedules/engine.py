@@ -346,13 +346,10 @@ class _SeriesRun:
         earliest_parts: list[dt.date] = []
         rec_ints: list[dt.date] = []
         due_ints: list[dt.date] = []
-        override = False
         for rule in _intervals(target.intervals, today):
             ref = self._reference(rule, today, forecast=True)
             if ref is None:
                 continue
-            if rule.override:
-                override = True
             if rule.min is not None:
                 earliest_parts.append(add(ref, rule.min))
             if rule.earliest_rec is not None:
@@ -363,13 +360,13 @@ class _SeriesRun:
         due_parts: list[dt.date] = []
         # CDSi: the recommended and past-due dates come from the age when the target dose
         # has a recommended age, and from the intervals only when it has none.
-        if age is not None and age.min is not None and not override:
+        if age is not None and age.min is not None:
             earliest_parts.append(add(dob, age.min))
-        if age is not None and age.earliest_rec is not None and not override:
+        if age is not None and age.earliest_rec is not None:
             rec_parts.append(add(dob, age.earliest_rec))
         else:
             rec_parts = rec_ints
-        if age is not None and age.latest_rec is not None and not override:
+        if age is not None and age.latest_rec is not None:
             due_parts.append(add(dob, age.latest_rec) - _ONE_DAY)
         else:
             due_parts = due_ints
