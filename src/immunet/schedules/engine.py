@@ -377,6 +377,8 @@ class _SeriesRun:
         recommended = max(rec_parts) if rec_parts else earliest
         recommended = max(recommended, earliest)
         past_due = max(due_parts) if due_parts else None
+        if past_due is not None and past_due < recommended:
+            past_due = recommended
         forecast = Forecast(self._valid_count() + 1, earliest, recommended, past_due, latest)
         return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
 
@@ -507,14 +509,19 @@ def evaluate_group(
     forecast = None
     forecasts = [r.forecast for r in open_results if r.forecast is not None]
     if forecasts:
-        lead = max(forecasts, key=lambda f: (f.earliest, f.dose_number))
+        # Antigens given separately: the group is due as soon as any antigen is; antigens
+        # that must be given together (MMR): only when all are.
+        if group.administer_full_group:
+            lead = max(forecasts, key=lambda f: (f.earliest, f.dose_number))
+        else:
+            lead = min(forecasts, key=lambda f: (f.earliest, f.dose_number))
         dues = [f.past_due for f in forecasts if f.past_due is not None]
         latests = [f.latest for f in forecasts if f.latest is not None]
         forecast = Forecast(
             dose_number=lead.dose_number,
-            earliest=max(f.earliest for f in forecasts),
-            recommended=max(f.recommended for f in forecasts),
-            past_due=max(dues) if dues else None,
+            earliest=lead.earliest,
+            recommended=lead.recommended,
+            past_due=lead.past_due,
             latest=min(latests) if latests else None,
         )
     return GroupResult(group_name, status, forecast, doses, antigens)
