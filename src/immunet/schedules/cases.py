@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from immunet.schedules.engine import Dose, Patient, evaluate_group
-from immunet.schedules.supporting import load
+from immunet.schedules.supporting import SupportingData, load
 
 # The case file's short group code -> the supporting data's vaccine group name.
 GROUP_NAMES = {
@@ -55,6 +55,11 @@ def default_version(case: dict[str, Any]) -> str:
     return "v4.64" if assessed is not None and assessed.year >= 2024 else "v4.38"
 
 
+def _groups_of(data: SupportingData, cvx: str) -> list[str]:
+    antigens = {a.antigen for a in data.cvx_antigens.get(cvx, ())}
+    return [g.name for g in data.groups.values() if antigens & set(g.antigens)]
+
+
 def evaluate_case(case: dict[str, Any], version: str | None = None) -> dict[str, Any]:
     """The engine's answer for ``case``, shaped like the case itself."""
     data = load(version or default_version(case))
@@ -73,9 +78,22 @@ def evaluate_case(case: dict[str, Any], version: str | None = None) -> dict[str,
     code = str(case["vaccineGroup"])
     group = GROUP_NAMES.get(code.upper(), code)
     result = evaluate_group(data, group, patient, history, assessed)
+    statuses = dict(result.doses)
+    # A dose of another vaccine group (a varicella dose in an MMR case) is reported with
+    # its own group's verdict, as CDC's cases do.
+    for dose in history:
+        if dose.index in statuses:
+            continue
+        for other in _groups_of(data, dose.cvx):
+            if other == group:
+                continue
+            found = evaluate_group(data, other, patient, history, assessed).doses
+            if dose.index in found:
+                statuses[dose.index] = found[dose.index]
+                break
     doses = []
     for i, raw in enumerate(case.get("doses", [])):
-        status, reason = result.doses.get(i, (None, None))
+        status, reason = statuses.get(i, (None, None))
         doses.append(
             {
                 "dateAdministered": raw["dateAdministered"],

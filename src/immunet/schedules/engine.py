@@ -384,12 +384,17 @@ class _SeriesRun:
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
         ends: list[dt.date] = []
-        forecast_cvx = {v.cvx for v in target.preferable if v.forecast}
+        own = {e.dose.index: e for e in self.evaluations}
+        forecast_cvx = {v.cvx for v in target.preferable if v.forecast} or {
+            v.cvx for v in target.preferable
+        }
         for cvx in forecast_cvx:
             for conflict in self.data.conflicts_by_current.get(cvx, ()):
                 for prev in self.history:
                     if prev.cvx == conflict.previous and prev.date <= self.assessment:
-                        ends.append(add(prev.date, conflict.end))
+                        evaluated = own.get(prev.index)
+                        valid = evaluated is not None and evaluated.status == VALID
+                        ends.append(add(prev.date, conflict.min_end if valid else conflict.end))
         return ends
 
 
@@ -509,19 +514,23 @@ def evaluate_group(
     forecast = None
     forecasts = [r.forecast for r in open_results if r.forecast is not None]
     if forecasts:
-        # Antigens given separately: the group is due as soon as any antigen is; antigens
-        # that must be given together (MMR): only when all are.
+        # Antigens given separately: the group is due as soon as its first antigen is. Antigens
+        # given together (MMR): the antigen furthest behind leads, no earlier than all allow.
+        lead = min(forecasts, key=lambda f: (f.earliest, f.dose_number))
+        earliest = lead.earliest
         if group.administer_full_group:
-            lead = max(forecasts, key=lambda f: (f.earliest, f.dose_number))
-        else:
-            lead = min(forecasts, key=lambda f: (f.earliest, f.dose_number))
-        dues = [f.past_due for f in forecasts if f.past_due is not None]
+            lead = min(forecasts, key=lambda f: (f.dose_number, f.earliest))
+            earliest = max(f.earliest for f in forecasts)
+        recommended = max(lead.recommended, earliest)
+        past_due = lead.past_due
+        if past_due is not None and past_due < recommended:
+            past_due = recommended
         latests = [f.latest for f in forecasts if f.latest is not None]
         forecast = Forecast(
             dose_number=lead.dose_number,
-            earliest=lead.earliest,
-            recommended=lead.recommended,
-            past_due=lead.past_due,
+            earliest=earliest,
+            recommended=recommended,
+            past_due=past_due,
             latest=min(latests) if latests else None,
         )
     return GroupResult(group_name, status, forecast, doses, antigens)
