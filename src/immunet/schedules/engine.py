@@ -373,13 +373,16 @@ class _SeriesRun:
         earliest_parts.extend(self._conflict_ends(target))
         if target.season_start is not None:
             earliest_parts.append(target.season_start)
+        # Never before the last dose given (an inadvertent dose still occupies its day).
+        earliest_parts.extend(e.dose.date for e in self.evaluations[-1:])
         earliest = max(earliest_parts) if earliest_parts else dob
         recommended = max(rec_parts) if rec_parts else earliest
         recommended = max(recommended, earliest)
         past_due = max(due_parts) if due_parts else None
         if past_due is not None and past_due < recommended:
             past_due = recommended
-        forecast = Forecast(self._valid_count() + 1, earliest, recommended, past_due, latest)
+        number = min(self._valid_count() + 1, target.number)
+        forecast = Forecast(number, earliest, recommended, past_due, latest)
         return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
@@ -516,7 +519,7 @@ def evaluate_group(
     if forecasts:
         # Antigens given separately: the group is due as soon as its first antigen is. Antigens
         # given together (MMR): the antigen furthest behind leads, no earlier than all allow.
-        lead = min(forecasts, key=lambda f: (f.earliest, f.dose_number))
+        lead = min(forecasts, key=lambda f: (f.earliest, -f.dose_number))
         earliest = lead.earliest
         if group.administer_full_group:
             lead = min(forecasts, key=lambda f: (f.dose_number, f.earliest))
