@@ -442,10 +442,9 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
             return (not eligible, -r.valid_count, remaining, finish, r.series.preference)
 
         return min(started, key=score)
-    eligible = [r for r in results if _can_start(r.series, patient.dob, today)]
-    pool = eligible or results
-    defaults = [r for r in pool if r.series.default]
-    return min(defaults or pool, key=lambda r: r.series.preference)
+    # No valid dose in any series: the default series, whatever the age (CDSi 8.x).
+    defaults = [r for r in results if r.series.default]
+    return min(defaults or results, key=lambda r: r.series.preference)
 
 
 def evaluate_antigen(
