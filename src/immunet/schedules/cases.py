@@ -39,6 +39,10 @@ NO_DATE = "0001-01-01T00:00:00"
 PAIRED_DATA = {"4.28": "v4.38", "4.45": "v4.64"}
 
 
+# CDC renamed one reason between releases; answer in the wording of the data's release.
+_REASON_WORDING = {"v4.64": {"Interval: too short": "Interval: too Soon"}}
+
+
 def _day(text: str) -> dt.date | None:
     if not text or text.startswith("0001-01-01"):
         return None
@@ -100,6 +104,7 @@ def evaluate_case(case: dict[str, Any], version: str | None = None) -> dict[str,
     doses = []
     for i, raw in enumerate(case.get("doses", [])):
         status, reason = statuses.get(i, (None, None))
+        reason = _REASON_WORDING.get(data.version, {}).get(reason or "", reason)
         doses.append(
             {
                 "dateAdministered": raw["dateAdministered"],

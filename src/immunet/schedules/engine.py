@@ -148,6 +148,7 @@ class _SeriesRun:
         self.assessment = assessment
         self.evaluations: list[DoseEvaluation] = []
         self.satisfied: dict[int, Dose] = {}
+        self._skip_age_date = assessment
 
     # --- conditional skip (CDSi 6.2 / 7.x) ---------------------------------------------
     def _counted(self, cond: Condition, before: dt.date | None) -> int:
@@ -175,6 +176,9 @@ class _SeriesRun:
     def _condition_met(self, cond: Condition, ref: dt.date, forecast: bool) -> bool:
         dob = self.patient.dob
         if cond.kind == "age":
+            if forecast and cond.end_age is None:
+                # "Not required for those N or older": old enough by the earliest date counts.
+                return _in_age(dob, self._skip_age_date, cond.begin_age, None)
             return _in_age(dob, ref, cond.begin_age, cond.end_age)
         if cond.kind == "interval":
             previous = [e.dose for e in self.evaluations if e.dose.date <= ref]
@@ -330,19 +334,29 @@ class _SeriesRun:
     def _forecast(self, position: int) -> SeriesResult:
         targets = self.series.doses
         today = self.assessment
-        while position < len(targets) and self._skip(targets[position], today, True):
+        while position < len(targets):
+            # CDSi judges a forecast skip at the dose's earliest date when that is later
+            # than today ("not required for those 12 months or older at the earliest date").
+            self._skip_age_date = max(today, self._dates(targets[position]).earliest)
+            if not self._skip(targets[position], today, True):
+                break
             position += 1
         if position >= len(targets):
             return SeriesResult(self.series, self.evaluations, COMPLETE, None, self.satisfied)
         target = targets[position]
+        forecast = self._dates(target)
+        if forecast.latest is not None and today > forecast.latest:
+            return SeriesResult(self.series, self.evaluations, AGED_OUT, None, self.satisfied)
+        return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
+
+    def _dates(self, target: SeriesDose) -> Forecast:
+        """Earliest, recommended, past-due and latest dates of ``target`` (CDSi 7.x)."""
+        today = self.assessment
         dob = self.patient.dob
         age = _age_rule(target, today)
         latest = None
         if age is not None and age.max is not None:
-            max_date = add(dob, age.max)
-            if today >= max_date:
-                return SeriesResult(self.series, self.evaluations, AGED_OUT, None, self.satisfied)
-            latest = max_date - _ONE_DAY
+            latest = add(dob, age.max) - _ONE_DAY
         earliest_parts: list[dt.date] = []
         rec_ints: list[dt.date] = []
         due_ints: list[dt.date] = []
@@ -382,8 +396,8 @@ class _SeriesRun:
         if past_due is not None and past_due < recommended:
             past_due = recommended
         number = min(self._valid_count() + 1, target.number)
-        forecast = Forecast(number, earliest, recommended, past_due, latest)
-        return SeriesResult(self.series, self.evaluations, NOT_COMPLETE, forecast, self.satisfied)
+        return Forecast(number, earliest, recommended, past_due, latest)
+
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
         ends: list[dt.date] = []
