@@ -442,18 +442,39 @@ def _can_start(series: Series, dob: dt.date, day: dt.date) -> bool:
 
 def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> SeriesResult:
     """Choose the best patient series (CDSi chapter 8, simplified scoring)."""
+    def started_in_time(r: SeriesResult) -> bool:
+        first = next((e.dose.date for e in r.evaluations if e.status == VALID), today)
+        return _can_start(r.series, patient.dob, first)
+
+    def off_product(r: SeriesResult) -> bool:
+        # A product series with a dose of another product is not the patient's series.
+        return r.series.product_path and any(e.reason == NOT_PREFERABLE for e in r.evaluations)
+
     complete = [r for r in results if r.status == COMPLETE]
     if complete:
-        return min(complete, key=lambda r: (-r.valid_count, not r.series.product_path,
-                                            r.series.preference))
+        return min(
+            complete,
+            key=lambda r: (
+                not started_in_time(r),
+                off_product(r),
+                -r.valid_count,
+                r.series.preference,
+            ),
+        )
     started = [r for r in results if r.valid_count > 0]
     if started:
-        def score(r: SeriesResult) -> tuple[int, int, int, dt.date, int]:
-            first = next(e.dose.date for e in r.evaluations if e.status == VALID)
-            eligible = _can_start(r.series, patient.dob, first)
+
+        def score(r: SeriesResult) -> tuple[bool, bool, int, int, dt.date, int]:
             remaining = len(r.series.doses) - len(r.satisfied)
             finish = r.forecast.earliest if r.forecast else dt.date.max
-            return (not eligible, -r.valid_count, remaining, finish, r.series.preference)
+            return (
+                not started_in_time(r),
+                off_product(r),
+                -r.valid_count,
+                remaining,
+                finish,
+                r.series.preference,
+            )
 
         return min(started, key=score)
     # No valid dose in any series: the default series, whatever the age (CDSi 8.x).
