@@ -563,8 +563,12 @@ def evaluate_group(
         if past_due is not None and past_due < recommended:
             past_due = recommended
         latests = [f.latest for f in forecasts if f.latest is not None]
+        number = lead.dose_number
+        if len(antigens) > 1 and not group.administer_full_group:
+            # A combination group counts the doses valid for the group (a Td after DTaP).
+            number = sum(1 for status, _ in doses.values() if status == VALID) + 1
         forecast = Forecast(
-            dose_number=lead.dose_number,
+            dose_number=number,
             earliest=earliest,
             recommended=recommended,
             past_due=past_due,
