@@ -240,18 +240,14 @@ class _SeriesRun:
     def _valid_count(self) -> int:
         return sum(1 for e in self.evaluations if e.status == VALID)
 
-    def _previous_invalid(self) -> bool:
-        prior = [e for e in self.evaluations if e.status != EXTRANEOUS]
-        return bool(prior) and prior[-1].status == NOT_VALID
-
-    def _interval_ok(self, rules: list[IntervalRule], dose: Dose, grace_ok: bool) -> bool:
+    def _interval_ok(self, rules: list[IntervalRule], dose: Dose) -> bool:
+        # Validity is judged against the absolute minimum (minimum less the 4-day grace);
+        # the CDC cases accept a dose in the grace period even after an invalid dose.
         for rule in rules:
             ref = self._reference(rule, dose.date, forecast=False)
             if ref is None:
                 continue
             if rule.abs_min is not None and dose.date < add(ref, rule.abs_min):
-                return False
-            if rule.min is not None and dose.date < add(ref, rule.min) and not grace_ok:
                 return False
         return True
 
@@ -290,18 +286,15 @@ class _SeriesRun:
         if dose.cvx in target.inadvertent:
             return NOT_VALID, INADVERTENT
         age = _age_rule(target, dose.date)
-        grace_ok = not self._previous_invalid()
         if age is not None:
             if age.max is not None and dose.date >= add(dob, age.max):
                 return EXTRANEOUS, TOO_OLD
             if age.abs_min is not None and dose.date < add(dob, age.abs_min):
                 return NOT_VALID, TOO_YOUNG
-            if age.min is not None and dose.date < add(dob, age.min) and not grace_ok:
-                return NOT_VALID, TOO_YOUNG
         preferable = _intervals(target.intervals, dose.date)
-        if not self._interval_ok(preferable, dose, grace_ok):
+        if not self._interval_ok(preferable, dose):
             allowable = _intervals(target.allowable_intervals, dose.date)
-            if not allowable or not self._interval_ok(allowable, dose, True):
+            if not allowable or not self._interval_ok(allowable, dose):
                 return NOT_VALID, INTERVAL
         if self._live_conflict(dose):
             return NOT_VALID, LIVE_VIRUS
