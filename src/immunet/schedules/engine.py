@@ -436,14 +436,17 @@ def _can_start(series: Series, dob: dt.date, day: dt.date) -> bool:
 def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> SeriesResult:
     """Choose the best patient series (CDSi chapter 8, simplified scoring)."""
     def started_in_time(r: SeriesResult) -> bool:
+        # Only the maximum age to start disqualifies a started series: CDC's cases complete a
+        # 3-dose HPV series begun before its minimum start age (2013-0409).
         first = next((e.dose.date for e in r.evaluations if e.status == VALID), today)
-        return _can_start(r.series, patient.dob, first)
+        return _in_age(patient.dob, first, None, r.series.max_age_to_start)
 
     def off_product(r: SeriesResult) -> bool:
         # A product series with a dose of another product is not the patient's series.
         return r.series.product_path and any(e.reason == NOT_PREFERABLE for e in r.evaluations)
 
-    complete = [r for r in results if r.status == COMPLETE]
+    # A complete series the patient started too late to follow is no completion.
+    complete = [r for r in results if r.status == COMPLETE and started_in_time(r)]
     if complete:
         return min(
             complete,
