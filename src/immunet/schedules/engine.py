@@ -463,8 +463,9 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
         def score(r: SeriesResult) -> tuple[bool, bool, int, int, dt.date, int]:
             remaining = len(r.series.doses) - len(r.satisfied)
             finish = r.forecast.earliest if r.forecast else dt.date.max
+            first = next(e.dose.date for e in r.evaluations if e.status == VALID)
             return (
-                not started_in_time(r),
+                not _can_start(r.series, patient.dob, first),
                 off_product(r),
                 -r.valid_count,
                 remaining,
@@ -491,7 +492,9 @@ def evaluate_antigen(
     doses = _antigen_doses(data, antigen_name, patient, history)
     results = []
     for series in antigen.series:
-        if series.series_type == "Risk":
+        # Risk series need an indication (no observations are recorded); an
+        # evaluation-only series is never forecast from.
+        if series.series_type != "Standard":
             continue
         if not _gender_ok(series.required_gender, patient.gender):
             continue
