@@ -501,7 +501,13 @@ def evaluate_antigen(
         results.append(_SeriesRun(data, series, patient, doses, history, assessment).run())
     if not results:
         return None
-    best = _select(results, patient, assessment)
+    # One best series per series group; the first group the patient has not aged out of
+    # speaks for the antigen (child pneumococcal series, then the adult one).
+    groups: dict[str, list[SeriesResult]] = {}
+    for result in results:
+        groups.setdefault(result.series.group, []).append(result)
+    bests = [_select(g, patient, assessment) for _, g in sorted(groups.items())]
+    best = next((b for b in bests if b.status != AGED_OUT), bests[0])
     if (
         antigen.immunity_birth_date is not None
         and patient.dob < antigen.immunity_birth_date
