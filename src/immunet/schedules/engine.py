@@ -507,7 +507,15 @@ def evaluate_antigen(
     for result in results:
         groups.setdefault(result.series.group, []).append(result)
     bests = [_select(g, patient, assessment) for _, g in sorted(groups.items())]
-    best = next((b for b in bests if b.status != AGED_OUT), bests[0])
+    def speaks(b: SeriesResult) -> bool:
+        if b.status == AGED_OUT:
+            return False
+        # A group the patient is too young to start (adult RSV for an infant) is silent.
+        return b.valid_count > 0 or _in_age(
+            patient.dob, assessment, b.series.min_age_to_start, None
+        )
+
+    best = next((b for b in bests if speaks(b)), bests[0])
     if (
         antigen.immunity_birth_date is not None
         and patient.dob < antigen.immunity_birth_date
