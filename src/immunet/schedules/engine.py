@@ -221,7 +221,13 @@ class _SeriesRun:
     # --- evaluation -------------------------------------------------------------------
     def _reference(self, rule: IntervalRule, before: dt.date, forecast: bool) -> dt.date | None:
         if rule.from_previous:
-            prior = [e for e in self.evaluations if e.status != EXTRANEOUS]
+            # Intervals run from the previous dose that counts: not an extraneous dose, not
+            # an inadvertent one (CDC case 2013-0060).
+            prior = [
+                e
+                for e in self.evaluations
+                if e.status != EXTRANEOUS and e.reason != INADVERTENT
+            ]
             if not forecast:
                 prior = [e for e in prior if e.dose.date <= before]
             return prior[-1].dose.date if prior else None
