@@ -56,8 +56,10 @@ def evaluate(
     forecast = answer["forecast"]
     for i, dose in enumerate(answer["doses"], start=1):
         reason = f" ({dose['evaluationReason']})" if dose["evaluationReason"] else ""
-        typer.echo(f"dose {i} {dose['dateAdministered'][:10]} cvx {dose['cvx']}: "
-                   f"{dose['evaluationStatus']}{reason}")
+        typer.echo(
+            f"dose {i} {dose['dateAdministered'][:10]} cvx {dose['cvx']}: "
+            f"{dose['evaluationStatus']}{reason}"
+        )
     typer.echo(f"{answer['vaccineGroup']}: {answer['evaluation']['seriesStatus']}")
     if forecast["forecastNum"] not in ("", "-"):
         typer.echo(

@@ -30,7 +30,6 @@ from immunet.schedules.supporting import (
 VALID = "Valid"
 NOT_VALID = "Not Valid"
 EXTRANEOUS = "Extraneous"
-SUBSTANDARD_REASONS = frozenset()
 
 TOO_YOUNG = "Age: Too Young"
 TOO_OLD = "Age: Too Old"
@@ -224,9 +223,7 @@ class _SeriesRun:
             # Intervals run from the previous dose that counts: not an extraneous dose, not
             # an inadvertent one (CDC case 2013-0060).
             prior = [
-                e
-                for e in self.evaluations
-                if e.status != EXTRANEOUS and e.reason != INADVERTENT
+                e for e in self.evaluations if e.status != EXTRANEOUS and e.reason != INADVERTENT
             ]
             if not forecast:
                 prior = [e for e in prior if e.dose.date <= before]
@@ -397,7 +394,6 @@ class _SeriesRun:
         number = min(self._valid_count() + 1, target.number)
         return Forecast(number, earliest, recommended, past_due, latest)
 
-
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
         ends: list[dt.date] = []
         own = {e.dose.index: e for e in self.evaluations}
@@ -441,6 +437,7 @@ def _can_start(series: Series, dob: dt.date, day: dt.date) -> bool:
 
 def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> SeriesResult:
     """Choose the best patient series (CDSi chapter 8, simplified scoring)."""
+
     def started_in_time(r: SeriesResult) -> bool:
         # Only the maximum age to start disqualifies a started series: CDC's cases complete a
         # 3-dose HPV series begun before its minimum start age (2013-0409).
@@ -513,6 +510,7 @@ def evaluate_antigen(
     for result in results:
         groups.setdefault(result.series.group, []).append(result)
     bests = [_select(g, patient, assessment) for _, g in sorted(groups.items())]
+
     def speaks(b: SeriesResult) -> bool:
         if b.status == AGED_OUT:
             return False

@@ -51,9 +51,9 @@ def test_json_answer_matches_cdc(release: str, case_id: str) -> None:
     assert [d["evaluationReason"] for d in answer["doses"]] == [
         d["evaluationReason"] for d in case["doses"]
     ]
-    assert answer["evaluation"]["seriesStatus"].lower() == case["evaluation"][
-        "seriesStatus"
-    ].lower()
+    assert (
+        answer["evaluation"]["seriesStatus"].lower() == case["evaluation"]["seriesStatus"].lower()
+    )
     for key in ("earliestDate", "recommendedDate", "pastDueDate"):
         assert answer["forecast"][key] == case["forecast"][key]
     # The default supporting data is the release paired with the case.
