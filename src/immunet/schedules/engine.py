@@ -61,6 +61,7 @@ class Dose:
 class Patient:
     dob: dt.date
     gender: str  # "F" | "M" | other
+    indications: frozenset[str] = frozenset()  # e.g. {"pregnancy"} for our own risk series
 
 
 @dataclass(slots=True)
@@ -497,7 +498,7 @@ def evaluate_antigen(
     for series in antigen.series:
         # Risk series need an indication (no observations are recorded); an
         # evaluation-only series is never forecast from.
-        if series.series_type != "Standard":
+        if series.series_type != "Standard" and not (series.indications & patient.indications):
             continue
         if not _gender_ok(series.required_gender, patient.gender):
             continue

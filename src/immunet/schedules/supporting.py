@@ -149,6 +149,9 @@ class Series:
     min_age_to_start: Duration | None
     max_age_to_start: Duration | None
     doses: tuple[SeriesDose, ...]
+    # Indications that make a risk series apply (our own schedules, e.g. "pregnancy"); the
+    # CDC series carry observation codes instead, which are not read (no observations).
+    indications: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
