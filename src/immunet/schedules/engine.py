@@ -290,22 +290,27 @@ class _SeriesRun:
         if dose.cvx in target.inadvertent:
             return NOT_VALID, INADVERTENT
         age = _age_rule(target, dose.date)
-        if age is not None:
-            if age.max is not None and dose.date >= add(dob, age.max):
-                return EXTRANEOUS, TOO_OLD
-            if age.abs_min is not None and dose.date < add(dob, age.abs_min):
-                return NOT_VALID, TOO_YOUNG
+        if age is not None and age.max is not None and dose.date >= add(dob, age.max):
+            return EXTRANEOUS, TOO_OLD
+        # CDSi runs every check. When several fail, CDC's cases name the interval more often
+        # than the age (the reason is reported, not judged), then live-virus conflict, type.
+        failed: list[str] = []
+        if age is not None and age.abs_min is not None and dose.date < add(dob, age.abs_min):
+            failed.append(TOO_YOUNG)
         preferable = _intervals(target.intervals, dose.date)
         if not self._interval_ok(preferable, dose):
             allowable = _intervals(target.allowable_intervals, dose.date)
             if not allowable or not self._interval_ok(allowable, dose):
-                return NOT_VALID, INTERVAL
+                failed.append(INTERVAL)
         if self._live_conflict(dose):
-            return NOT_VALID, LIVE_VIRUS
+            failed.append(LIVE_VIRUS)
         if not (
             self._vaccine_ok(target.preferable, dose) or self._vaccine_ok(target.allowable, dose)
         ):
-            return NOT_VALID, NOT_PREFERABLE
+            failed.append(NOT_PREFERABLE)
+        for reason in (INTERVAL, TOO_YOUNG, LIVE_VIRUS, NOT_PREFERABLE):
+            if reason in failed:
+                return NOT_VALID, reason
         return VALID, None
 
     def run(self) -> SeriesResult:
