@@ -397,7 +397,15 @@ class _SeriesRun:
         past_due = max(due_parts) if due_parts else None
         if past_due is not None and past_due < recommended:
             past_due = recommended
-        number = min(self._valid_count() + 1, target.number)
+        number = self._valid_count() + 1
+        if target.season_start is not None and today >= target.season_start:
+            # A seasonal dose (influenza, COVID-19 2025-26) counts from the season's start.
+            this_season = [
+                e
+                for e in self.evaluations
+                if e.status == VALID and e.dose.date >= target.season_start
+            ]
+            number = len(this_season) + 1
         return Forecast(number, earliest, recommended, past_due, latest)
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
