@@ -45,6 +45,7 @@ AGED_OUT = "Aged out"
 IMMUNE = "Immune"
 
 _ONE_DAY = dt.timedelta(days=1)
+_GRACE = dt.timedelta(days=4)  # CDSi's 4-day grace, also for a series' minimum start age
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +483,10 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
             finish = r.forecast.earliest if r.forecast else dt.date.max
             first = next(e.dose.date for e in r.evaluations if e.status == VALID)
             return (
-                not _can_start(r.series, patient.dob, first),
+                not (
+                    _in_age(patient.dob, first + _GRACE, r.series.min_age_to_start, None)
+                    and _in_age(patient.dob, first, None, r.series.max_age_to_start)
+                ),
                 off_product(r),
                 -r.valid_count,
                 remaining,
