@@ -585,6 +585,23 @@ def evaluate_group(
         status = COMPLETE
     forecast = None
     forecasts = [r.forecast for r in open_results if r.forecast is not None]
+    # Not before the group's last dose, even one that lacks this antigen (DT after DTaP:
+    # CDC case 2024-0058 forecasts pertussis from the DT date).
+    given = [e.dose.date for r in antigens.values() for e in r.evaluations]
+    if given:
+        floor = max(given)
+        forecasts = [
+            f
+            if f.earliest >= floor
+            else Forecast(
+                f.dose_number,
+                floor,
+                max(f.recommended, floor),
+                None if f.past_due is None else max(f.past_due, floor),
+                f.latest,
+            )
+            for f in forecasts
+        ]
     if forecasts:
         # Antigens given separately: the group is due as soon as its first antigen is. Antigens
         # given together (MMR): the antigen furthest behind leads, no earlier than all allow.
