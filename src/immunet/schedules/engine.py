@@ -80,6 +80,7 @@ class Forecast:
     recommended: dt.date
     past_due: dt.date | None
     latest: dt.date | None
+    target: int = 0  # the series' target dose number forecast (after skips)
 
 
 @dataclass(slots=True)
@@ -407,7 +408,7 @@ class _SeriesRun:
                 if e.status == VALID and e.dose.date >= target.season_start
             ]
             number = len(this_season) + 1
-        return Forecast(number, earliest, recommended, past_due, latest)
+        return Forecast(number, earliest, recommended, past_due, latest, target.number)
 
     def _conflict_ends(self, target: SeriesDose) -> list[dt.date]:
         ends: list[dt.date] = []
@@ -479,7 +480,9 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
     if started:
 
         def score(r: SeriesResult) -> tuple[bool, bool, int, int, dt.date, int]:
-            remaining = len(r.series.doses) - len(r.satisfied)
+            # Target doses still to give, after the forecast's skips.
+            next_target = r.forecast.target if r.forecast else len(r.series.doses) + 1
+            remaining = len(r.series.doses) - next_target + 1
             finish = r.forecast.earliest if r.forecast else dt.date.max
             first = next(e.dose.date for e in r.evaluations if e.status == VALID)
             return (
@@ -599,6 +602,7 @@ def evaluate_group(
                 max(f.recommended, floor),
                 None if f.past_due is None else max(f.past_due, floor),
                 f.latest,
+                f.target,
             )
             for f in forecasts
         ]
@@ -625,5 +629,6 @@ def evaluate_group(
             recommended=recommended,
             past_due=past_due,
             latest=min(latests) if latests else None,
+            target=lead.target,
         )
     return GroupResult(group_name, status, forecast, doses, antigens)
