@@ -70,6 +70,19 @@ def test_leap_day_plus_years(year: int, years: int) -> None:
 @pytest.mark.parametrize(
     ("start", "duration", "expected"),
     [
+        # The CDSi specification's own date-rule examples (as reproduced in the fhir-fli/cicada
+        # implementation guide, "Date Calculations").
+        ("2000-01-01", "3 years", "2003-01-01"),
+        ("2000-01-01", "6 months", "2000-07-01"),
+        ("2000-11-01", "6 months", "2001-05-01"),
+        ("2000-01-01", "3 days", "2000-01-04"),
+        ("2000-01-01", "3 weeks", "2000-01-22"),
+        ("2000-02-01", "5 weeks", "2000-03-07"),
+        ("2001-02-01", "5 weeks", "2001-03-08"),
+        ("2000-01-15", "- 4 days", "2000-01-11"),
+        ("2000-03-31", "6 months", "2000-10-01"),
+        ("2000-08-31", "6 months", "2001-03-01"),
+        ("2000-01-31", "6 months - 4 days", "2000-07-27"),
         # Month ends: the day the month lacks rolls forward.
         ("2023-01-31", "1 month", "2023-03-01"),
         ("2024-01-31", "1 month", "2024-03-01"),
