@@ -6,8 +6,9 @@ relevant antigen series, select the best series per antigen and forecast the nex
 then combine the antigens of a vaccine group. No clock is read: the assessment date is input.
 
 Deliberate simplifications (see KNOWN_ISSUES.md): no observations / medical history, so risk
-series and observation-based intervals are not used; "Completed Series" skip conditions look
-only at the standard series of the same antigen.
+series (except our own, by indication), observation intervals and "Completed Series" skip
+conditions are not used; series selection is an ordered comparison, not CDSi's point scores;
+a live-virus conflict with a dose of another antigen treats that dose as valid.
 """
 
 from __future__ import annotations
@@ -447,10 +448,6 @@ def _antigen_doses(
     return chosen
 
 
-def _can_start(series: Series, dob: dt.date, day: dt.date) -> bool:
-    return _in_age(dob, day, series.min_age_to_start, series.max_age_to_start)
-
-
 def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> SeriesResult:
     """Choose the best patient series (CDSi chapter 8, simplified scoring)."""
 
@@ -470,7 +467,6 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
         return min(
             complete,
             key=lambda r: (
-                not started_in_time(r),
                 off_product(r),
                 -r.valid_count,
                 r.series.preference,
@@ -498,7 +494,8 @@ def _select(results: list[SeriesResult], patient: Patient, today: dt.date) -> Se
             )
 
         return min(started, key=score)
-    # No valid dose in any series: the default series, whatever the age (CDSi 8.x).
+    # No valid dose in any series: the default series, whatever the age (CDC case 2016-0013
+    # forecasts the default HPV series for a 26-year-old).
     defaults = [r for r in results if r.series.default]
     return min(defaults or results, key=lambda r: r.series.preference)
 
