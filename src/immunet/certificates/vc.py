@@ -1,14 +1,20 @@
-"""W3C Verifiable Credential in the shape DIVOC issued for Co-WIN, signed Ed25519Signature2020.
+"""W3C Verifiable Credential in the shape DIVOC issued for Co-WIN, signed ``eddsa-jcs-2022``.
 
 The credential keeps DIVOC's shape (``VerifiableCredential`` + ``ProofOfVaccinationCredential``,
 ``credentialSubject`` of type ``Person``, ``evidence[]`` of type ``Vaccination``), with one
 evidence entry per dose and immunet's own JSON-LD context (DIVOC's context is GPL-licensed and
 names cowin.gov.in terms; ours is bundled, see ADR 0005).
 
-Proof: Ed25519Signature2020 Linked Data Proof. The document (without ``proof``) and the proof
-options (with the document's ``@context``) are canonicalized with URDNA2015 by ``pyld``; the
-signature covers ``SHA-256(canon(proof options)) ‖ SHA-256(canon(document))``; ``proofValue`` is
-multibase base58btc (``z…``). Every context is bundled and the document loader never touches the
+Proof (issued): a W3C Data Integrity ``DataIntegrityProof`` with the ``eddsa-jcs-2022``
+cryptosuite (Data Integrity EdDSA Cryptosuites v1.0, a W3C Recommendation): the proof
+configuration (with the document's ``@context``) and the document without ``proof`` are
+canonicalized with JCS (RFC 8785); the Ed25519 signature covers
+``SHA-256(JCS(proof config)) ‖ SHA-256(JCS(document))``; ``proofValue`` is multibase base58btc
+(``z…``). No JSON-LD processing is needed, so signing and verifying cost microseconds.
+
+Proof (also verified): the Ed25519Signature2020 Linked Data Proof that earlier immunet
+credentials and other issuers use: the same construction over URDNA2015 canonical N-Quads
+computed by ``pyld``. Every context is bundled and the document loader never touches the
 network: an unknown context URL is an error.
 
 QR: as DIVOC did, the credential JSON goes into a ZIP archive as ``certificate.json`` (DEFLATE).
@@ -35,17 +41,23 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from . import _jcs
 from ._safe import DecodeError
 from .keys import CertificateKeySet
 from .record import CertificateRecord
 
 CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 ED25519_2020 = "https://w3id.org/security/suites/ed25519-2020/v1"
+DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
 VACCINATION_V1 = "https://immunet.example/credentials/vaccination/v1"
-CONTEXT = [CREDENTIALS_V1, ED25519_2020, VACCINATION_V1]
+# Data Integrity with a VC 1.1 document: the data-integrity/v2 context defines the proof terms.
+CONTEXT = [CREDENTIALS_V1, DATA_INTEGRITY_V2, VACCINATION_V1]
+CONTEXT_2020 = [CREDENTIALS_V1, ED25519_2020, VACCINATION_V1]  # Ed25519Signature2020 documents
+CRYPTOSUITE_JCS = "eddsa-jcs-2022"
 _CONTEXT_FILES = {
     CREDENTIALS_V1: "credentials-v1.jsonld",
     ED25519_2020: "ed25519-signature-2020-v1.jsonld",
+    DATA_INTEGRITY_V2: "data-integrity-v2.jsonld",
     VACCINATION_V1: "immunet-vaccination-v1.jsonld",
     "https://w3id.org/security/v1": "security-v1.jsonld",
     "https://w3id.org/security/v2": "security-v2.jsonld",
@@ -168,6 +180,10 @@ def _verify_data(document: dict[str, Any], proof_options: dict[str, Any]) -> byt
     )
 
 
+def _created(created: dt.datetime) -> str:
+    return created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def sign(
     document: dict[str, Any],
     key: ed25519.Ed25519PrivateKey,
@@ -175,9 +191,10 @@ def sign(
     *,
     created: dt.datetime,
 ) -> dict[str, Any]:
+    """An Ed25519Signature2020 (URDNA2015) proof: kept for tests and interoperability."""
     proof: dict[str, Any] = {
         "type": "Ed25519Signature2020",
-        "created": created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _created(created),
         "verificationMethod": verification_method,
         "proofPurpose": "assertionMethod",
     }
@@ -185,10 +202,103 @@ def sign(
     return {**document, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
 
 
-def verify_proof(document: dict[str, Any], public_key: ed25519.Ed25519PublicKey) -> bool:
-    proof = document.get("proof")
-    if not isinstance(proof, dict) or proof.get("type") != "Ed25519Signature2020":
+# -- eddsa-jcs-2022 (W3C Data Integrity EdDSA Cryptosuites v1.0, §3.3) -------------------------
+
+
+def _jcs_hash_data(unsecured: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
+    """§3.3.4 Hashing: SHA-256(JCS(proof config)) ‖ SHA-256(JCS(document))."""
+    return (
+        hashlib.sha256(_jcs.canonicalize(proof_config)).digest()
+        + hashlib.sha256(_jcs.canonicalize(unsecured)).digest()
+    )
+
+
+def sign_jcs(
+    document: dict[str, Any],
+    key: ed25519.Ed25519PrivateKey,
+    verification_method: str,
+    *,
+    created: dt.datetime,
+) -> dict[str, Any]:
+    """Add a ``DataIntegrityProof`` with cryptosuite ``eddsa-jcs-2022`` (§3.3.1, §3.3.5)."""
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    proof: dict[str, Any] = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": CRYPTOSUITE_JCS,
+        "created": _created(created),
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    if "@context" in unsecured:  # §3.3.5 step 6: the proof carries the document's context
+        proof["@context"] = unsecured["@context"]
+    signature = key.sign(_jcs_hash_data(unsecured, proof))
+    return {**unsecured, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
+
+
+_XSD_DATETIME = re.compile(
+    r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$"
+)
+
+
+def _verify_jcs(
+    document: dict[str, Any], proof: dict[str, Any], public_key: ed25519.Ed25519PublicKey
+) -> bool:
+    """§3.3.2 Verify Proof (eddsa-jcs-2022); False on any failure."""
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    # §3.3.6 Proof Configuration: type and cryptosuite must match; created must be a dateTime
+    if options.get("type") != "DataIntegrityProof" or options.get("cryptosuite") != (
+        CRYPTOSUITE_JCS
+    ):
         return False
+    created = options.get("created")
+    if created is not None and not (isinstance(created, str) and _XSD_DATETIME.match(created)):
+        return False
+    # §3.3.2 step 4: the proof's @context must be a prefix of the document's, in order
+    if "@context" in options:
+        ctx, doc_ctx = options["@context"], unsecured.get("@context")
+        ctx_list = ctx if isinstance(ctx, list) else [ctx]
+        doc_list = doc_ctx if isinstance(doc_ctx, list) else [doc_ctx]
+        if doc_list[: len(ctx_list)] != ctx_list:
+            return False
+        unsecured["@context"] = ctx
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not value.startswith("z"):
+        return False
+    try:
+        signature = b58decode(value[1:])
+        data = _jcs_hash_data(unsecured, options)
+    except (DecodeError, _jcs.CanonicalizationError):
+        return False
+    if len(signature) != 64:
+        return False
+    try:
+        public_key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def proof_suite(document: dict[str, Any]) -> str | None:
+    """``"eddsa-jcs-2022"``, ``"Ed25519Signature2020"`` or None (unsupported or absent)."""
+    proof = document.get("proof")
+    if not isinstance(proof, dict):
+        return None
+    if proof.get("type") == "DataIntegrityProof" and proof.get("cryptosuite") == CRYPTOSUITE_JCS:
+        return CRYPTOSUITE_JCS
+    if proof.get("type") == "Ed25519Signature2020":
+        return "Ed25519Signature2020"
+    return None
+
+
+def verify_proof(document: dict[str, Any], public_key: ed25519.Ed25519PublicKey) -> bool:
+    """Check an eddsa-jcs-2022 or an Ed25519Signature2020 proof."""
+    suite = proof_suite(document)
+    proof = document.get("proof")
+    if suite is None or not isinstance(proof, dict):
+        return False
+    if suite == CRYPTOSUITE_JCS:
+        return _verify_jcs(document, proof, public_key)
     value = proof.get("proofValue")
     if not isinstance(value, str) or not value.startswith("z"):
         return False
@@ -262,7 +372,7 @@ def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any
     """``{"credential": signed VC, "qr": QR text}``."""
     key = keyset.vc.private_key
     assert isinstance(key, ed25519.Ed25519PrivateKey)
-    signed = sign(
+    signed = sign_jcs(
         credential(record, keyset), key, keyset.vc_verification_method, created=record.issued_at
     )
     return {"credential": signed, "qr": to_qr(signed)}
