@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
+# byte → Base45 value, 0xFF for bytes outside the alphabet (one C-level translate per text)
+_VALUES = bytes(ALPHABET.find(chr(b)) if chr(b) in ALPHABET else 0xFF for b in range(256))
 
 
 class Base45Error(ValueError):
@@ -26,20 +30,25 @@ def b45encode(data: bytes) -> str:
 def b45decode(text: str) -> bytes:
     if len(text) % 3 == 1:
         raise Base45Error("Base45 length must not be 1 modulo 3")
-    try:
-        values = [_INDEX[c] for c in text]
-    except KeyError as exc:
-        raise Base45Error(f"invalid Base45 character {exc.args[0]!r}") from None
-    out = bytearray()
+    if not text.isascii():
+        bad = next(c for c in text if c not in _INDEX)
+        raise Base45Error(f"invalid Base45 character {bad!r}")
+    values = text.encode("ascii").translate(_VALUES)
+    if b"\xff" in values:
+        bad = text[values.index(b"\xff")]
+        raise Base45Error(f"invalid Base45 character {bad!r}")
     full = len(values) - len(values) % 3
-    for i in range(0, full, 3):
-        n = values[i] + values[i + 1] * 45 + values[i + 2] * 45 * 45
-        if n > 0xFFFF:
-            raise Base45Error("Base45 triplet out of range")
-        out += n.to_bytes(2, "big")
+    # triplets c + 45·d + 45²·e, computed over strided slices rather than index by index
+    words = [
+        c + 45 * d + 2025 * e
+        for c, d, e in zip(values[0:full:3], values[1:full:3], values[2:full:3], strict=True)
+    ]
+    if words and max(words) > 0xFFFF:
+        raise Base45Error("Base45 triplet out of range")
+    out = struct.pack(f">{len(words)}H", *words)
     if full != len(values):
         n = values[full] + values[full + 1] * 45
         if n > 0xFF:
             raise Base45Error("Base45 pair out of range")
-        out.append(n)
-    return bytes(out)
+        out += bytes((n,))
+    return out

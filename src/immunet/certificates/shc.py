@@ -94,20 +94,36 @@ def jwks(keyset: CertificateKeySet) -> dict[str, Any]:
 # -- numeric QR encoding ---------------------------------------------------------------------
 
 
+# Numeric mode maps each character c (45 ≤ ord(c) ≤ 122) to the two decimal digits of
+# ord(c) - 45. Done per character in Python this cost ~0.5 ms per card; instead each value v is
+# written as the byte 16·(v // 10) + v % 10, whose hex form *is* the two decimal digits, so
+# ``bytes.hex`` / ``bytes.fromhex`` plus one ``translate`` table do the work in C.
+_TO_BCD = bytes(
+    (16 * ((c - 45) // 10) + (c - 45) % 10) if 45 <= c <= 122 else 0xFF for c in range(256)
+)
+_FROM_BCD = bytes(
+    (10 * (b >> 4) + (b & 15) + 45)
+    if (b >> 4) <= 9 and (b & 15) <= 9 and 10 * (b >> 4) + (b & 15) <= 77
+    else 0
+    for b in range(256)
+)
+
+
 def to_numeric(jws: str) -> str:
-    return "".join(f"{ord(c) - 45:02d}" for c in jws)
+    data = jws.encode("ascii")
+    bcd = data.translate(_TO_BCD)
+    if b"\xff" in bcd:
+        raise ValueError("JWS character outside the SHC numeric range")
+    return bcd.hex()
 
 
 def from_numeric(digits: str) -> str:
     if len(digits) % 2 or not digits.isascii() or not digits.isdigit():
         raise DecodeError("numeric SHC data must be an even number of digits")
-    out = []
-    for i in range(0, len(digits), 2):
-        v = int(digits[i : i + 2])
-        if v > 77:
-            raise DecodeError("numeric SHC value out of range")
-        out.append(chr(v + 45))
-    return "".join(out)
+    out = bytes.fromhex(digits).translate(_FROM_BCD)
+    if b"\0" in out:
+        raise DecodeError("numeric SHC value out of range")
+    return out.decode("ascii")
 
 
 def qr_chunks(jws: str) -> list[str]:
