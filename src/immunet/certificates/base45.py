@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 # byte → Base45 value, 0xFF for bytes outside the alphabet (one C-level translate per text)
@@ -38,14 +36,23 @@ def b45decode(text: str) -> bytes:
         bad = text[values.index(b"\xff")]
         raise Base45Error(f"invalid Base45 character {bad!r}")
     full = len(values) - len(values) % 3
-    # triplets c + 45·d + 45²·e, computed over strided slices rather than index by index
-    words = [
-        c + 45 * d + 2025 * e
-        for c, d, e in zip(values[0:full:3], values[1:full:3], values[2:full:3], strict=True)
-    ]
-    if words and max(words) > 0xFFFF:
+    count = full // 3
+    # All triplets at once with big-integer arithmetic instead of a Python loop: the c, d and e
+    # values go into their own 24-bit slots of three integers, so c + 45·d + 45²·e (at most
+    # 91,124 < 2**24) is computed slot by slot without carries between slots. A slot whose top
+    # byte is not zero holds a value above 0xFFFF; the low two bytes are the decoded bytes.
+    slots = []
+    for offset in range(3):
+        buf = bytearray(full)
+        buf[2::3] = values[offset:full:3]
+        slots.append(int.from_bytes(buf, "big"))
+    total = (slots[0] + 45 * slots[1] + 2025 * slots[2]).to_bytes(full, "big")
+    if total[0::3].count(0) != count:
         raise Base45Error("Base45 triplet out of range")
-    out = struct.pack(f">{len(words)}H", *words)
+    decoded = bytearray(2 * count)
+    decoded[0::2] = total[1::3]
+    decoded[1::2] = total[2::3]
+    out = bytes(decoded)
     if full != len(values):
         n = values[full] + values[full + 1] * 45
         if n > 0xFF:
