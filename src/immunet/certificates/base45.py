@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+from functools import cache
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 # byte → Base45 value, 0xFF for bytes outside the alphabet (one C-level translate per text)
@@ -12,17 +15,26 @@ class Base45Error(ValueError):
     """The text is not valid Base45."""
 
 
+@cache
+def _word_table() -> tuple[str, ...]:
+    """The three Base45 characters of every 16-bit word (built once, ~3 MB): encoding is then
+    one table look-up per two bytes instead of two ``divmod`` and a list append in Python."""
+    out = []
+    for n in range(65536):
+        e, rest = divmod(n, 45 * 45)
+        d, c = divmod(rest, 45)
+        out.append(ALPHABET[c] + ALPHABET[d] + ALPHABET[e])
+    return tuple(out)
+
+
 def b45encode(data: bytes) -> str:
-    out: list[str] = []
-    for i in range(0, len(data) - 1, 2):
-        n = data[i] * 256 + data[i + 1]
-        e, n = divmod(n, 45 * 45)
-        d, c = divmod(n, 45)
-        out += (ALPHABET[c], ALPHABET[d], ALPHABET[e])
+    full = len(data) - len(data) % 2
+    words = struct.unpack(f">{full // 2}H", data[:full])
+    text = "".join(map(_word_table().__getitem__, words))
     if len(data) % 2:
         d, c = divmod(data[-1], 45)
-        out += (ALPHABET[c], ALPHABET[d])
-    return "".join(out)
+        text += ALPHABET[c] + ALPHABET[d]
+    return text
 
 
 def b45decode(text: str) -> bytes:

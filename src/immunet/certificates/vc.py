@@ -32,8 +32,10 @@ import hashlib
 import io
 import json
 import re
+import struct
 import threading
 import zipfile
+import zlib
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -381,15 +383,37 @@ def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any
 # -- QR --------------------------------------------------------------------------------------
 
 
+_DOS_TIME, _DOS_DATE = 0, ((2021 - 1980) << 9) | (1 << 5) | 1  # 2021-01-01 00:00:00
+
+
+def zip_single(name: str, data: bytes) -> bytes:
+    """A ZIP archive holding one DEFLATE member, byte for byte what ``zipfile`` writes for
+    ``ZipInfo(name, date_time=(2021, 1, 1, 0, 0, 0))``, level 9 (tested against it).
+
+    Written directly: ``zipfile``'s object machinery cost as much as the signature."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(data) + comp.flush()
+    raw_name = name.encode("ascii")
+    crc = zlib.crc32(data)
+    common = struct.pack(
+        "<HHHHIIIH", 0, 8, _DOS_TIME, _DOS_DATE, crc, len(body), len(data), len(raw_name)
+    )
+    local = b"PK\x03\x04" + struct.pack("<H", 20) + common + b"\0\0" + raw_name
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<HH", 0x0314, 20)
+        + common
+        + struct.pack("<HHHHII", 0, 0, 0, 0, 0o600 << 16, 0)
+        + raw_name
+    )
+    offset = len(local) + len(body)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central), offset, 0)
+    return local + body + central + end
+
+
 def to_qr(signed: dict[str, Any]) -> str:
-    buf = io.BytesIO()
-    info = zipfile.ZipInfo(ZIP_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(
-            info, json.dumps(signed, separators=(",", ":"), ensure_ascii=False), compresslevel=9
-        )
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    text = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(zip_single(ZIP_MEMBER, text.encode("utf-8"))).decode("ascii")
 
 
 def looks_like_qr(text: str) -> bool:

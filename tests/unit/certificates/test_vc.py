@@ -6,6 +6,8 @@ import json
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import NOW, make_record
@@ -144,3 +146,15 @@ def test_loader_never_fetches() -> None:
 
     with pytest.raises(JsonLdError):
         vcmod.document_loader("https://example.org/ctx")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=4000) | st.text(max_size=2000).map(lambda t: t.encode("utf-8", "replace")))
+def test_zip_writer_matches_zipfile(data: bytes) -> None:
+    """The hand-written single-member ZIP is exactly what the standard library writes."""
+    buf = io.BytesIO()
+    info = zipfile.ZipInfo("certificate.json", date_time=(2021, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(info, data, compresslevel=9)
+    assert vcmod.zip_single("certificate.json", data) == buf.getvalue()
