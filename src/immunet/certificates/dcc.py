@@ -263,6 +263,15 @@ def decode_claims(payload: bytes) -> dict[Any, Any]:
 
 def to_jsonable(value: Any) -> Any:
     """CBOR values as JSON values (dates → ISO text, bytes → base64); map keys as text."""
+    # exact-type checks first: decoded payloads are plain dicts, lists, str and int, and
+    # ``isinstance(x, Mapping)`` (an ABC check) cost more than the conversion itself
+    t = type(value)
+    if t is str or t is int:
+        return value
+    if t is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
+    if t is list:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -237,9 +237,7 @@ def sign_jcs(
     return {**unsecured, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
 
 
-_XSD_DATETIME = re.compile(
-    r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$"
-)
+_XSD_DATETIME = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 
 
 def _verify_jcs(
@@ -434,6 +432,77 @@ def from_qr(text: str) -> dict[str, Any]:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise DecodeError("bad base64") from None
+    raw = _read_simple_zip(data)
+    if raw is None:
+        raw = _read_zip(data)
+    if len(raw) > MAX_VC_JSON:
+        raise DecodeError("VC JSON too large")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("VC is not JSON") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("VC is not a JSON object")
+    check_shape(doc)
+    return doc
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_END = struct.Struct("<4sHHHHIIH")
+
+
+def _read_simple_zip(data: bytes) -> bytes | None:
+    """``certificate.json`` from the one ZIP layout immunet writes (one DEFLATE member, no
+    comment, extra field or data descriptor), read directly and with every field checked; None
+    for any other layout, which then goes through ``zipfile`` (DIVOC's and other writers').
+    Either way the size limit, the single-member rule and the CRC hold."""
+    if len(data) < _LOCAL.size + _CENTRAL.size + _END.size:
+        return None
+    end = _END.unpack_from(data, len(data) - _END.size)
+    if end[0] != b"PK\x05\x06" or end[1:5] != (0, 0, 1, 1) or end[7] != 0:
+        return None
+    cd_size, cd_offset = end[5], end[6]
+    if cd_offset + cd_size != len(data) - _END.size or cd_size < _CENTRAL.size:
+        return None
+    central = _CENTRAL.unpack_from(data, cd_offset)
+    (sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, *_rest) = (
+        central
+    )
+    local_offset = central[16]
+    if sig != b"PK\x01\x02" or flags != 0 or method != 8 or xlen or clen or local_offset != 0:
+        return None
+    if cd_size != _CENTRAL.size + nlen or data[cd_offset + _CENTRAL.size : cd_offset + cd_size] != (
+        ZIP_MEMBER.encode("ascii")
+    ):
+        return None
+    local = _LOCAL.unpack_from(data, 0)
+    if (
+        local[0] != b"PK\x03\x04"
+        or local[2:4] != (0, 8)
+        or local[6:10] != (crc, csize, usize, nlen)
+    ):
+        return None
+    start = _LOCAL.size + nlen + local[10]
+    if data[_LOCAL.size : _LOCAL.size + nlen] != ZIP_MEMBER.encode("ascii"):
+        return None
+    if start + csize != cd_offset:
+        return None
+    if usize > MAX_VC_JSON:
+        raise DecodeError("VC JSON too large")
+    d = zlib.decompressobj(-15)
+    try:
+        raw = d.decompress(data[start:cd_offset], MAX_VC_JSON + 1)
+    except zlib.error:
+        raise DecodeError("bad ZIP: bad compressed data") from None
+    if len(raw) > MAX_VC_JSON or d.unconsumed_tail:
+        raise DecodeError("VC JSON too large")
+    if not d.eof or d.unused_data or len(raw) != usize or zlib.crc32(raw) != crc:
+        raise DecodeError("bad ZIP: size or CRC mismatch")
+    return raw
+
+
+def _read_zip(data: bytes) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
@@ -449,16 +518,7 @@ def from_qr(text: str) -> dict[str, Any]:
         Exception
     ) as exc:  # zipfile raises BadZipFile, zlib.error, EOFError, NotImplementedError…
         raise DecodeError(f"bad ZIP: {type(exc).__name__}") from None
-    if len(raw) > MAX_VC_JSON:
-        raise DecodeError("VC JSON too large")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise DecodeError("VC is not JSON") from None
-    if not isinstance(doc, dict):
-        raise DecodeError("VC is not a JSON object")
-    check_shape(doc)
-    return doc
+    return raw
 
 
 def check_shape(doc: Any) -> None:
