@@ -11,7 +11,6 @@ deadlock. SMS go out only after commit; availability caches are invalidated then
 from __future__ import annotations
 
 import asyncio
-import asyncio
 import datetime as dt
 import logging
 import secrets

@@ -8,7 +8,7 @@ Plane, RFC 8785 output is byte-for-byte what ``json.dumps(sort_keys=True, separa
 
 * keys sort by UTF-16 code units (RFC 8785 §3.2.3); for BMP-only keys that is code-point order,
   Python's ``str`` order;
-* strings escape exactly ``"``, ``\\`` and U+0000–U+001F, with ``\\b \\t \\n \\f \\r`` short
+* strings escape exactly ``"``, ``\\`` and U+0000 to U+001F, with ``\\b \\t \\n \\f \\r`` short
   forms and lowercase ``\\u00xx`` otherwise (ECMAScript ``JSON.stringify``, as Python does);
   everything else is written as UTF-8;
 * such integers print the same in ECMAScript's number serialization and in Python.
@@ -35,24 +35,28 @@ class CanonicalizationError(ValueError):
 
 
 def _plain(value: Any) -> bool:
+    """True if ``json`` writes ``value`` exactly as RFC 8785 does (see the module docstring)."""
     stack = [value]
-    pop, push = stack.pop, stack.append
+    pop, extend = stack.pop, stack.extend
     while stack:
         node = pop()
         t = type(node)
-        if t is str or t is bool or node is None:
+        if t is str:
             continue
         if t is dict:
-            for k, v in node.items():
-                if type(k) is not str or (not k.isascii() and max(k) > "\uffff"):
-                    return False
-                push(v)
+            try:
+                keys = "".join(node)  # one C call per object; TypeError for a non-str key
+            except TypeError:
+                return False
+            if not keys.isascii() and max(keys) > "\uffff":
+                return False
+            extend(node.values())
         elif t is list:
-            stack.extend(node)
+            extend(node)
         elif t is int:
             if not -_SAFE_INT < node < _SAFE_INT:
                 return False
-        else:
+        elif not (t is bool or node is None):
             return False
     return True
 

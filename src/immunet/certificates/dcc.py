@@ -307,7 +307,7 @@ def _schema_validator() -> Any:
 
 @lru_cache(maxsize=1)
 def _fast_schema_check() -> Any:
-    """The same bundled schema compiled to Python by ``fastjsonschema`` (~20× faster).
+    """The same bundled schema compiled to Python by ``fastjsonschema`` (about 20 times faster).
 
     The 1.3.3 schema uses only keywords whose meaning is the same in draft-07 and 2020-12
     (type, $ref without siblings, required, properties, items as one schema, pattern,

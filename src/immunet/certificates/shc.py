@@ -161,12 +161,15 @@ def jws_from_qr(texts: list[str]) -> str:
         parsed.append(_chunk(text.strip()))
     if len(parsed) == 1 and parsed[0][0] is None:
         return from_numeric(parsed[0][2])
-    if any(p[0] is None for p in parsed):
+    chunks = [(i, n, d) for i, n, d in parsed if i is not None and n is not None]
+    if len(chunks) != len(parsed):
         raise DecodeError("mixed chunked and unchunked SHC QR texts")
-    total = int(parsed[0][1])
-    if total != len(parsed) or any(int(p[1]) != total for p in parsed):
+    if any(len(i) > 2 or len(n) > 2 for i, n, _ in chunks):
+        raise DecodeError("SHC chunk count mismatch")  # at most 20 chunks
+    total = int(chunks[0][1])
+    if total != len(chunks) or any(int(n) != total for _, n, _ in chunks):
         raise DecodeError("SHC chunk count mismatch")
-    by_index = {int(p[0]): p[2] for p in parsed}
+    by_index = {int(i): d for i, _, d in chunks}
     if sorted(by_index) != list(range(1, total + 1)):
         raise DecodeError("SHC chunk indexes missing or repeated")
     return "".join(from_numeric(by_index[i]) for i in range(1, total + 1))

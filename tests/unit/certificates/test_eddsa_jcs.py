@@ -19,8 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import NOW, make_record
-from immunet.certificates import TrustList, issue_all, verify_qr
-from immunet.certificates import _jcs
+from immunet.certificates import TrustList, _jcs, issue_all, verify_qr
 from immunet.certificates import vc as vcmod
 from immunet.certificates.keys import CertificateKeySet
 
@@ -115,9 +114,7 @@ def test_verifier_accepts_both_suites(keyset: CertificateKeySet) -> None:
     doc = vcmod.credential(record, keyset)
     jcs = vcmod.sign_jcs(doc, key, keyset.vc_verification_method, created=record.issued_at)
     legacy_doc = {**doc, "@context": list(vcmod.CONTEXT_2020)}
-    legacy = vcmod.sign(
-        legacy_doc, key, keyset.vc_verification_method, created=record.issued_at
-    )
+    legacy = vcmod.sign(legacy_doc, key, keyset.vc_verification_method, created=record.issued_at)
     for signed in (jcs, legacy):
         result = verify_qr(vcmod.to_qr(signed), trust, at=NOW)
         assert result.valid, result.detail
@@ -161,7 +158,7 @@ def test_fast_path_equals_rfc8785(value: Any) -> None:
 def test_fast_path_edge_cases_equal_rfc8785() -> None:
     cases: list[Any] = [
         {"\U0001f600": 1, "\ue000": 2, "a": 3},  # astral vs private-use key order (UTF-16)
-        {"k": "\x00\x07\x08\t\n\x0b\x0c\r\x1f\x7f\u2028\"\\/é\U0001f600"},
+        {"k": '\x00\x07\x08\t\n\x0b\x0c\r\x1f\x7f\u2028"\\/é\U0001f600'},
         [2**53 - 1, -(2**53 - 1), 0, True, False, None],
         {"b": [], "a": {}, "": ""},
     ]

@@ -6,9 +6,9 @@ import json
 import zipfile
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import NOW, make_record
 from immunet.certificates import TrustList, issue_all, verify_qr
