@@ -153,12 +153,21 @@ def canonicalize(doc: dict[str, Any]) -> str:
     return result
 
 
+_B58_CHUNK = 58**10
+
+
 def b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
-    out = ""
+    # one big-integer division per ten characters, the digits of each chunk in small ints
+    chunks: list[str] = []
     while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
+        n, small = divmod(n, _B58_CHUNK)
+        digits = []
+        for _ in range(10):
+            small, r = divmod(small, 58)
+            digits.append(_B58[r])
+        chunks.append("".join(reversed(digits)))
+    out = "".join(reversed(chunks)).lstrip("1")
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
