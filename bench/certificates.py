@@ -3,7 +3,9 @@
 Each figure is a ratio to the raw signature rate of the algorithm that format uses,
 measured in the same run: Ed25519 for the W3C credential, ECDSA P-256 for HC1 and SMART
 Health Cards. Issuance of all four formats for one dose signs once with Ed25519 and twice
-with ECDSA, so its baseline is the combined rate of those three signatures.
+with ECDSA, so its baseline is the combined rate of those three signatures. Each measure
+takes turns with its baseline in short slices and keeps the best slice of each (see
+``_rates``): the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from immunet.certificates import CertificateKeySet, TrustList, issue_all, verify_qr
+from immunet.certificates import (
+    CertificateKeySet,
+    TrustList,
+    dcc,
+    fhir,
+    issue_all,
+    shc,
+    vc,
+    verify_qr,
+)
 from immunet.certificates.record import CertificateRecord, DoseEntry
 
 
-def _rate(fn: Callable[[], Any], seconds: float) -> float:
-    fn()  # warm up (caches, lazy imports)
+def _slice_rate(fn: Callable[[], Any], seconds: float) -> float:
     count = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -29,6 +39,21 @@ def _rate(fn: Callable[[], Any], seconds: float) -> float:
         fn()
         count += 1
     return count / (time.perf_counter() - start)
+
+
+def _rates(fns: dict[str, Callable[[], Any]], seconds: float, slices: int = 6) -> dict[str, float]:
+    """Best rate of each function over ``slices`` rounds that take turns, a slice each.
+
+    The machine is shared: noise only ever slows a slice down, and it comes in bursts. Taking
+    turns puts a baseline and the code it is compared with under the same conditions, and the
+    best slice of each is the closest to its own cost; the ratio of the two is then stable."""
+    for fn in fns.values():
+        fn()  # warm up (caches, lazy imports)
+    best = dict.fromkeys(fns, 0.0)
+    for _ in range(slices):
+        for name, fn in fns.items():
+            best[name] = max(best[name], _slice_rate(fn, seconds / slices))
+    return best
 
 
 def _record() -> CertificateRecord:
@@ -64,14 +89,6 @@ def run(seconds: float) -> dict[str, Any]:
     ec_sig = ec_key.sign(message, ec.ECDSA(hashes.SHA256()))
     ec_pub = ec_key.public_key()
 
-    raw = {
-        "ed25519_sign": _rate(lambda: ed_key.sign(message), seconds),
-        "ed25519_verify": _rate(lambda: ed_pub.verify(ed_sig, message), seconds),
-        "ecdsa_p256_sign": _rate(lambda: ec_key.sign(message, ec.ECDSA(hashes.SHA256())), seconds),
-        "ecdsa_p256_verify": _rate(
-            lambda: ec_pub.verify(ec_sig, message, ec.ECDSA(hashes.SHA256())), seconds
-        ),
-    }
     keyset = CertificateKeySet.generate()
     trust = TrustList.from_keyset(keyset)
     record = _record()
@@ -82,20 +99,60 @@ def run(seconds: float) -> dict[str, Any]:
         if not result.valid:
             raise RuntimeError(f"bench: own {fmt} certificate does not verify: {result.reason}")
 
-    issue_rate = _rate(lambda: issue_all(record, keyset), seconds)
-    combined_sign = 1 / (1 / raw["ed25519_sign"] + 2 / raw["ecdsa_p256_sign"])
+    raw_fns: dict[str, Callable[[], Any]] = {
+        "ed25519_sign": lambda: ed_key.sign(message),
+        "ed25519_verify": lambda: ed_pub.verify(ed_sig, message),
+        "ecdsa_p256_sign": lambda: ec_key.sign(message, ec.ECDSA(hashes.SHA256())),
+        "ecdsa_p256_verify": lambda: ec_pub.verify(ec_sig, message, ec.ECDSA(hashes.SHA256())),
+    }
+    # issuance takes turns with the two signing baselines, each verifier with its own baseline
+    issuing = _rates(
+        {
+            "issue": lambda: issue_all(record, keyset),
+            "ed25519_sign": raw_fns["ed25519_sign"],
+            "ecdsa_p256_sign": raw_fns["ecdsa_p256_sign"],
+        },
+        2 * seconds,
+    )
+    baselines = {"vc": "ed25519_verify", "dcc": "ecdsa_p256_verify", "shc": "ecdsa_p256_verify"}
+    verifying = {
+        fmt: _rates(
+            {
+                "verify": lambda text=text: verify_qr(text, trust),  # type: ignore[misc]
+                "raw": raw_fns[baselines[fmt]],
+            },
+            2 * seconds,
+        )
+        for fmt, text in qr.items()
+    }
+    raw = {
+        "ed25519_sign": issuing["ed25519_sign"],
+        "ecdsa_p256_sign": issuing["ecdsa_p256_sign"],
+        "ed25519_verify": verifying["vc"]["raw"],
+        "ecdsa_p256_verify": max(verifying["dcc"]["raw"], verifying["shc"]["raw"]),
+    }
+    combined_sign = 1 / (1 / issuing["ed25519_sign"] + 2 / issuing["ecdsa_p256_sign"])
     out: dict[str, Any] = {
         "raw_per_second": {k: round(v, 1) for k, v in raw.items()},
         "issue_all_formats": {
-            "per_second": round(issue_rate, 1),
+            "per_second": round(issuing["issue"], 1),
             "baseline_per_second": round(combined_sign, 1),
-            "ratio": round(issue_rate / combined_sign, 3),
+            "ratio": round(issuing["issue"] / combined_sign, 3),
         },
     }
-    baselines = {"vc": "ed25519_verify", "dcc": "ecdsa_p256_verify", "shc": "ecdsa_p256_verify"}
-    for fmt, text in qr.items():
-        rate = _rate(lambda text=text: verify_qr(text, trust), seconds)  # type: ignore[misc]
-        base = raw[baselines[fmt]]
+    # what one set costs, format by format (µs per issuance; FHIR has no signature)
+    per_format = _rates(
+        {
+            "vc": lambda: vc.issue(record, keyset),
+            "dcc": lambda: dcc.issue(record, keyset),
+            "shc": lambda: shc.issue(record, keyset),
+            "fhir": lambda: fhir.bundle(record),
+        },
+        seconds,
+    )
+    out["issue_per_format_us"] = {k: round(1e6 / v, 1) for k, v in per_format.items()}
+    for fmt in qr:
+        rate, base = verifying[fmt]["verify"], verifying[fmt]["raw"]
         out[f"verify_{fmt}"] = {
             "per_second": round(rate, 1),
             "baseline": baselines[fmt],

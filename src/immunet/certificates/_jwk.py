@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -50,7 +51,25 @@ def thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def key_from_jwk(jwk: dict[str, Any]) -> PublicKey:
-    """A public key from a JWK (EC P-256 or Ed25519); anything else is a DecodeError."""
+    """A public key from a JWK (EC P-256 or Ed25519); anything else is a DecodeError.
+
+    Parsed keys are cached by their exact members (kty, crv, x, y): building an EC point from
+    coordinates (with its on-curve check) costs a fifth of an ECDSA verification, and a verifier
+    sees the same few trust-list keys over and over. Same members, same key: nothing to
+    invalidate when the trust list changes."""
+    kty, crv, x, y = jwk.get("kty"), jwk.get("crv"), jwk.get("x"), jwk.get("y")
+    if not all(v is None or isinstance(v, str) for v in (kty, crv, x, y)):
+        return _parse_jwk(jwk)
+    return _cached_key(kty, crv, x, y)
+
+
+@lru_cache(maxsize=512)
+def _cached_key(kty: str | None, crv: str | None, x: str | None, y: str | None) -> PublicKey:
+    members = {k: v for k, v in (("kty", kty), ("crv", crv), ("x", x), ("y", y)) if v is not None}
+    return _parse_jwk(members)
+
+
+def _parse_jwk(jwk: dict[str, Any]) -> PublicKey:
     try:
         kty, crv = jwk.get("kty"), jwk.get("crv")
         if kty == "EC" and crv == "P-256":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import zlib
 from typing import Any
 
@@ -13,7 +12,6 @@ import cbor2
 MAX_QR_TEXT = 16 * 1024  # the largest QR code holds 7,089 digits; chunked SHC up to a few of them
 MAX_INFLATED = 256 * 1024  # a certificate payload is a few KiB
 MAX_CBOR_DEPTH = 16
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class DecodeError(ValueError):
@@ -49,9 +47,16 @@ def cbor_loads(data: bytes) -> Any:
         raise DecodeError(f"bad CBOR: {type(exc).__name__}") from None
 
 
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def b64url_decode(text: str) -> bytes:
     """Strict unpadded base64url (JWS); padding or alien characters are errors."""
-    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    if (
+        not text.isascii()
+        or text.encode("ascii").translate(None, _B64URL_ALPHABET)
+        or len(text) % 4 == 1
+    ):
         raise DecodeError("bad base64url (alphabet, padding or length)")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

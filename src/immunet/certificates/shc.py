@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 import zlib
 from typing import Any
 
@@ -38,7 +37,6 @@ VC_TYPES = [
     "https://smarthealth.cards#immunization",
     "https://smarthealth.cards#covid19",
 ]
-_CHUNK = re.compile(r"^shc:/(?:(\d+)/(\d+)/)?(\d*)$")
 
 
 def _compact(obj: Any) -> bytes:
@@ -94,20 +92,41 @@ def jwks(keyset: CertificateKeySet) -> dict[str, Any]:
 # -- numeric QR encoding ---------------------------------------------------------------------
 
 
+# Numeric mode maps each character c (45 ≤ ord(c) ≤ 122) to the two decimal digits of
+# ord(c) - 45. Done per character in Python this cost ~0.5 ms per card; instead each value v is
+# written as the byte 16·(v // 10) + v % 10, whose hex form *is* the two decimal digits, so
+# ``bytes.hex`` / ``bytes.fromhex`` plus one ``translate`` table do the work in C.
+_TO_BCD = bytes(
+    (16 * ((c - 45) // 10) + (c - 45) % 10) if 45 <= c <= 122 else 0xFF for c in range(256)
+)
+_FROM_BCD = bytes(
+    (10 * (b >> 4) + (b & 15) + 45)
+    if (b >> 4) <= 9 and (b & 15) <= 9 and 10 * (b >> 4) + (b & 15) <= 77
+    else 0
+    for b in range(256)
+)
+
+
 def to_numeric(jws: str) -> str:
-    return "".join(f"{ord(c) - 45:02d}" for c in jws)
+    data = jws.encode("ascii")
+    bcd = data.translate(_TO_BCD)
+    if b"\xff" in bcd:
+        raise ValueError("JWS character outside the SHC numeric range")
+    return bcd.hex()
+
+
+def _all_digits(text: str) -> bool:
+    """ASCII 0-9 only (``str.isdigit`` also accepts other scripts' digits, and is slower)."""
+    return text.isascii() and not text.encode("ascii").translate(None, b"0123456789")
 
 
 def from_numeric(digits: str) -> str:
-    if len(digits) % 2 or not digits.isascii() or not digits.isdigit():
+    if len(digits) % 2 or not _all_digits(digits):
         raise DecodeError("numeric SHC data must be an even number of digits")
-    out = []
-    for i in range(0, len(digits), 2):
-        v = int(digits[i : i + 2])
-        if v > 77:
-            raise DecodeError("numeric SHC value out of range")
-        out.append(chr(v + 45))
-    return "".join(out)
+    out = bytes.fromhex(digits).translate(_FROM_BCD)
+    if b"\0" in out:
+        raise DecodeError("numeric SHC value out of range")
+    return out.decode("ascii")
 
 
 def qr_chunks(jws: str) -> list[str]:
@@ -119,24 +138,38 @@ def qr_chunks(jws: str) -> list[str]:
     return [f"shc:/{i}/{len(parts)}/{to_numeric(p)}" for i, p in enumerate(parts, start=1)]
 
 
+def _chunk(text: str) -> tuple[str | None, str | None, str]:
+    """``shc:/<digits>`` or ``shc:/<i>/<n>/<digits>`` as (i, n, digits), i and n None if absent.
+
+    Parsed by hand: the equivalent regular expression cost ~90 µs on a 1,500-digit card."""
+    if not text.startswith("shc:/"):
+        raise DecodeError("not an shc:/ QR text")
+    parts = text[5:].split("/")
+    if len(parts) == 1 and (not parts[0] or _all_digits(parts[0])):
+        return None, None, parts[0]
+    if len(parts) == 3 and parts[0] and parts[1] and all(_all_digits(p) for p in parts if p):
+        return parts[0], parts[1], parts[2]
+    raise DecodeError("not an shc:/ QR text")
+
+
 def jws_from_qr(texts: list[str]) -> str:
     """Join single or chunked ``shc:/`` texts (chunks in any order) into the compact JWS."""
     if not texts or len(texts) > 20:
         raise DecodeError("expected 1 to 20 SHC QR texts")
-    parsed = []
+    parsed: list[tuple[str | None, str | None, str]] = []
     for text in texts:
-        m = _CHUNK.match(text.strip())
-        if not m:
-            raise DecodeError("not an shc:/ QR text")
-        parsed.append((m.group(1), m.group(2), m.group(3)))
+        parsed.append(_chunk(text.strip()))
     if len(parsed) == 1 and parsed[0][0] is None:
         return from_numeric(parsed[0][2])
-    if any(p[0] is None for p in parsed):
+    chunks = [(i, n, d) for i, n, d in parsed if i is not None and n is not None]
+    if len(chunks) != len(parsed):
         raise DecodeError("mixed chunked and unchunked SHC QR texts")
-    total = int(parsed[0][1])
-    if total != len(parsed) or any(int(p[1]) != total for p in parsed):
+    if any(len(i) > 2 or len(n) > 2 for i, n, _ in chunks):
+        raise DecodeError("SHC chunk count mismatch")  # at most 20 chunks
+    total = int(chunks[0][1])
+    if total != len(chunks) or any(int(n) != total for _, n, _ in chunks):
         raise DecodeError("SHC chunk count mismatch")
-    by_index = {int(p[0]): p[2] for p in parsed}
+    by_index = {int(i): d for i, _, d in chunks}
     if sorted(by_index) != list(range(1, total + 1)):
         raise DecodeError("SHC chunk indexes missing or repeated")
     return "".join(from_numeric(by_index[i]) for i in range(1, total + 1))

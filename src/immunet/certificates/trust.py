@@ -56,14 +56,25 @@ class DccSigner:
     kid: str
     certificate_der: bytes
 
+    # The parsed certificate, its key and its allowed types are cached on the signer (frozen,
+    # keyed by its exact DER): parsing them per verification cost more than the ECDSA check.
+    # A changed trust list is a new TrustList with new signers, so nothing goes stale.
     @cached_property
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.certificate_der)
 
-    def public_key(self) -> Any:
+    @cached_property
+    def _public_key(self) -> Any:
         return self.certificate.public_key()
 
+    def public_key(self) -> Any:
+        return self._public_key
+
     def allowed_types(self) -> frozenset[str]:
+        return self._allowed_types
+
+    @cached_property
+    def _allowed_types(self) -> frozenset[str]:
         """Certificate types ("v", "t", "r") this DSC may sign, from its extended key usage.
 
         Decisions (ADR 0005): an EKU that cannot be read (invalid DER, as in the FI test DSCs,

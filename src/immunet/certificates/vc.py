@@ -1,14 +1,20 @@
-"""W3C Verifiable Credential in the shape DIVOC issued for Co-WIN, signed Ed25519Signature2020.
+"""W3C Verifiable Credential in the shape DIVOC issued for Co-WIN, signed ``eddsa-jcs-2022``.
 
 The credential keeps DIVOC's shape (``VerifiableCredential`` + ``ProofOfVaccinationCredential``,
 ``credentialSubject`` of type ``Person``, ``evidence[]`` of type ``Vaccination``), with one
 evidence entry per dose and immunet's own JSON-LD context (DIVOC's context is GPL-licensed and
 names cowin.gov.in terms; ours is bundled, see ADR 0005).
 
-Proof: Ed25519Signature2020 Linked Data Proof. The document (without ``proof``) and the proof
-options (with the document's ``@context``) are canonicalized with URDNA2015 by ``pyld``; the
-signature covers ``SHA-256(canon(proof options)) ‖ SHA-256(canon(document))``; ``proofValue`` is
-multibase base58btc (``z…``). Every context is bundled and the document loader never touches the
+Proof (issued): a W3C Data Integrity ``DataIntegrityProof`` with the ``eddsa-jcs-2022``
+cryptosuite (Data Integrity EdDSA Cryptosuites v1.0, a W3C Recommendation): the proof
+configuration (with the document's ``@context``) and the document without ``proof`` are
+canonicalized with JCS (RFC 8785); the Ed25519 signature covers
+``SHA-256(JCS(proof config)) ‖ SHA-256(JCS(document))``; ``proofValue`` is multibase base58btc
+(``z…``). No JSON-LD processing is needed, so signing and verifying cost microseconds.
+
+Proof (also verified): the Ed25519Signature2020 Linked Data Proof that earlier immunet
+credentials and other issuers use: the same construction over URDNA2015 canonical N-Quads
+computed by ``pyld``. Every context is bundled and the document loader never touches the
 network: an unknown context URL is an error.
 
 QR: as DIVOC did, the credential JSON goes into a ZIP archive as ``certificate.json`` (DEFLATE).
@@ -26,8 +32,10 @@ import hashlib
 import io
 import json
 import re
+import struct
 import threading
 import zipfile
+import zlib
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -35,17 +43,23 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from . import _jcs
 from ._safe import DecodeError
 from .keys import CertificateKeySet
 from .record import CertificateRecord
 
 CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 ED25519_2020 = "https://w3id.org/security/suites/ed25519-2020/v1"
+DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
 VACCINATION_V1 = "https://immunet.example/credentials/vaccination/v1"
-CONTEXT = [CREDENTIALS_V1, ED25519_2020, VACCINATION_V1]
+# Data Integrity with a VC 1.1 document: the data-integrity/v2 context defines the proof terms.
+CONTEXT = [CREDENTIALS_V1, DATA_INTEGRITY_V2, VACCINATION_V1]
+CONTEXT_2020 = [CREDENTIALS_V1, ED25519_2020, VACCINATION_V1]  # Ed25519Signature2020 documents
+CRYPTOSUITE_JCS = "eddsa-jcs-2022"
 _CONTEXT_FILES = {
     CREDENTIALS_V1: "credentials-v1.jsonld",
     ED25519_2020: "ed25519-signature-2020-v1.jsonld",
+    DATA_INTEGRITY_V2: "data-integrity-v2.jsonld",
     VACCINATION_V1: "immunet-vaccination-v1.jsonld",
     "https://w3id.org/security/v1": "security-v1.jsonld",
     "https://w3id.org/security/v2": "security-v2.jsonld",
@@ -139,22 +153,41 @@ def canonicalize(doc: dict[str, Any]) -> str:
     return result
 
 
+_B58_CHUNK = 58**10
+
+
 def b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
-    out = ""
+    # one big-integer division per ten characters, the digits of each chunk in small ints
+    chunks: list[str] = []
     while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
+        n, small = divmod(n, _B58_CHUNK)
+        digits = []
+        for _ in range(10):
+            small, r = divmod(small, 58)
+            digits.append(_B58[r])
+        chunks.append("".join(reversed(digits)))
+    out = "".join(reversed(chunks)).lstrip("1")
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+_B58_VALUES = {c: i for i, c in enumerate(_B58)}
 
 
 def b58decode(text: str) -> bytes:
     n = 0
-    for c in text:
-        i = _B58.find(c)
-        if i < 0:
-            raise DecodeError("bad base58 character")
-        n = n * 58 + i
+    values = _B58_VALUES
+    # ten characters at a time in a small int, then one big-integer step per chunk: a
+    # signature's 88 characters cost 9 big multiplications instead of 88
+    for start in range(0, len(text), 10):
+        chunk = text[start : start + 10]
+        small = 0
+        for c in chunk:
+            i = values.get(c)
+            if i is None:
+                raise DecodeError("bad base58 character")
+            small = small * 58 + i
+        n = n * 58 ** len(chunk) + small
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     return b"\0" * (len(text) - len(text.lstrip("1"))) + body
 
@@ -168,6 +201,10 @@ def _verify_data(document: dict[str, Any], proof_options: dict[str, Any]) -> byt
     )
 
 
+def _created(created: dt.datetime) -> str:
+    return created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def sign(
     document: dict[str, Any],
     key: ed25519.Ed25519PrivateKey,
@@ -175,9 +212,10 @@ def sign(
     *,
     created: dt.datetime,
 ) -> dict[str, Any]:
+    """An Ed25519Signature2020 (URDNA2015) proof: kept for tests and interoperability."""
     proof: dict[str, Any] = {
         "type": "Ed25519Signature2020",
-        "created": created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _created(created),
         "verificationMethod": verification_method,
         "proofPurpose": "assertionMethod",
     }
@@ -185,10 +223,101 @@ def sign(
     return {**document, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
 
 
-def verify_proof(document: dict[str, Any], public_key: ed25519.Ed25519PublicKey) -> bool:
-    proof = document.get("proof")
-    if not isinstance(proof, dict) or proof.get("type") != "Ed25519Signature2020":
+# -- eddsa-jcs-2022 (W3C Data Integrity EdDSA Cryptosuites v1.0, §3.3) -------------------------
+
+
+def _jcs_hash_data(unsecured: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
+    """§3.3.4 Hashing: SHA-256(JCS(proof config)) ‖ SHA-256(JCS(document))."""
+    return (
+        hashlib.sha256(_jcs.canonicalize(proof_config)).digest()
+        + hashlib.sha256(_jcs.canonicalize(unsecured)).digest()
+    )
+
+
+def sign_jcs(
+    document: dict[str, Any],
+    key: ed25519.Ed25519PrivateKey,
+    verification_method: str,
+    *,
+    created: dt.datetime,
+) -> dict[str, Any]:
+    """Add a ``DataIntegrityProof`` with cryptosuite ``eddsa-jcs-2022`` (§3.3.1, §3.3.5)."""
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    proof: dict[str, Any] = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": CRYPTOSUITE_JCS,
+        "created": _created(created),
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    if "@context" in unsecured:  # §3.3.5 step 6: the proof carries the document's context
+        proof["@context"] = unsecured["@context"]
+    signature = key.sign(_jcs_hash_data(unsecured, proof))
+    return {**unsecured, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
+
+
+_XSD_DATETIME = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def _verify_jcs(
+    document: dict[str, Any], proof: dict[str, Any], public_key: ed25519.Ed25519PublicKey
+) -> bool:
+    """§3.3.2 Verify Proof (eddsa-jcs-2022); False on any failure."""
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    # §3.3.6 Proof Configuration: type and cryptosuite must match; created must be a dateTime
+    if options.get("type") != "DataIntegrityProof" or options.get("cryptosuite") != (
+        CRYPTOSUITE_JCS
+    ):
         return False
+    created = options.get("created")
+    if created is not None and not (isinstance(created, str) and _XSD_DATETIME.match(created)):
+        return False
+    # §3.3.2 step 4: the proof's @context must be a prefix of the document's, in order
+    if "@context" in options:
+        ctx, doc_ctx = options["@context"], unsecured.get("@context")
+        ctx_list = ctx if isinstance(ctx, list) else [ctx]
+        doc_list = doc_ctx if isinstance(doc_ctx, list) else [doc_ctx]
+        if doc_list[: len(ctx_list)] != ctx_list:
+            return False
+        unsecured["@context"] = ctx
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not value.startswith("z"):
+        return False
+    try:
+        signature = b58decode(value[1:])
+        data = _jcs_hash_data(unsecured, options)
+    except (DecodeError, _jcs.CanonicalizationError):
+        return False
+    if len(signature) != 64:
+        return False
+    try:
+        public_key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def proof_suite(document: dict[str, Any]) -> str | None:
+    """``"eddsa-jcs-2022"``, ``"Ed25519Signature2020"`` or None (unsupported or absent)."""
+    proof = document.get("proof")
+    if not isinstance(proof, dict):
+        return None
+    if proof.get("type") == "DataIntegrityProof" and proof.get("cryptosuite") == CRYPTOSUITE_JCS:
+        return CRYPTOSUITE_JCS
+    if proof.get("type") == "Ed25519Signature2020":
+        return "Ed25519Signature2020"
+    return None
+
+
+def verify_proof(document: dict[str, Any], public_key: ed25519.Ed25519PublicKey) -> bool:
+    """Check an eddsa-jcs-2022 or an Ed25519Signature2020 proof."""
+    suite = proof_suite(document)
+    proof = document.get("proof")
+    if suite is None or not isinstance(proof, dict):
+        return False
+    if suite == CRYPTOSUITE_JCS:
+        return _verify_jcs(document, proof, public_key)
     value = proof.get("proofValue")
     if not isinstance(value, str) or not value.startswith("z"):
         return False
@@ -262,7 +391,7 @@ def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any
     """``{"credential": signed VC, "qr": QR text}``."""
     key = keyset.vc.private_key
     assert isinstance(key, ed25519.Ed25519PrivateKey)
-    signed = sign(
+    signed = sign_jcs(
         credential(record, keyset), key, keyset.vc_verification_method, created=record.issued_at
     )
     return {"credential": signed, "qr": to_qr(signed)}
@@ -271,15 +400,37 @@ def issue(record: CertificateRecord, keyset: CertificateKeySet) -> dict[str, Any
 # -- QR --------------------------------------------------------------------------------------
 
 
+_DOS_TIME, _DOS_DATE = 0, ((2021 - 1980) << 9) | (1 << 5) | 1  # 2021-01-01 00:00:00
+
+
+def zip_single(name: str, data: bytes) -> bytes:
+    """A ZIP archive holding one DEFLATE member, byte for byte what ``zipfile`` writes for
+    ``ZipInfo(name, date_time=(2021, 1, 1, 0, 0, 0))``, level 9 (tested against it).
+
+    Written directly: ``zipfile``'s object machinery cost as much as the signature."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(data) + comp.flush()
+    raw_name = name.encode("ascii")
+    crc = zlib.crc32(data)
+    common = struct.pack(
+        "<HHHHIIIH", 0, 8, _DOS_TIME, _DOS_DATE, crc, len(body), len(data), len(raw_name)
+    )
+    local = b"PK\x03\x04" + struct.pack("<H", 20) + common + b"\0\0" + raw_name
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<HH", 0x0314, 20)
+        + common
+        + struct.pack("<HHHHII", 0, 0, 0, 0, 0o600 << 16, 0)
+        + raw_name
+    )
+    offset = len(local) + len(body)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central), offset, 0)
+    return local + body + central + end
+
+
 def to_qr(signed: dict[str, Any]) -> str:
-    buf = io.BytesIO()
-    info = zipfile.ZipInfo(ZIP_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(
-            info, json.dumps(signed, separators=(",", ":"), ensure_ascii=False), compresslevel=9
-        )
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    text = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(zip_single(ZIP_MEMBER, text.encode("utf-8"))).decode("ascii")
 
 
 def looks_like_qr(text: str) -> bool:
@@ -300,6 +451,77 @@ def from_qr(text: str) -> dict[str, Any]:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise DecodeError("bad base64") from None
+    raw = _read_simple_zip(data)
+    if raw is None:
+        raw = _read_zip(data)
+    if len(raw) > MAX_VC_JSON:
+        raise DecodeError("VC JSON too large")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("VC is not JSON") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("VC is not a JSON object")
+    check_shape(doc)
+    return doc
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_END = struct.Struct("<4sHHHHIIH")
+
+
+def _read_simple_zip(data: bytes) -> bytes | None:
+    """``certificate.json`` from the one ZIP layout immunet writes (one DEFLATE member, no
+    comment, extra field or data descriptor), read directly and with every field checked; None
+    for any other layout, which then goes through ``zipfile`` (DIVOC's and other writers').
+    Either way the size limit, the single-member rule and the CRC hold."""
+    if len(data) < _LOCAL.size + _CENTRAL.size + _END.size:
+        return None
+    end = _END.unpack_from(data, len(data) - _END.size)
+    if end[0] != b"PK\x05\x06" or end[1:5] != (0, 0, 1, 1) or end[7] != 0:
+        return None
+    cd_size, cd_offset = end[5], end[6]
+    if cd_offset + cd_size != len(data) - _END.size or cd_size < _CENTRAL.size:
+        return None
+    central = _CENTRAL.unpack_from(data, cd_offset)
+    (sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, *_rest) = (
+        central
+    )
+    local_offset = central[16]
+    if sig != b"PK\x01\x02" or flags != 0 or method != 8 or xlen or clen or local_offset != 0:
+        return None
+    if cd_size != _CENTRAL.size + nlen or data[cd_offset + _CENTRAL.size : cd_offset + cd_size] != (
+        ZIP_MEMBER.encode("ascii")
+    ):
+        return None
+    local = _LOCAL.unpack_from(data, 0)
+    if (
+        local[0] != b"PK\x03\x04"
+        or local[2:4] != (0, 8)
+        or local[6:10] != (crc, csize, usize, nlen)
+    ):
+        return None
+    start = _LOCAL.size + nlen + local[10]
+    if data[_LOCAL.size : _LOCAL.size + nlen] != ZIP_MEMBER.encode("ascii"):
+        return None
+    if start + csize != cd_offset:
+        return None
+    if usize > MAX_VC_JSON:
+        raise DecodeError("VC JSON too large")
+    d = zlib.decompressobj(-15)
+    try:
+        raw = d.decompress(data[start:cd_offset], MAX_VC_JSON + 1)
+    except zlib.error:
+        raise DecodeError("bad ZIP: bad compressed data") from None
+    if len(raw) > MAX_VC_JSON or d.unconsumed_tail:
+        raise DecodeError("VC JSON too large")
+    if not d.eof or d.unused_data or len(raw) != usize or zlib.crc32(raw) != crc:
+        raise DecodeError("bad ZIP: size or CRC mismatch")
+    return raw
+
+
+def _read_zip(data: bytes) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
@@ -315,35 +537,31 @@ def from_qr(text: str) -> dict[str, Any]:
         Exception
     ) as exc:  # zipfile raises BadZipFile, zlib.error, EOFError, NotImplementedError…
         raise DecodeError(f"bad ZIP: {type(exc).__name__}") from None
-    if len(raw) > MAX_VC_JSON:
-        raise DecodeError("VC JSON too large")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise DecodeError("VC is not JSON") from None
-    if not isinstance(doc, dict):
-        raise DecodeError("VC is not a JSON object")
-    check_shape(doc)
-    return doc
+    return raw
 
 
 def check_shape(doc: Any) -> None:
     """Bound the JSON before canonicalization: depth, node count, no blank-node ids, and only
     bundled contexts (URDNA2015 is costly on adversarial graphs)."""
-    count = 0
-    stack: list[tuple[Any, int]] = [(doc, 0)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
+    # level by level: the depth is the level's index, no (node, depth) pair per node
+    level: list[Any] = [doc]
+    depth = count = 0
+    while level:
+        count += len(level)
         if depth > MAX_JSON_DEPTH or count > MAX_JSON_NODES:
             raise DecodeError("VC JSON too deep or too large")
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("id", "@id") and isinstance(v, str) and v.startswith("_:"):
-                    raise DecodeError("blank node identifiers are not allowed")
-                stack.append((v, depth + 1))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
+        below: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                for k in ("id", "@id"):
+                    v = node.get(k)
+                    if isinstance(v, str) and v.startswith("_:"):
+                        raise DecodeError("blank node identifiers are not allowed")
+                below.extend(node.values())
+            elif isinstance(node, list):
+                below.extend(node)
+        level = below
+        depth += 1
     ctx = doc.get("@context")
     if not isinstance(ctx, list) or not all(
         isinstance(c, str) and c in _CONTEXT_FILES for c in ctx
@@ -382,10 +600,11 @@ def undefined_terms(doc: Any) -> set[str]:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
+            extra = node.keys() - known  # one set operation per object
+            if extra:
+                found.update(k for k in extra if not k.startswith("@"))
             for key, value in node.items():
-                if key != "@context" and not key.startswith("@") and key not in known:
-                    found.add(key)
-                if key != "@context":
+                if key != "@context" and isinstance(value, dict | list):
                     stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)

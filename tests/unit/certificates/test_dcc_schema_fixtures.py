@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA
 from immunet.certificates import dcc
@@ -51,3 +53,75 @@ def test_two_types_fail_the_one_of_rule() -> None:
         }
     ]
     assert any("exactly one" in e for e in dcc.schema_errors(payload))
+
+
+def _reference_valid(payload: object) -> bool:
+    """``jsonschema`` (2020-12, no formats) alone: the reference for the fast validator."""
+    return not list(dcc._schema_validator().iter_errors(payload))
+
+
+def _all_payloads() -> list[object]:
+    """Every DCC payload in the bundled data: schema fixtures and the EU vectors' JSON."""
+    out: list[object] = [json.loads(p.read_text()) for p in (*VALID, *INVALID)]
+    for path in sorted((DATA / "eu-dcc" / "testdata").rglob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and "JSON" in doc:
+            out.append(doc["JSON"])
+    return out
+
+
+def test_fast_validator_agrees_with_jsonschema_on_all_bundled_payloads() -> None:
+    payloads = _all_payloads()
+    assert len(payloads) > 150
+    verdicts = {dcc.schema_valid_fast(p) for p in payloads}
+    assert verdicts == {True, False}  # both answers occur
+    for p in payloads:
+        assert dcc.schema_valid_fast(p) == _reference_valid(p), json.dumps(p)[:200]
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=90) | st.floats()
+
+
+def _mutations(payload: dict[str, object]) -> st.SearchStrategy[object]:
+    """A valid payload with one member, anywhere, deleted or replaced by an arbitrary value."""
+
+    def paths(node: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        out = [prefix] if prefix else []
+        if isinstance(node, dict):
+            for k, v in node.items():
+                out += paths(v, (*prefix, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                out += paths(v, (*prefix, i))
+        return out
+
+    def apply(path: tuple[object, ...], value: object, delete: bool) -> object:
+        doc = json.loads(json.dumps(payload))
+        node = doc
+        for step in path[:-1]:
+            node = node[step]
+        if delete and isinstance(node, dict):
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return doc
+
+    values = st.recursive(
+        _scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=5,
+    )
+    return st.builds(apply, st.sampled_from(paths(payload)), values, st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fast_validator_agrees_with_jsonschema_on_mutations(data: st.DataObject) -> None:
+    base = json.loads(VALID[data.draw(st.integers(0, len(VALID) - 1))].read_text())
+    payload = data.draw(_mutations(base))
+    assert dcc.schema_valid_fast(payload) == _reference_valid(payload)

@@ -7,6 +7,8 @@ import zipfile
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import NOW, make_record
 from immunet.certificates import TrustList, issue_all, verify_qr
@@ -28,7 +30,8 @@ def test_divoc_shape(issued: dict, keyset: CertificateKeySet) -> None:
     assert all(e["type"] == ["Vaccination"] for e in cred["evidence"])
     assert cred["issuer"] == keyset.issuer
     proof = cred["proof"]
-    assert proof["type"] == "Ed25519Signature2020" and proof["proofValue"].startswith("z")
+    assert proof["type"] == "DataIntegrityProof" and proof["cryptosuite"] == "eddsa-jcs-2022"
+    assert proof["proofValue"].startswith("z")
     assert proof["verificationMethod"] == keyset.vc_verification_method
 
 
@@ -46,13 +49,25 @@ def test_raw_zip_form_as_divoc(issued: dict, keyset: CertificateKeySet) -> None:
     assert verify_qr(raw.decode("latin-1"), trust, at=NOW).valid
 
 
-def test_independent_signature_check(issued: dict, keyset: CertificateKeySet) -> None:
-    """Recompute the Ed25519Signature2020 verify data directly with pyld and cryptography."""
+def test_independent_signature_check(keyset: CertificateKeySet) -> None:
+    """Recompute the Ed25519Signature2020 verify data directly with pyld and cryptography.
+
+    Issued credentials now use eddsa-jcs-2022 (test_eddsa_jcs.py); the URDNA2015 suite is still
+    signed by ``vc.sign`` and accepted by the verifier."""
     import hashlib
 
     from pyld import jsonld
 
-    cred = issued["credential"]
+    record = make_record()
+    key = keyset.vc.private_key
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    cred = vcmod.sign(
+        {**vcmod.credential(record, keyset), "@context": list(vcmod.CONTEXT_2020)},
+        key,
+        keyset.vc_verification_method,
+        created=record.issued_at,
+    )
+    assert verify_qr(vcmod.to_qr(cred), TrustList.from_keyset(keyset), at=NOW).valid
     proof = dict(cred["proof"])
     value = proof.pop("proofValue")
     opts = {
@@ -97,7 +112,28 @@ def test_undefined_terms_are_rejected_or_fail(issued: dict, keyset: CertificateK
     trust = TrustList.from_keyset(keyset)
     cred = json.loads(json.dumps(issued["credential"]))
     cred["credentialSubject"]["undefinedTerm"] = "x"
-    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "schema_error"
+    # eddsa-jcs-2022 signs every JSON member, so the added term breaks the signature
+    assert verify_qr(vcmod.to_qr(cred), trust, at=NOW).reason == "bad_signature"
+    # URDNA2015 would drop it unsigned: the verifier rejects it by the term check
+    record = make_record()
+    key = keyset.vc.private_key
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    legacy = vcmod.sign(
+        {**vcmod.credential(record, keyset), "@context": list(vcmod.CONTEXT_2020)},
+        key,
+        keyset.vc_verification_method,
+        created=record.issued_at,
+    )
+    legacy["credentialSubject"]["undefinedTerm"] = "x"
+    assert verify_qr(vcmod.to_qr(legacy), trust, at=NOW).reason == "schema_error"
+    # and a JCS-signed credential that carries an undefined term is rejected too
+    signed = vcmod.sign_jcs(
+        {**vcmod.credential(record, keyset), "undefinedTerm": "x"},
+        key,
+        keyset.vc_verification_method,
+        created=record.issued_at,
+    )
+    assert verify_qr(vcmod.to_qr(signed), trust, at=NOW).reason == "schema_error"
 
 
 def test_base58_round_trip() -> None:
@@ -110,3 +146,36 @@ def test_loader_never_fetches() -> None:
 
     with pytest.raises(JsonLdError):
         vcmod.document_loader("https://example.org/ctx")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.binary(max_size=4000) | st.text(max_size=2000).map(lambda t: t.encode("utf-8", "replace"))
+)
+def test_zip_writer_matches_zipfile(data: bytes) -> None:
+    """The hand-written single-member ZIP is exactly what the standard library writes."""
+    buf = io.BytesIO()
+    info = zipfile.ZipInfo("certificate.json", date_time=(2021, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(info, data, compresslevel=9)
+    assert vcmod.zip_single("certificate.json", data) == buf.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=600), st.data())
+def test_fast_zip_reader_never_disagrees_with_zipfile(data: bytes, draw: st.DataObject) -> None:
+    """The direct reader of immunet's ZIP layout returns content only where ``zipfile`` returns
+    the same content, also for archives with bytes flipped anywhere."""
+    archive = bytearray(vcmod.zip_single("certificate.json", data))
+    assert vcmod._read_simple_zip(bytes(archive)) == data  # the layout we write takes the fast path
+    for _ in range(draw.draw(st.integers(0, 3))):
+        i = draw.draw(st.integers(0, len(archive) - 1))
+        archive[i] = draw.draw(st.integers(0, 255))
+    blob = bytes(archive)
+    try:
+        fast = vcmod._read_simple_zip(blob)
+    except vcmod.DecodeError:
+        fast = None
+    if fast is not None:
+        assert vcmod._read_zip(blob) == fast
