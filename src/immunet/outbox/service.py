@@ -98,7 +98,7 @@ class Outbox:
             sync.info.pop("outbox_wake", None)
             self.wake.set()
 
-        def rolled_back(_session: Session) -> None:
+        def rolled_back(_session: Session, _transaction: object) -> None:
             sync.info.pop("outbox_wake", None)
 
         event.listen(sync, "after_commit", committed, once=True)

@@ -150,8 +150,7 @@ class OutboxWorker:
             if permanent or message.attempts >= self.settings.outbox_max_attempts:
                 await self._dead(message, type(exc).__name__)
                 return DrainResult(dead=1)
-            await self._retry(message, type(exc).__name__)
-            return DrainResult(retried=1)
+            return await self._retry(message, type(exc).__name__)
         await self._mark(
             message,
             state=SENT,
@@ -162,8 +161,11 @@ class OutboxWorker:
         )
         return DrainResult(sent=1)
 
-    async def _retry(self, message: Claimed, error: str) -> None:
+    async def _retry(self, message: Claimed, error: str) -> DrainResult:
         delay = self.backoff(message.attempts)
+        if message.expires_at is not None and self.clock.now() + delay >= message.expires_at:
+            await self._dead(message, "Expired")  # the next try would carry a dead code
+            return DrainResult(dead=1)
         await self._mark(
             message,
             next_attempt_at=self.clock.now() + delay,
@@ -178,6 +180,7 @@ class OutboxWorker:
             error,
             delay.total_seconds(),
         )
+        return DrainResult(retried=1)
 
     async def _dead(self, message: Claimed, error: str) -> None:
         await self._mark(message, state=DEAD, text_ct=None, lease_until=None, last_error=error[:64])
