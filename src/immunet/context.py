@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 
 from immunet.clock import Clock, SystemClock
 from immunet.db.engine import Database
-from immunet.outbox.service import Outbox
 from immunet.security.counters import CounterStore, DatabaseCounterStore, RedisCounterStore
 from immunet.security.keyring import Keyring, KeyringError, Purpose
 from immunet.security.otp import DatabaseOtpStore, OtpStore, RedisOtpStore
@@ -25,6 +24,7 @@ from immunet.settings import Settings
 from immunet.sms import SmsGateway, build_sms_gateway
 
 if TYPE_CHECKING:
+    from immunet.outbox.service import Outbox
     from immunet.outbox.worker import DrainResult, OutboxWorker
 
 
@@ -45,6 +45,8 @@ class AppContext:
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
+        from immunet.outbox.service import Outbox  # its models import the re-encryptor
+
         self.outbox = Outbox(self.keyring, self)
 
     def now(self) -> dt.datetime:

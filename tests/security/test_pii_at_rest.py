@@ -98,8 +98,7 @@ async def test_queued_sms_reveal_neither_mobile_nor_code(ctx, settings):
     from sqlalchemy import select
 
     from immunet.app import create_app
-    from immunet.outbox.models import OutboxMessage
-    from immunet.outbox.service import text_context
+    from immunet.outbox.models import OutboxMessage, text_context
 
     app = create_app(settings, context=ctx)  # no drain after the request: the SMS waits
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))

@@ -24,6 +24,14 @@ PRIORITY_OTP = 0
 PRIORITY_NOTICE = 10
 
 
+def recipient_context(dedup_key: str) -> str:
+    return f"outbox:{dedup_key}:to"
+
+
+def text_context(dedup_key: str) -> str:
+    return f"outbox:{dedup_key}:text"
+
+
 class OutboxMessage(Base):
     __tablename__ = "sms_outbox"
 
@@ -48,3 +56,24 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_sms_outbox_due", "state", "priority", "next_attempt_at"),)
+
+
+def _register_sealed_columns() -> None:
+    """``immunet keys reencrypt`` re-seals queued recipients and texts too."""
+    from immunet.security.reencrypt import EXTRA_SEALED_COLUMNS, SealedColumns
+
+    if any(spec.model is OutboxMessage for spec in EXTRA_SEALED_COLUMNS):
+        return
+    EXTRA_SEALED_COLUMNS.append(
+        SealedColumns(
+            OutboxMessage,
+            "id",
+            {
+                "recipient_ct": lambda row: recipient_context(row.dedup_key),
+                "text_ct": lambda row: text_context(row.dedup_key),
+            },
+        )
+    )
+
+
+_register_sealed_columns()

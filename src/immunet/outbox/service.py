@@ -19,17 +19,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from immunet.clock import Clock
-from immunet.outbox.models import PENDING, PRIORITY_NOTICE, OutboxMessage
+from immunet.outbox.models import (
+    PENDING,
+    PRIORITY_NOTICE,
+    OutboxMessage,
+    recipient_context,
+    text_context,
+)
 from immunet.security.keyring import Keyring
 from immunet.sms import render
-
-
-def recipient_context(dedup_key: str) -> str:
-    return f"outbox:{dedup_key}:to"
-
-
-def text_context(dedup_key: str) -> str:
-    return f"outbox:{dedup_key}:text"
 
 
 class Outbox:

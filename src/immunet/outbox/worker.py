@@ -27,8 +27,14 @@ from sqlalchemy import func, select, update
 
 from immunet.clock import Clock, SystemClock
 from immunet.db.engine import Database
-from immunet.outbox.models import DEAD, PENDING, SENT, OutboxMessage
-from immunet.outbox.service import recipient_context, text_context
+from immunet.outbox.models import (
+    DEAD,
+    PENDING,
+    SENT,
+    OutboxMessage,
+    recipient_context,
+    text_context,
+)
 from immunet.security.keyring import Keyring
 from immunet.settings import Settings
 from immunet.sms import SmsError, SmsGateway
