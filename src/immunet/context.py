@@ -47,7 +47,7 @@ class AppContext:
     def __post_init__(self) -> None:
         from immunet.outbox.service import Outbox  # its models import the re-encryptor
 
-        self.outbox = Outbox(self.keyring, self)
+        self.outbox = Outbox(self.keyring, self, notify=self.settings.outbox_notify)
 
     def now(self) -> dt.datetime:
         """The context's clock read late, so a test that swaps ``clock`` moves the outbox too."""

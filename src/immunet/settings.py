@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     outbox_backoff_max_seconds: float = Field(default=900.0, ge=0.01, le=86400)
     outbox_lease_seconds: int = Field(default=60, ge=5, le=3600)
     outbox_batch: int = Field(default=20, ge=1, le=500)
+    # PostgreSQL: an OTP's commit NOTIFYs the `immunet worker` processes (LISTEN), so they
+    # send it at once rather than at their next poll.
+    outbox_notify: bool = True
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
     # Vaccination: person-record reads per staff user (roster reads exempt), wrong

@@ -344,3 +344,26 @@ async def test_start_in_process_stops_cleanly(ctx):
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, timeout=2)
+
+
+async def test_a_separate_worker_is_woken_by_the_otp_commit(settings, ctx, keyring, sms_path):
+    """PostgreSQL: `immunet worker` LISTENs; another process's OTP commit NOTIFYs it, so
+    the OTP goes out long before the worker's next poll (30 s here)."""
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the poll interval bounds it")
+    other = type(ctx.db)(settings.database_url)  # the worker's own pool, as in its process
+    worker = OutboxWorker(other, keyring, FileSmsGateway(sms_path), settings, ctx)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, asyncio.Event(), interval=30.0))
+    try:
+        await asyncio.sleep(0.5)  # listening, and its first drain found nothing
+        async with plain_client(ctx) as http:
+            started = time.monotonic()
+            await _generate(http)
+        while not Outbox(sms_path).messages():
+            assert time.monotonic() - started < 1.0, "the worker waited for its poll"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        await other.dispose()

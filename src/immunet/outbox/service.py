@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import secrets
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from immunet.clock import Clock
 from immunet.outbox.models import (
     PENDING,
     PRIORITY_NOTICE,
+    PRIORITY_OTP,
     OutboxMessage,
     recipient_context,
     text_context,
@@ -29,13 +30,16 @@ from immunet.outbox.models import (
 from immunet.security.keyring import Keyring
 from immunet.sms import render
 
+NOTIFY_CHANNEL = "immunet_outbox"
+
 
 class Outbox:
     """The process's door to the outbox table, with its local wake-up event."""
 
-    def __init__(self, keyring: Keyring, clock: Clock) -> None:
+    def __init__(self, keyring: Keyring, clock: Clock, *, notify: bool = True) -> None:
         self._keyring = keyring
         self._clock = clock
+        self._notify = notify
         self.wake = asyncio.Event()
 
     async def enqueue(
@@ -85,6 +89,10 @@ class Outbox:
         added = bool(getattr(result, "rowcount", 0))
         if added:
             self._wake_after_commit(session.sync_session)
+            if priority == PRIORITY_OTP and dialect == "postgresql" and self._notify:
+                # Delivered at commit to every `immunet worker` listening; OTPs only, as
+                # NOTIFY serializes the commits that use it (notices wait for the poll).
+                await session.execute(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
         return added
 
     def _wake_after_commit(self, sync: Session) -> None:

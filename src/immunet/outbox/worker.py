@@ -21,7 +21,9 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -35,6 +37,7 @@ from immunet.outbox.models import (
     recipient_context,
     text_context,
 )
+from immunet.outbox.service import NOTIFY_CHANNEL
 from immunet.security.keyring import Keyring
 from immunet.settings import Settings
 from immunet.sms import SmsError, SmsGateway
@@ -230,15 +233,44 @@ class OutboxWorker:
     ) -> None:
         """Drain, then sleep until woken (a local commit), the poll interval, or stop."""
         wake = wake or asyncio.Event()
-        while not stop.is_set():
-            wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a lost connection: try again at the next tick
-                log.exception("outbox drain failed; retrying")
-            await _wait_any(stop, wake, interval)
+        async with self._listening(wake):
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    await self.drain()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a lost connection: try again at the next tick
+                    log.exception("outbox drain failed; retrying")
+                await _wait_any(stop, wake, interval)
+
+    @contextlib.asynccontextmanager
+    async def _listening(self, wake: asyncio.Event) -> AsyncIterator[None]:
+        """PostgreSQL: LISTEN on a connection of its own; a NOTIFY (an OTP's commit, in
+        any process) wakes this worker. Without it (SQLite, or the LISTEN failed) the
+        poll interval bounds the latency."""
+        if self.db.dialect != "postgresql" or not self.settings.outbox_notify:
+            yield
+            return
+
+        def notified(*_args: object) -> None:
+            wake.set()
+
+        try:
+            conn = await self.db.engine.connect()
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(NOTIFY_CHANNEL, notified)
+        except Exception as exc:
+            log.warning("outbox: LISTEN unavailable (%s); polling only", type(exc).__name__)
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await raw.remove_listener(NOTIFY_CHANNEL, notified)
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 async def counts(db: Database) -> dict[str, int]:
