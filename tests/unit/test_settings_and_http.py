@@ -57,3 +57,10 @@ def test_json_depth_check():
     assert json_depth_exceeds(b"[" * 33 + b"]" * 33, 32)
     # Brackets inside strings do not count.
     assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\""}', 2)
+
+
+def test_an_outbox_lease_must_outlast_a_provider_call():
+    # A lease that lapses while the provider is still answering lets a second worker resend.
+    with pytest.raises(ValidationError):
+        Settings(sms_http_timeout_seconds=30, outbox_lease_seconds=60)
+    assert Settings(sms_http_timeout_seconds=5, outbox_lease_seconds=60).outbox_lease_seconds == 60
