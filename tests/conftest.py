@@ -191,6 +191,7 @@ class DrainingTransport(httpx.AsyncBaseTransport):
     def __init__(self, app: Any, ctx: AppContext, client: tuple[str, int]) -> None:
         self._inner = httpx.ASGITransport(app=app, client=client)
         self._ctx = ctx
+        self.app = app  # as on httpx.ASGITransport: tests reach the app's own context
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
