@@ -204,10 +204,26 @@ async def ctx(settings: Settings, keyring: Keyring, clock: FixedClock) -> AsyncI
     await context.close()
 
 
+class DrainingTransport(httpx.AsyncBaseTransport):
+    """The app over ASGI, then the SMS outbox drained: tests read the SMS of a request as
+    soon as it has answered, deterministically (the real worker is not started: the app
+    is given its context, so the lifespan starts no background tasks)."""
+
+    def __init__(self, app: Any, ctx: AppContext, client: tuple[str, int]) -> None:
+        self._inner = httpx.ASGITransport(app=app, client=client)
+        self._ctx = ctx
+        self.app = app  # as on httpx.ASGITransport: tests reach the app's own context
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        await self._ctx.drain_outbox()
+        return response
+
+
 @pytest.fixture
 async def client(settings: Settings, ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, context=ctx)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    transport = DrainingTransport(app, ctx, ("203.0.113.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
@@ -266,7 +282,7 @@ async def client_with(
         context = build_context(changed, keyring=keyring)
         context.clock = clock  # the same pinned clock as `ctx`
         app = create_app(changed, context=context)
-        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        transport = DrainingTransport(app, context, (peer, 40000))
         http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         opened.append((context, http))
         return http

@@ -108,9 +108,21 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             from immunet.security.sequencer import start_in_process
 
             sequencer = start_in_process(app.state.ctx.db, app.state.ctx.keyring)
+        outbox = None
+        if owned and settings.run_outbox_worker:
+            from immunet.outbox.worker import start_in_process as start_outbox
+
+            ctx = app.state.ctx
+            outbox = start_outbox(
+                ctx.outbox_worker(), ctx.outbox.wake, settings.outbox_poll_seconds
+            )
         try:
             yield
         finally:
+            if outbox is not None:
+                task, stop = outbox
+                stop.set()
+                await task
             if sequencer is not None:
                 task, stop = sequencer
                 stop.set()

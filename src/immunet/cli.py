@@ -23,7 +23,9 @@ app = typer.Typer(help="immunet: national vaccination platform.", no_args_is_hel
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="The key ring: create, rotate, re-encrypt.", no_args_is_help=True)
 audit_app = typer.Typer(help="The verifiable audit log.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The SMS outbox.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(staff_app, name="staff")
@@ -244,6 +246,71 @@ def sequencer(
 
     console.print("audit sequencer: campaigning (Ctrl-C stops)")
     asyncio.run(run())
+
+
+@app.command("worker")
+def worker(
+    interval: Annotated[
+        float | None,
+        typer.Option(min=0.05, max=60, help="Seconds between polls [IMMUNET_OUTBOX_POLL_SECONDS]"),
+    ] = None,
+    with_sequencer: Annotated[
+        bool,
+        typer.Option(
+            "--sequencer/--no-sequencer", help="Also campaign to lead the audit sequencer"
+        ),
+    ] = True,
+) -> None:
+    """Deliver the SMS outbox (and run the audit sequencer); start as many as needed."""
+    from immunet.context import build_context
+    from immunet.security.sequencer import Sequencer
+
+    settings = get_settings()
+    poll = interval if interval is not None else settings.outbox_poll_seconds
+
+    async def run() -> None:
+        import signal
+
+        ctx = build_context(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = [asyncio.create_task(ctx.outbox_worker().run(stop, ctx.outbox.wake, poll))]
+        if with_sequencer:
+            tasks.append(
+                asyncio.create_task(Sequencer(ctx.db, ctx.keyring, full_sweep=True).run(stop))
+            )
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await ctx.close()
+        console.print("worker stopped")
+
+    console.print(
+        f"worker: draining the SMS outbox every {poll:g} s"
+        + (", campaigning for the audit sequencer" if with_sequencer else "")
+        + " (Ctrl-C stops)"
+    )
+    asyncio.run(run())
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Messages pending, sent and dead-lettered (no content, no recipients)."""
+    from immunet.db.engine import Database
+    from immunet.outbox.worker import counts
+
+    settings = get_settings()
+
+    async def run() -> dict[str, int]:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            return await counts(db)
+        finally:
+            await db.dispose()
+
+    typer.echo(json.dumps(asyncio.run(run())))
 
 
 @app.command("serve")

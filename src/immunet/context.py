@@ -7,7 +7,9 @@ decides correctness, so any number of worker processes can serve side by side.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -20,6 +22,10 @@ from immunet.security.ratelimit import RateLimiter
 from immunet.security.tokens import TokenService
 from immunet.settings import Settings
 from immunet.sms import SmsGateway, build_sms_gateway
+
+if TYPE_CHECKING:
+    from immunet.outbox.service import Outbox
+    from immunet.outbox.worker import DrainResult, OutboxWorker
 
 
 @dataclass
@@ -35,6 +41,26 @@ class AppContext:
     redis: Redis | None
     # Time-of-day and date rules read this clock; tests replace it with a FixedClock.
     clock: Clock = field(default_factory=SystemClock)
+    # Where services put SMS (in their transaction); workers deliver through ``sms``.
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        from immunet.outbox.service import Outbox  # its models import the re-encryptor
+
+        self.outbox = Outbox(self.keyring, self, notify=self.settings.outbox_notify)
+
+    def now(self) -> dt.datetime:
+        """The context's clock read late, so a test that swaps ``clock`` moves the outbox too."""
+        return self.clock.now()
+
+    def outbox_worker(self) -> OutboxWorker:
+        from immunet.outbox.worker import OutboxWorker
+
+        return OutboxWorker(self.db, self.keyring, self.sms, self.settings, self)
+
+    async def drain_outbox(self) -> DrainResult:
+        """Deliver every SMS due now, in this task (tests; the workers do it otherwise)."""
+        return await self.outbox_worker().drain()
 
     async def close(self) -> None:
         if self.redis is not None:

@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     run_sequencer: bool = True
     # Signed audit checkpoints when no sequencer runs: inline, at least every N entries or
     # every N seconds (lazily, on a proof or checkpoint request).
+    # The SMS outbox: an in-process worker in each `serve`/`demo` worker (false on web
+    # nodes when `immunet worker` processes drain it), its poll interval, attempts before
+    # a message is dead-lettered, back-off (doubling from base, capped, jittered), and
+    # the lease a claimed message is held for (longer than a provider call can take).
+    run_outbox_worker: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_base_seconds: float = Field(default=2.0, ge=0.01, le=3600)
+    outbox_backoff_max_seconds: float = Field(default=900.0, ge=0.01, le=86400)
+    outbox_lease_seconds: int = Field(default=60, ge=5, le=3600)
+    outbox_batch: int = Field(default=20, ge=1, le=500)
+    # PostgreSQL: an OTP's commit NOTIFYs the `immunet worker` processes (LISTEN), so they
+    # send it at once rather than at their next poll.
+    outbox_notify: bool = True
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
     # Vaccination: person-record reads per staff user (roster reads exempt), wrong
@@ -151,6 +165,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:
+        if self.outbox_lease_seconds <= 2 * self.sms_http_timeout_seconds:
+            # A lease that can lapse during a provider call lets a second worker resend.
+            raise ValueError("IMMUNET_OUTBOX_LEASE_SECONDS must exceed twice the SMS timeout")
         if self.env is Environment.PRODUCTION:
             if not self.public_url.startswith("https://"):
                 raise ValueError("production needs IMMUNET_PUBLIC_URL with https://")

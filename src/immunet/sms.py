@@ -37,11 +37,25 @@ TEMPLATES: dict[str, str] = {
 
 
 class SmsError(RuntimeError):
-    pass
+    """The provider did not take the message; ``retryable`` says whether trying later may."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class SmsProviderRefused(SmsError):
+    """A 4xx answer (other than 429): this message will never be accepted as it is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class SmsGateway(Protocol):
-    async def send(self, to: str, template: str, **values: str) -> None: ...
+    """Hands one rendered message to the provider. Services never call it: they enqueue
+    in the outbox (:mod:`immunet.outbox`), and its workers deliver."""
+
+    async def deliver(self, to: str, template: str, text: str) -> None: ...
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -51,8 +65,7 @@ def render(template: str, values: dict[str, str]) -> str:
 class ConsoleSmsGateway:
     """Prints messages on the server's terminal: the demo's way of delivering OTPs."""
 
-    async def send(self, to: str, template: str, **values: str) -> None:
-        text = render(template, values)
+    async def deliver(self, to: str, template: str, text: str) -> None:
         print(f"[sms to {to}] {text}", flush=True)  # this backend's whole job
 
 
@@ -64,10 +77,10 @@ class FileSmsGateway:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    async def send(self, to: str, template: str, **values: str) -> None:
+    async def deliver(self, to: str, template: str, text: str) -> None:
         record = {
             "to": to,
-            "text": render(template, values),
+            "text": text,
             "template": template,
             "sent_at": dt.datetime.now(dt.UTC).isoformat(),
         }
@@ -87,18 +100,21 @@ class HttpSmsGateway:
         self._token = token
         self._timeout = timeout
 
-    async def send(self, to: str, template: str, **values: str) -> None:
+    async def deliver(self, to: str, template: str, text: str) -> None:
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
             try:
                 response = await client.post(
                     self._url,
-                    json={"to": to, "text": render(template, values), "template": template},
+                    json={"to": to, "text": text, "template": template},
                     headers={"Authorization": f"Bearer {self._token}"},
                 )
             except httpx.HTTPError as exc:
                 raise SmsError(f"SMS provider unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 300:
-            raise SmsError(f"SMS provider answered {response.status_code}")
+        status = response.status_code
+        if 400 <= status < 500 and status not in (408, 429):
+            raise SmsProviderRefused(f"SMS provider refused the message: {status}")
+        if status >= 300:
+            raise SmsError(f"SMS provider answered {status}")
 
 
 def build_sms_gateway(settings: Settings) -> SmsGateway:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -47,13 +48,18 @@ def environment(tmp_path: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def _otp(sms: Path, mobile: str) -> str:
-    for line in reversed(sms.read_text().splitlines()):
-        message = json.loads(line)
-        assert set(message) == {"to", "text", "template", "sent_at"}
-        if message["to"] == mobile and message["template"] == "otp":
-            return str(message["text"].split("code is ")[1][:6])
-    raise AssertionError("no OTP")
+def _otp(sms: Path, mobile: str, within: float = 5.0) -> str:
+    """The OTP as a phone gets it: a worker delivers it from the outbox, moments later."""
+    deadline = time.monotonic() + within
+    while True:
+        lines = sms.read_text().splitlines() if sms.exists() else []
+        for line in reversed(lines):
+            message = json.loads(line)
+            assert set(message) == {"to", "text", "template", "sent_at"}
+            if message["to"] == mobile and message["template"] == "otp":
+                return str(message["text"].split("code is ")[1][:6])
+        assert time.monotonic() < deadline, "no OTP"
+        time.sleep(0.05)
 
 
 def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_path):
@@ -276,3 +282,83 @@ def test_sequencer_command_runs_standalone_and_stops_cleanly(environment, tmp_pa
         for log in logs:
             log.close()
     assert codes == [0, 0], [(tmp_path / f"sequencer-{i}.log").read_text() for i in range(2)]
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "server did not become ready"
+        assert server.poll() is None, log.read_text()
+        time.sleep(0.3)
+
+
+def test_worker_command_delivers_the_outbox_and_stops_on_sigterm(environment, tmp_path):
+    """Web node without an in-process worker; two ``immunet worker`` processes deliver
+    each OTP exactly once within their poll interval, then stop cleanly on SIGTERM."""
+    assert _run(["keys", "init"], environment, tmp_path).returncode == 0
+    assert _run(["db", "upgrade"], environment, tmp_path).returncode == 0
+    web = {**environment, "IMMUNET_RUN_OUTBOX_WORKER": "false", "IMMUNET_RUN_SEQUENCER": "false"}
+    port = _free_port()
+    server_log = tmp_path / "server.log"
+    with server_log.open("w") as out:
+        server = subprocess.Popen(
+            [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=web,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
+    workers: list[subprocess.Popen[bytes]] = []
+    base = f"http://127.0.0.1:{port}"
+    sms = Path(environment["IMMUNET_SMS_BACKEND"].removeprefix("file:"))
+    try:
+        _wait_ready(base, server, server_log)
+        with httpx.Client(base_url=base, timeout=10) as http:
+            first = http.post("/api/v2/auth/public/generateOTP", json={"mobile": "9855510000"})
+            assert first.status_code == 200, first.text
+            time.sleep(1.0)
+            assert not sms.exists()  # no worker yet: the message waits in the outbox
+            for log in logs:
+                with log.open("w") as out:
+                    workers.append(
+                        subprocess.Popen(
+                            [*IMMUNET, "worker", "--interval", "0.2"],
+                            env=web,
+                            cwd=tmp_path,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+            _otp(sms, "9855510000", within=30.0)  # the workers' start-up included
+            for n in range(1, 6):
+                mobile = f"985551000{n}"
+                txn = http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
+                started = time.monotonic()
+                code = _otp(sms, mobile, within=2.0)
+                assert time.monotonic() - started < 2.0  # the poll interval, with margin
+                confirmed = http.post(
+                    "/api/v2/auth/public/confirmOTP",
+                    json={
+                        "otp": hashlib.sha256(code.encode()).hexdigest(),
+                        "txnId": txn.json()["txnId"],
+                    },
+                )
+                assert confirmed.status_code == 200, confirmed.text
+        status = _run(["outbox", "status"], environment, tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout) == {"pending": 0, "sent": 6, "dead": 0}
+    finally:
+        for process in [*workers, server]:
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=30) for process in workers]
+        server.wait(timeout=30)
+    assert codes == [0, 0], [log.read_text() for log in logs]
+    assert all("worker stopped" in log.read_text() for log in logs)
+    recipients = [json.loads(line)["to"] for line in sms.read_text().splitlines()]
+    assert sorted(recipients) == sorted(f"985551000{n}" for n in range(6))  # once each

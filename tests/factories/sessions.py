@@ -170,7 +170,7 @@ async def add_beneficiary(
         adult(name, birth_year=birth_year, id_number=aadhaar(next(_aadhaar_seeds)))
     )
     registration = await register_beneficiary(ctx, form, actor=citizen.principal)
-    await registration.notify()
+    await ctx.drain_outbox()
     return registration.reference_id
 
 

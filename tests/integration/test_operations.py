@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from immunet.certificates import service as certificate_service
+from immunet.outbox.models import OutboxMessage
 from immunet.people.models import AadhaarVaultEntry, Beneficiary, CitizenAccount
 from immunet.security.audit import AuditChain
 from immunet.security.keyring import FieldCipher
@@ -44,6 +45,8 @@ async def test_rotate_then_reencrypt_moves_every_field(client, outbox, ctx, sett
                 assert FieldCipher.version_of(acc.mobile_ct) == rotated.current_field_version
             for entry in (await session.execute(select(AadhaarVaultEntry))).scalars():
                 assert FieldCipher.version_of(entry.number_ct) == rotated.current_vault_version
+            for message in (await session.execute(select(OutboxMessage))).scalars():
+                assert FieldCipher.version_of(message.recipient_ct) == rotated.current_field_version
         # A second run has nothing left to do (resumable, idempotent).
         assert await reencrypt_all(settings, keyring=rotated) == 0
         # And the service still reads everything.

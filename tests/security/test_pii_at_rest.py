@@ -89,3 +89,37 @@ async def test_logs_reveal_no_personal_data(client, outbox, caplog, capsys):
     text = (caplog.text + captured.out + captured.err).encode("utf-8")
     for secret in _secrets():
         assert secret not in text
+
+
+async def test_queued_sms_reveal_neither_mobile_nor_code(ctx, settings):
+    """An SMS waiting in the outbox (the provider is down) holds its mobile number and its
+    text (an OTP) sealed; once delivered, the text is gone altogether."""
+    import httpx
+    from sqlalchemy import select
+
+    from immunet.app import create_app
+    from immunet.outbox.models import OutboxMessage, text_context
+
+    app = create_app(settings, context=ctx)  # no drain after the request: the SMS waits
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for mobile, *_ in PEOPLE:
+            response = await http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
+            assert response.status_code == 200, response.text
+    async with ctx.db.reader() as session:
+        rows = list((await session.execute(select(OutboxMessage))).scalars())
+    assert len(rows) == len(PEOPLE)
+    texts = []  # whole texts: a bare 6-digit code could occur by chance in a hex dump
+    for row in rows:
+        assert row.text_ct is not None
+        text = ctx.keyring.field_cipher.decrypt(row.text_ct, context=text_context(row.dedup_key))
+        texts.append(text.encode())
+        texts.append(b"code is " + text.split("code is ")[1][:6].encode())
+    raw = _database_bytes(settings.database_url)
+    for secret in [mobile.encode() for mobile, *_ in PEOPLE] + texts:
+        assert secret not in raw, f"plaintext found in the outbox: {secret[:3]!r}…"
+
+    assert (await ctx.drain_outbox()).sent == len(PEOPLE)
+    async with ctx.db.reader() as session:
+        left = (await session.execute(select(OutboxMessage.text_ct))).scalars().all()
+    assert left == [None] * len(PEOPLE)

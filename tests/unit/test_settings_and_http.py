@@ -101,3 +101,10 @@ def test_served_logging_has_no_uvicorn_access_log():
     access = config["loggers"]["uvicorn.access"]
     assert access["handlers"] == [] and not access["propagate"]
     assert config["loggers"]["immunet"]["level"] == "INFO"
+
+
+def test_an_outbox_lease_must_outlast_a_provider_call():
+    # A lease that lapses while the provider is still answering lets a second worker resend.
+    with pytest.raises(ValidationError):
+        Settings(sms_http_timeout_seconds=30, outbox_lease_seconds=60)
+    assert Settings(sms_http_timeout_seconds=5, outbox_lease_seconds=60).outbox_lease_seconds == 60

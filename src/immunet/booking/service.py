@@ -230,15 +230,15 @@ async def apply_seat_changes(session: AsyncSession, deltas: dict[tuple[str, int]
             await release_seats(session, session_id, dose, -delta)
 
 
-# -- after commit -------------------------------------------------------------------------
+# -- notices and after commit -----------------------------------------------------------
 
 
-async def send_notices(ctx: AppContext, notices: Sequence[Notice]) -> None:
+async def queue_notices(ctx: AppContext, session: AsyncSession, notices: Sequence[Notice]) -> None:
+    """Put the notices in the outbox, in the booking's own transaction (sent after commit)."""
     for notice in notices:
-        try:
-            await ctx.sms.send(notice.to, notice.template, **notice.values)
-        except Exception as exc:  # the booking stands; the SMS failure is logged only
-            log.warning("booking SMS not sent: %s", type(exc).__name__)
+        await ctx.outbox.enqueue(
+            session, to=notice.to, template=notice.template, values=notice.values
+        )
 
 
 async def invalidate_availability(ctx: AppContext, center_ids: set[int]) -> None:
@@ -259,8 +259,7 @@ async def invalidate_availability(ctx: AppContext, center_ids: set[int]) -> None
         await invalidate(ctx, center_id, pincode=pincode, district_id=district_id)
 
 
-async def _after_commit(ctx: AppContext, notices: Sequence[Notice], centers: set[int]) -> None:
-    await send_notices(ctx, notices)
+async def _after_commit(ctx: AppContext, centers: set[int]) -> None:
     await invalidate_availability(ctx, centers)
 
 
@@ -360,28 +359,29 @@ async def schedule(
                 context=actor.context,
                 detail={"session_id": facts.session_id, "dose": form.dose, "count": len(ids)},
             )
+            notices = [
+                Notice(
+                    mobile,
+                    "appointment_booked",
+                    {
+                        "appointment_id": appointment_id,
+                        "date": _sms_date(facts.date),
+                        "slot": form.slot,
+                        "center_id": str(facts.center_id),
+                        "code": code,
+                    },
+                )
+                for appointment_id, code in zip(ids, codes, strict=True)
+            ]
+            await queue_notices(ctx, session, notices)
     except IntegrityError as exc:
         # A concurrent request with the same Idempotency-Key won, or (the partial unique
         # index) a concurrent booking of the same beneficiary and dose did.
         if idem is not None and (prior := await idem.replay()) is not None:
             return prior
         raise AlreadyBooked() from exc
-    notices = [
-        Notice(
-            mobile,
-            "appointment_booked",
-            {
-                "appointment_id": appointment_id,
-                "date": _sms_date(facts.date),
-                "slot": form.slot,
-                "center_id": str(facts.center_id),
-                "code": code,
-            },
-        )
-        for appointment_id, code in zip(ids, codes, strict=True)
-    ]
     log.info("booked %d appointment(s) request=%s", len(ids), actor.context.request_id)
-    await _after_commit(ctx, notices, {facts.center_id})
+    await _after_commit(ctx, {facts.center_id})
     return result
 
 
@@ -494,11 +494,12 @@ async def reschedule(
                 context=actor.context,
                 detail={"session_id": facts.session_id, "count": len(live)},
             )
+            await queue_notices(ctx, session, notices)
     except IntegrityError as exc:
         if idem is not None and (prior := await idem.replay()) is not None:
             return prior
         raise NotCancellable() from exc
-    await _after_commit(ctx, notices, centers)
+    await _after_commit(ctx, centers)
     return result
 
 
@@ -571,11 +572,12 @@ async def cancel(
                 context=actor.context,
                 detail={"count": len(live)},
             )
+            await queue_notices(ctx, session, notices)
     except IntegrityError as exc:
         if idem is not None and (prior := await idem.replay()) is not None:
             return prior
         raise NotCancellable() from exc
-    await _after_commit(ctx, notices, centers)
+    await _after_commit(ctx, centers)
     return result
 
 

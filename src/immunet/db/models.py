@@ -7,6 +7,7 @@ from immunet.certificates import models as certificate_models
 from immunet.db.base import Base
 from immunet.geography import centers as center_models
 from immunet.geography import models as geography_models
+from immunet.outbox import models as outbox_models
 from immunet.oversight import models as oversight_models
 from immunet.people import models as people_models
 from immunet.security import models as security_models
@@ -20,6 +21,7 @@ __all__ = [
     "center_models",
     "certificate_models",
     "geography_models",
+    "outbox_models",
     "oversight_models",
     "people_models",
     "security_models",

@@ -351,17 +351,15 @@ async def grant_break_glass(
                 },
                 at=now,
             )
+            await ctx.outbox.enqueue(
+                session,
+                to=mobile,
+                template="break_glass",
+                values={"organisation": organisation, "ref_tail": beneficiary.reference_id[-4:]},
+                dedup_key=f"break_glass:{grant.id}",
+            )
     if grant is None or beneficiary is None:
         raise BreakGlassUnavailable()
-    try:
-        await ctx.sms.send(
-            mobile,
-            "break_glass",
-            organisation=organisation,
-            ref_tail=beneficiary.reference_id[-4:],
-        )
-    except Exception as exc:  # the grant stands; the person still sees it in the log
-        log.error("break-glass SMS failed: %s", type(exc).__name__)
     return GrantView(grant.id, grant.expires_at)
 
 

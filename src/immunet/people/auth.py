@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.errors import ApiError, TooManyRequests, Unauthenticated
+from immunet.outbox.models import PRIORITY_OTP
 from immunet.people.identifiers import normalize_mobile
 from immunet.people.models import CitizenAccount
 from immunet.security.access import CitizenPrincipal
@@ -99,9 +100,18 @@ async def request_otp(
             purpose=None if purpose == LOGIN_PURPOSE else purpose,
             context=context,
         )
-    await ctx.sms.send(mobile, template, otp=code, minutes=str(max(1, s.otp_ttl_seconds // 60)))
+        # First in line, and never delivered once the code it carries has expired.
+        await ctx.outbox.enqueue(
+            session,
+            to=mobile,
+            template=template,
+            values={"otp": code, "minutes": str(max(1, s.otp_ttl_seconds // 60))},
+            priority=PRIORITY_OTP,
+            dedup_key=f"otp:{txn_id}",
+            valid_seconds=s.otp_ttl_seconds,
+        )
     del code
-    log.info("otp sent txn=%s request=%s", txn_id[:8], context.request_id)
+    log.info("otp queued txn=%s request=%s", txn_id[:8], context.request_id)
     return txn_id
 
 

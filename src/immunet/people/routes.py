@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from immunet.context import AppContext
 from immunet.people import auth, service
@@ -74,11 +74,9 @@ async def genders(_caller: Public) -> GenderResponse:
     "/registration/beneficiary/new", response_model=NewBeneficiaryResponse, tags=["registration"]
 )
 async def new_beneficiary(
-    body: NewBeneficiaryRequest, principal: Citizen, ctx: Ctx, background: BackgroundTasks
+    body: NewBeneficiaryRequest, principal: Citizen, ctx: Ctx
 ) -> NewBeneficiaryResponse:
     registration = await service.register_beneficiary(ctx, body, actor=principal)
-    # After the answer: its timing must not tell whether the ID was already registered.
-    background.add_task(registration.notify)
     return NewBeneficiaryResponse(beneficiary_reference_id=registration.reference_id)
 
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,6 @@ from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.security.keyring import Keyring, Purpose
 from immunet.security.ratelimit import Limit
-from immunet.sms import SmsGateway
 
 log = logging.getLogger("immunet.people")
 
@@ -203,34 +202,12 @@ async def _lock_account(session: AsyncSession, account_id: str) -> CitizenAccoun
 
 
 @dataclass(frozen=True)
-class HolderNotice:
-    """An SMS owed, after commit, to the account holding an ID that was registered again."""
-
-    mobile: str
-    ref_tail: str
-
-
-@dataclass(frozen=True)
 class Registration:
-    """A new beneficiary, and the notices to send once the answer has gone out.
-
-    Routes hand :meth:`notify` to a background task so that the answer returns before
-    any SMS is sent: the time an answer takes must not depend on whether the ID was
-    already registered.
-    """
+    """A new beneficiary. A notice owed to an earlier holder of its ID number is in the
+    outbox, written in the registration's transaction and sent by a worker after the
+    answer: the answer's timing does not wait on any SMS."""
 
     reference_id: str
-    notices: tuple[HolderNotice, ...] = field(default=(), repr=False)
-    sms: SmsGateway | None = field(default=None, repr=False)
-
-    async def notify(self) -> None:
-        if self.sms is None:
-            return
-        for notice in self.notices:
-            try:
-                await self.sms.send(notice.mobile, "id_conflict", ref_tail=notice.ref_tail)
-            except Exception as exc:  # the flag stands; the holder sees it in the log
-                log.error("identifier-conflict SMS failed: %s", type(exc).__name__)
 
 
 def registration_limit(ctx: AppContext) -> Limit:
@@ -305,7 +282,7 @@ async def register_beneficiary_for_account(
     await ctx.limiter.hit(registration_limit(ctx), account_id)
     index = _identifier_index(ctx.keyring, data)
     try:
-        reference_id, notices = await _register(
+        reference_id = await _register(
             ctx,
             form,
             data,
@@ -319,7 +296,7 @@ async def register_beneficiary_for_account(
         await _audit_refusal(ctx, actor, account_id, context)
         raise
     log.info("beneficiary registered ref=%s request=%s", reference_id, context.request_id)
-    return Registration(reference_id, tuple(notices), ctx.sms)
+    return Registration(reference_id)
 
 
 async def _register(
@@ -332,7 +309,7 @@ async def _register(
     actor: str,
     context: RequestContext,
     purpose: str,
-) -> tuple[str, list[HolderNotice]]:
+) -> str:
     keyring = ctx.keyring
     cipher = keyring.field_cipher
     async with ctx.db.transaction() as session:
@@ -408,9 +385,7 @@ async def _register(
         )
         session.add(beneficiary)
         await session.flush()
-        notices = await _flag_conflicts(
-            ctx, session, beneficiary, holders, actor=actor, context=context
-        )
+        await _flag_conflicts(ctx, session, beneficiary, holders, actor=actor, context=context)
         await AuditChain.append(
             session,
             actor=actor,
@@ -419,7 +394,7 @@ async def _register(
             purpose=purpose,
             context=context,
         )
-    return reference_id, notices
+    return reference_id
 
 
 async def _flag_conflicts(
@@ -430,8 +405,9 @@ async def _flag_conflicts(
     *,
     actor: str,
     context: RequestContext,
-) -> list[HolderNotice]:
-    """Link the new registration to every earlier holder of its ID; log it in theirs."""
+) -> None:
+    """Link the new registration to every earlier holder of its ID; log it in theirs,
+    and queue an SMS to each holder's account."""
     conflicts = [
         IdentifierConflict(
             beneficiary_id=beneficiary.id,
@@ -446,13 +422,18 @@ async def _flag_conflicts(
     # waits on a holder's row (a dose being recorded) while holding it.
     session.add_all(conflicts)
     await session.flush()
-    notices: list[HolderNotice] = []
     told: set[str] = set()
-    for holder in holders:
+    for holder, conflict in zip(holders, conflicts, strict=True):
         if holder.account_id not in told and not holder.is_canary:
             told.add(holder.account_id)
             mobile = await account_mobile(session, ctx.keyring, holder.account_id)
-            notices.append(HolderNotice(mobile, holder.reference_id[-4:]))
+            await ctx.outbox.enqueue(
+                session,
+                to=mobile,
+                template="id_conflict",
+                values={"ref_tail": holder.reference_id[-4:]},
+                dedup_key=f"id_conflict:{conflict.id}",
+            )
     for holder, conflict in zip(holders, conflicts, strict=True):
         # The holder's access log shows it (subject: the holder's own beneficiary); the
         # detail names the conflict row, never the new registration or its account.
@@ -465,7 +446,6 @@ async def _flag_conflicts(
             context=context,
             detail={"channel": "registration", "conflict": conflict.id},
         )
-    return notices
 
 
 async def _audit_refusal(

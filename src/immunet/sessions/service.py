@@ -280,17 +280,15 @@ async def cancel_session(ctx: AppContext, session_id: str, *, actor: StaffPrinci
             detail={"center_id": center.center_id, "notified": len(notices)},
         )
         defaults = {"date": format_cowin_date(row.date), "center_id": str(center.center_id)}
+        for mobile, values in notices:
+            await ctx.outbox.enqueue(
+                session,
+                to=mobile,
+                template=CANCEL_TEMPLATE,
+                values={"appointment_id": "", **defaults, **values},
+            )
         pincode, district_id, center_id = center.pincode, center.district_id, center.center_id
     await invalidate_availability(ctx, center_id, pincode=pincode, district_id=district_id)
-    for mobile, values in notices:
-        try:
-            await ctx.sms.send(
-                mobile, CANCEL_TEMPLATE, **{"appointment_id": "", **defaults, **values}
-            )
-        except Exception as exc:  # the cancellation stands; a failed SMS is only logged
-            log.warning(
-                "session-cancel SMS failed for session %s: %s", session_id, type(exc).__name__
-            )
     return len(notices)
 
 

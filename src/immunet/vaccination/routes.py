@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
@@ -175,10 +175,8 @@ async def register_walk_in(
     body: WalkInRegistrationRequest,
     principal: Vaccinator,
     ctx: Ctx,
-    background: BackgroundTasks,
 ) -> WalkInRegistrationResponse:
     registration = await service.register_walk_in(ctx, txn_id, body, actor=principal)
-    background.add_task(registration.notify)  # after the answer, as for citizens
     return WalkInRegistrationResponse(beneficiary_reference_id=registration.reference_id)
 
 

@@ -1,0 +1,1 @@
+"""The SMS outbox: messages enqueued with the business write, delivered by workers."""
