@@ -38,7 +38,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("PGUSER", "root")
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# Both may be set so that two bench runs on one machine do not flush or drop each other's.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DATABASE = os.environ.get("BENCH_DATABASE", "immunet_bench")
 DISTRICT = 294  # BBMP (Bengaluru)
 
 
@@ -184,7 +186,7 @@ class Server:
 
 
 def pgbench_tps(duration: int, clients: int) -> float:
-    database = "immunet_pgbench"
+    database = f"{DATABASE}_pgbench"
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{database}"')
     base = ["-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER]
@@ -577,7 +579,7 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
             "bench: pgbench is needed (Debian package postgresql-contrib / postgresql)"
         )
     use_redis = _reachable("127.0.0.1", 6379)
-    database = "immunet_bench"
+    database = DATABASE
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{database}"')
     results: dict[str, Any] = {

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 
+POOL_RECYCLE_SECONDS = 1800
+
+
 class UnsupportedDatabase(ValueError):
     pass
 
@@ -70,7 +73,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         target,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping on every checkout (a round trip per transaction: 5 % of a booking's CPU
+        # in the profile). Connections are recycled after half an hour instead, and a
+        # connection the server dropped raises a disconnect error on first use, on which
+        # SQLAlchemy invalidates the whole pool: that request fails (its transaction
+        # never ran), the next ones get fresh connections.
+        pool_pre_ping=False,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         connect_args={"server_settings": {"application_name": "immunet"}},
     )
 
