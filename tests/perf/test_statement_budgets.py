@@ -41,7 +41,7 @@ def counting(ctx: AppContext) -> Iterator[Counter]:
         # the request's statements; they do not exist on PostgreSQL.
         if statement.startswith(("PRAGMA", "BEGIN")):
             return
-        counter.statements.append(" ".join(statement.split())[:150])
+        counter.statements.append(" ".join(statement.split())[:90])
 
     engine = ctx.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", before)

@@ -90,7 +90,18 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reference data (vaccine series rules) read once per process: it is loaded by
+        # `immunet db upgrade` before the server starts and never written while it runs.
+        self.reference: dict[object, object] = {}
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"reference": self.reference}
+        )
+
+    @staticmethod
+    def reference_of(session: AsyncSession) -> dict[object, object] | None:
+        """The reference-data cache of the :class:`Database` that opened ``session``."""
+        cache = session.info.get("reference")
+        return cache if isinstance(cache, dict) else None
 
     @property
     def dialect(self) -> str:
