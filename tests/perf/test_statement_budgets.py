@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event
 
 from immunet.context import AppContext
-from tests.conftest import bearer, login, sha
+from tests.conftest import bearer, sha
 from tests.factories import aadhaar, adult
 from tests.factories.vaccination import SLOT, book, next_mobile, secret_codes, setup_day
 

@@ -45,7 +45,6 @@ from immunet.db.base import utcnow
 from immunet.errors import BadRequest
 from immunet.people.models import Beneficiary
 from immunet.people.service import (
-    access_own_beneficiary,
     account_mobile,
     own_beneficiaries_and_mobile,
     reveal,
@@ -160,8 +159,8 @@ async def series_rules(session: AsyncSession, vaccine: str) -> list[SeriesRule]:
     cache = Database.reference_of(session)
     key = ("series_rules", vaccine)
     cached = cache.get(key) if cache is not None else None
-    if cached is not None:
-        return list(cached)  # type: ignore[call-overload]
+    if isinstance(cached, tuple):
+        return [rule for rule in cached if isinstance(rule, SeriesRule)]
     rules = await _load_series_rules(session, vaccine)
     if cache is not None:
         cache[key] = tuple(rules)
