@@ -51,3 +51,25 @@ async def test_pool_recovers_after_the_server_drops_its_connections(database_url
         assert failures <= 1  # one dead connection, then the pool is invalidated
     finally:
         await db.dispose()
+
+
+async def test_prepared_statements_stay_cached_past_asyncpgs_default(database_url):
+    """A statement prepared 200 distinct statements ago on the same pooled connection is
+    still prepared (SQLAlchemy's asyncpg LRU, default 100, would have evicted it and
+    prepared it again: a round trip and a plan per use)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("prepared statements are asyncpg's")
+    db = Database(database_url, pool_size=1)
+    try:
+        for n in range(200):
+            async with db.reader() as session:
+                await session.execute(text(f"SELECT {n} AS n"))
+        async with db.reader() as session:
+            conn = await session.connection()
+            adapted = (await conn.get_raw_connection()).dbapi_connection
+            cache = adapted._prepared_statement_cache  # type: ignore[union-attr]
+            assert cache is not None
+            assert "SELECT 0 AS n" in cache
+            assert len(cache) >= 200
+    finally:
+        await db.dispose()

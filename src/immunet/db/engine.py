@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 POOL_RECYCLE_SECONDS = 1800
+PREPARED_STATEMENT_CACHE_SIZE = 1024
 
 
 class UnsupportedDatabase(ValueError):
@@ -79,7 +80,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # never ran), the next ones get fresh connections.
         pool_pre_ping=False,
         pool_recycle=POOL_RECYCLE_SECONDS,
-        connect_args={"server_settings": {"application_name": "immunet"}},
+        connect_args={
+            "server_settings": {"application_name": "immunet"},
+            # Prepared statements are reused per connection from an LRU of this size; the
+            # default 100 is fewer than the distinct statements the hot paths send, so an
+            # LRU that evicts re-prepares (a round trip and a plan) every time.
+            "prepared_statement_cache_size": PREPARED_STATEMENT_CACHE_SIZE,
+        },
     )
 
 
