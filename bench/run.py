@@ -268,6 +268,10 @@ class Scenarios:
         self.booked: list[tuple[str, str, str]] = []  # (reference id, session id, appointment id)
         self.vaccinator: str | None = None
         self.mobile_offset = 0  # moved on between rounds, so each round logs in new people
+        # A new vaccinator per round (bench/scale.py): the staff quota checks read the
+        # user's own activity of the day, which must not grow from round to round.
+        self.staff_round = ""
+        self.lot = "BENCH-1"
         limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
         self.http = httpx.AsyncClient(base_url=server.base, timeout=30, limits=limits)
 
@@ -445,20 +449,21 @@ class Scenarios:
         if self.center_id is None:
             return None
         manager = await self._staff_token(
-            "bench-manager", "facility_manager", f"center:{self.center_id}"
+            f"bench-manager{self.staff_round}", "facility_manager", f"center:{self.center_id}"
         )
         vaccinator = await self._staff_token(
-            "bench-vaccinator", "vaccinator", f"center:{self.center_id}"
+            f"bench-vaccinator{self.staff_round}", "vaccinator", f"center:{self.center_id}"
         )
         if manager is None or vaccinator is None:
             return None
+        self.lot = f"BENCH-1{self.staff_round}"
         expiry = (dt.date.today() + dt.timedelta(days=365)).strftime("%d-%m-%Y")
         stock = await self.http.post(
             "/api/staff/stock",
             headers={"Authorization": f"Bearer {manager}"},
             json={
                 "vaccine": "COVISHIELD",
-                "lot": "BENCH-1",
+                "lot": self.lot,
                 "expiry": expiry,
                 "quantity": 1_000_000,
             },
@@ -520,7 +525,7 @@ class Scenarios:
                     "session_id": session_id,
                     "vaccine": "COVISHIELD",
                     "dose": 1,
-                    "batch": "BENCH-1",
+                    "batch": self.lot,
                 },
             )
             if r.status_code not in (200, 201):

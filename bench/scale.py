@@ -134,6 +134,8 @@ async def measure(scenarios: bench.Scenarios, round_no: int) -> dict[str, Any]:
     scenarios.tokens.clear()
     scenarios.beneficiaries.clear()
     scenarios.booked.clear()
+    scenarios.staff_round = f"-{round_no}"
+    scenarios.vaccinator = None
     out: dict[str, Any] = {}
     out["login"] = await scenarios.otp_logins()
     out["registration"] = await scenarios.registrations()
