@@ -38,8 +38,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("PGUSER", "root")
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# Both may be set so that two bench runs on one machine do not flush or drop each other's.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DATABASE = os.environ.get("BENCH_DATABASE", "immunet_bench")
 DISTRICT = 294  # BBMP (Bengaluru)
+PATHS_AT_SCALE = ("login", "registration", "booking", "roster", "dose", "calendar")
 
 
 def _india_today() -> dt.date:
@@ -184,7 +187,7 @@ class Server:
 
 
 def pgbench_tps(duration: int, clients: int) -> float:
-    database = "immunet_pgbench"
+    database = f"{DATABASE}_pgbench"
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{database}"')
     base = ["-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER]
@@ -263,14 +266,18 @@ class Scenarios:
         self.session_ids: list[str] = []
         self.center_id: int | None = None
         self.booked: list[tuple[str, str, str]] = []  # (reference id, session id, appointment id)
-        self.center_id: int | None = None
-        self.booked: list[tuple[str, str, str]] = []  # (reference id, session id, appointment id)
+        self.vaccinator: str | None = None
+        self.mobile_offset = 0  # moved on between rounds, so each round logs in new people
+        # A new vaccinator per round (bench/scale.py): the staff quota checks read the
+        # user's own activity of the day, which must not grow from round to round.
+        self.staff_round = ""
+        self.lot = "BENCH-1"
         limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
         self.http = httpx.AsyncClient(base_url=server.base, timeout=30, limits=limits)
 
     async def otp_logins(self) -> dict[str, float]:
         async def step(n: int) -> bool:
-            mobile = f"9{n % 1_000_000_000:09d}"
+            mobile = f"9{(n + self.mobile_offset) % 1_000_000_000:09d}"
             previous = self.tail.otps.get(mobile)
             r = await self.http.post("/api/v2/auth/public/generateOTP", json={"mobile": mobile})
             if r.status_code != 200:
@@ -301,7 +308,7 @@ class Scenarios:
                 "birth_year": "1980",
                 "gender_id": 1 + k % 2,
                 "photo_id_type": 4,
-                "photo_id_number": f"P{n:09d}",
+                "photo_id_number": f"P{(n + self.mobile_offset) % 1_000_000_000:09d}",
             }
             r = await self.http.post(
                 "/api/v2/registration/beneficiary/new",
@@ -435,31 +442,60 @@ class Scenarios:
 
         return await drive(self.concurrency, self.duration, step)
 
-    async def doses(self) -> dict[str, float] | None:
-        """Check-in with the secret code, then record the dose (with its audit writes)."""
-        if self.center_id is None or not self.booked:
+    async def dose_staff(self) -> str | None:
+        """The centre's vaccinator token (a manager adds stock first); made once per run."""
+        if self.vaccinator is not None:
+            return self.vaccinator
+        if self.center_id is None:
             return None
         manager = await self._staff_token(
-            "bench-manager", "facility_manager", f"center:{self.center_id}"
+            f"bench-manager{self.staff_round}", "facility_manager", f"center:{self.center_id}"
         )
         vaccinator = await self._staff_token(
-            "bench-vaccinator", "vaccinator", f"center:{self.center_id}"
+            f"bench-vaccinator{self.staff_round}", "vaccinator", f"center:{self.center_id}"
         )
         if manager is None or vaccinator is None:
             return None
+        self.lot = f"BENCH-1{self.staff_round}"
         expiry = (dt.date.today() + dt.timedelta(days=365)).strftime("%d-%m-%Y")
         stock = await self.http.post(
             "/api/staff/stock",
             headers={"Authorization": f"Bearer {manager}"},
             json={
                 "vaccine": "COVISHIELD",
-                "lot": "BENCH-1",
+                "lot": self.lot,
                 "expiry": expiry,
                 "quantity": 1_000_000,
             },
         )
         if stock.status_code not in (200, 201):
             print(f"bench: stock not added: {stock.status_code} {stock.text}", file=sys.stderr)
+            return None
+        self.vaccinator = vaccinator
+        return vaccinator
+
+    async def roster(self) -> dict[str, float] | None:
+        """A vaccinator pages through a session's roster (masked, audited reads)."""
+        vaccinator = await self.dose_staff()
+        if vaccinator is None or not self.session_ids:
+            return None
+        headers = {"Authorization": f"Bearer {vaccinator}"}
+
+        async def step(n: int) -> bool:
+            session_id = self.session_ids[n % len(self.session_ids)]
+            r = await self.http.get(
+                f"/api/staff/sessions/{session_id}/roster?limit=50", headers=headers
+            )
+            return r.status_code == 200
+
+        return await drive(self.concurrency, self.duration, step)
+
+    async def doses(self) -> dict[str, float] | None:
+        """Check-in with the secret code, then record the dose (with its audit writes)."""
+        if self.center_id is None or not self.booked:
+            return None
+        vaccinator = await self.dose_staff()
+        if vaccinator is None:
             return None
         headers = {"Authorization": f"Bearer {vaccinator}"}
         it = iter(self.booked)
@@ -489,7 +525,7 @@ class Scenarios:
                     "session_id": session_id,
                     "vaccine": "COVISHIELD",
                     "dose": 1,
-                    "batch": "BENCH-1",
+                    "batch": self.lot,
                 },
             )
             if r.status_code not in (200, 201):
@@ -514,6 +550,28 @@ class Scenarios:
         result: dict[str, Any] = dict(await drive(concurrency, self.duration, step))
         result["generator"] = "httpx"
         return result
+
+
+def ensure_wrk() -> bool:
+    """wrk for the GET loops: installed (Debian package ``wrk``) when missing and possible."""
+    if shutil.which("wrk"):
+        return True
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("bench: installing wrk (apt-get install wrk)…", file=sys.stderr)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            check=False,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    if shutil.which("wrk"):
+        return True
+    print(
+        "bench: wrk is not installed and could not be: the GET figures (bare endpoint, "
+        "calendarByDistrict) measure the Python load generator, not the server.",
+        file=sys.stderr,
+    )
+    return False
 
 
 def _ms(text: str) -> float:
@@ -577,7 +635,8 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
             "bench: pgbench is needed (Debian package postgresql-contrib / postgresql)"
         )
     use_redis = _reachable("127.0.0.1", 6379)
-    database = "immunet_bench"
+    ensure_wrk()
+    database = DATABASE
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{database}"')
     results: dict[str, Any] = {
@@ -634,7 +693,23 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
     from bench import certificates
 
     results["certificates"] = certificates.run(min(duration, 3.0))
+    results["scale"] = latest_scale()
     return results
+
+
+def latest_scale() -> dict[str, Any]:
+    """``make bench-scale`` takes up to 30 minutes, so ``make bench`` reports its latest run."""
+    runs = sorted(RESULTS.glob("scale-*.json")) if RESULTS.exists() else []
+    if not runs:
+        return {"note": "not measured: run make bench-scale"}
+    latest = json.loads(runs[-1].read_text())
+    return {
+        "note": "from the latest make bench-scale run",
+        "file": runs[-1].name,
+        "when": latest.get("when"),
+        "sizes": {size: figures for size, figures in latest.get("sizes", {}).items()},
+        "ratios": latest.get("ratios", {}),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
@@ -738,6 +813,21 @@ def table(results: dict[str, Any]) -> str:
                     f"vs {v['baseline']} {v['baseline_per_second']:.0f}/s; goal 0.70 {goal}",
                 )
             )
+    scale = results.get("scale")
+    if scale and scale.get("ratios"):
+        largest = max(scale["ratios"], key=int)
+        worst = max(scale["ratios"][largest].values(), default=0.0)
+        met = "met" if worst <= 1.5 else "NOT met"
+        rows.append(
+            (
+                f"latency at {int(largest):,} vs smallest size",
+                "",
+                f"{worst:.2f}",
+                f"worst p50/p99 ratio over {', '.join(PATHS_AT_SCALE)}; goal 1.5 {met}",
+            )
+        )
+    elif scale:
+        rows.append(("latency at 10 M people", "", "", scale["note"]))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure':<{width}}  {'rate':>10}  {'ratio':>7}  notes"]
     lines += [f"{a:<{width}}  {b:>10}  {c:>7}  {d}" for a, b, c, d in rows]

@@ -45,7 +45,11 @@ from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.errors import BadRequest
 from immunet.people.models import Beneficiary
-from immunet.people.service import access_own_beneficiary, account_mobile, reveal
+from immunet.people.service import (
+    account_mobile,
+    own_beneficiaries_and_mobile,
+    reveal,
+)
 from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain
 from immunet.security.idempotency import StoredResponse, prepare
@@ -112,6 +116,26 @@ async def load_session(
     return row, facts_of(row)
 
 
+async def load_session_and_place(
+    session: AsyncSession, session_id: str
+) -> tuple[SessionFacts, tuple[int, str, int]]:
+    """The session's facts and its centre's (ID, PIN code, district) in one statement:
+    the place is what the availability cache is invalidated by after commit."""
+    from immunet.geography.centers import Center
+
+    found = (
+        await session.execute(
+            select(VaccinationSession, Center.pincode, Center.district_id)
+            .join(Center, Center.center_id == VaccinationSession.center_id)
+            .where(VaccinationSession.session_id == session_id)
+        )
+    ).first()
+    if found is None:
+        raise SessionNotFound()
+    row, pincode, district_id = found
+    return facts_of(row), (row.center_id, pincode, district_id)
+
+
 def facts_of(row: VaccinationSession) -> SessionFacts:
     return SessionFacts(
         session_id=row.session_id,
@@ -130,6 +154,21 @@ def series_code(vaccine: str) -> str:
 
 
 async def series_rules(session: AsyncSession, vaccine: str) -> list[SeriesRule]:
+    """The vaccine's series rules; reference data, so read once per process and engine."""
+    from immunet.db.engine import Database
+
+    cache = Database.reference_of(session)
+    key = ("series_rules", vaccine)
+    cached = cache.get(key) if cache is not None else None
+    if isinstance(cached, tuple):
+        return [rule for rule in cached if isinstance(rule, SeriesRule)]
+    rules = await _load_series_rules(session, vaccine)
+    if cache is not None:
+        cache[key] = tuple(rules)
+    return rules
+
+
+async def _load_series_rules(session: AsyncSession, vaccine: str) -> list[SeriesRule]:
     rows = list(
         (
             await session.execute(
@@ -263,6 +302,14 @@ async def _after_commit(ctx: AppContext, centers: set[int]) -> None:
     await invalidate_availability(ctx, centers)
 
 
+async def _after_commit_at(ctx: AppContext, place: tuple[int, str, int]) -> None:
+    """As :func:`_after_commit`, for one centre whose PIN code and district are known."""
+    from immunet.sessions.availability import invalidate_availability as invalidate
+
+    center_id, pincode, district_id = place
+    await invalidate(ctx, center_id, pincode=pincode, district_id=district_id)
+
+
 def _sms_date(day: dt.date) -> str:
     return day.strftime("%d-%m-%Y")
 
@@ -296,24 +343,17 @@ async def schedule(
         async with ctx.db.transaction() as session:
             if idem is not None:
                 await idem.claim(session)
-            _row, facts = await load_session(session, form.session_id)
+            facts, place = await load_session_and_place(session, form.session_id)
             check_session_open(facts, slot=form.slot, today=today, center_id=form.center_id)
-            beneficiaries = [
-                await access_own_beneficiary(session, actor.account_id, ref)
-                for ref in form.beneficiaries
-            ]
+            beneficiaries, mobile = await own_beneficiaries_and_mobile(
+                session, keyring, actor.account_id, form.beneficiaries
+            )
             series = await series_rules(session, facts.vaccine)
             for beneficiary in beneficiaries:
                 await check_eligible(session, keyring, beneficiary, facts, form.dose, series)
-                live = await session.execute(
-                    select(Appointment.appointment_id).where(
-                        Appointment.beneficiary_id == beneficiary.id,
-                        Appointment.dose == form.dose,
-                        Appointment.status == "booked",
-                    )
-                )
-                if live.first() is not None:
-                    raise AlreadyBooked()
+            # A live appointment for the same dose is refused by the partial unique index
+            # uq_appointments_live_dose when the rows are flushed (IntegrityError below →
+            # AlreadyBooked): no SELECT per beneficiary to ask first.
             now = utcnow()
             ids = [str(uuid.uuid4()) for _ in beneficiaries]
             confirmation = ids[0]
@@ -344,7 +384,6 @@ async def schedule(
             result = StoredResponse.of(
                 200, {"appointment_confirmation_no": confirmation, "appointment_ids": ids}
             )
-            mobile = await account_mobile(session, keyring, actor.account_id)
             # The session row is the hot spot of a popular session: take its seats last,
             # so its row lock is held only until the commit that follows.
             await take_seats(session, facts.session_id, form.dose, len(beneficiaries))
@@ -381,7 +420,7 @@ async def schedule(
             return prior
         raise AlreadyBooked() from exc
     log.info("booked %d appointment(s) request=%s", len(ids), actor.context.request_id)
-    await _after_commit(ctx, {facts.center_id})
+    await _after_commit_at(ctx, place)
     return result
 
 

@@ -118,7 +118,9 @@ class PublicGuard(Guard):
         address = context.client_address or "unknown"
         if self.limited:
             limit = Limit(PUBLIC_LIMIT_NAME, ctx.settings.public_requests_per_5min, 300)
-            await ctx.limiter.hit(limit, address)
+            # Counted in per-worker batches: a cached answer must not cost a round trip
+            # to the shared counter each time (trade-off: security/ratelimit.py).
+            await ctx.limiter.hit_batched(limit, address)
         return PublicCaller(address, context)
 
 

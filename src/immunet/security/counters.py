@@ -20,16 +20,16 @@ from immunet.security.models import RateCounter
 
 
 class CounterStore(Protocol):
-    async def increment(self, bucket: str, window_seconds: int) -> tuple[int, int]:
-        """Add one to ``bucket``; return the new count and the seconds until it resets."""
+    async def increment(self, bucket: str, window_seconds: int, by: int = 1) -> tuple[int, int]:
+        """Add ``by`` to ``bucket``; return the new count and the seconds until it resets."""
         ...
 
     async def read(self, bucket: str) -> int: ...
 
 
 _INCR_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}
@@ -41,8 +41,8 @@ class RedisCounterStore:
         self._redis = redis
         self._script = redis.register_script(_INCR_SCRIPT)
 
-    async def increment(self, bucket: str, window_seconds: int) -> tuple[int, int]:
-        count, ttl = await self._script(keys=[bucket], args=[window_seconds])
+    async def increment(self, bucket: str, window_seconds: int, by: int = 1) -> tuple[int, int]:
+        count, ttl = await self._script(keys=[bucket], args=[window_seconds, by])
         return int(count), int(ttl)
 
     async def read(self, bucket: str) -> int:
@@ -54,14 +54,14 @@ class DatabaseCounterStore:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def increment(self, bucket: str, window_seconds: int) -> tuple[int, int]:
+    async def increment(self, bucket: str, window_seconds: int, by: int = 1) -> tuple[int, int]:
         now = utcnow()
         window_end = now + dt.timedelta(seconds=window_seconds)
         dialect = postgresql if self._db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(RateCounter).values(bucket=bucket, count=1, expires_at=window_end)
+        stmt = dialect.insert(RateCounter).values(bucket=bucket, count=by, expires_at=window_end)
         stmt = stmt.on_conflict_do_update(
             index_elements=[RateCounter.bucket],
-            set_={"count": RateCounter.count + 1},
+            set_={"count": RateCounter.count + by},
         ).returning(RateCounter.count, RateCounter.expires_at)
         async with self._db.transaction() as session:
             row = (await session.execute(stmt)).one()

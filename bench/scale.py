@@ -1,0 +1,252 @@
+"""``make bench-scale``: latency of the hot paths at 100 thousand and at 10 million people.
+
+Synthetic people are written straight into the bench database with PostgreSQL ``COPY``
+(asyncpg's binary copy), encrypted exactly like registered ones: the server's own key
+ring seals the mobile, name, birth year and ID number with the field cipher (each under
+its row's context) and computes the blind indexes the server looks people up by. Then
+the same paths are measured at each size on the same running server (``immunet serve
+--workers 2``): OTP login, registration, booking, the vaccinator's roster, check-in +
+dose, and the public calendar. The figure that matters is each path's latency at the
+large size as a ratio to the small one (goal: at most 1.5).
+
+The 10 million load takes most of the allowed 30 minutes; ``--sizes`` picks others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from bench import run as bench
+from immunet.security.keyring import Keyring, Purpose
+
+BATCH = 10_000
+# Synthetic people get mobiles 7xxxxxxxxx (the bench's own logins use 9xxxxxxxxx) and
+# reference IDs 17xxxxxxxxxxxx (random ones are drawn over all 14-digit numbers; the
+# server retries on the unlikely collision).
+MOBILE_BASE = 7_000_000_000
+REFERENCE_BASE = 17 * 10**12
+
+ACCOUNT_COLUMNS = ("id", "mobile_index", "mobile_ct", "created_at")
+BENEFICIARY_COLUMNS = (
+    "reference_id",
+    "account_id",
+    "name_ct",
+    "birth_year_ct",
+    "gender_id",
+    "category",
+    "photo_id_type",
+    "id_number_ct",
+    "id_index",
+    "comorbidity_ind",
+    "consent_version",
+    "created_at",
+    "is_canary",
+)
+
+
+def people(keyring: Keyring, start: int, stop: int) -> tuple[list[tuple[Any, ...]], ...]:
+    """Rows for people ``start``..``stop-1``: one account and one beneficiary each."""
+    cipher = keyring.field_cipher
+    mobile_index = keyring.blind_index(Purpose.MOBILE_INDEX)
+    id_index = keyring.blind_index(Purpose.ID_NUMBER_INDEX)
+    now = dt.datetime.now(dt.UTC)
+    accounts: list[tuple[Any, ...]] = []
+    beneficiaries: list[tuple[Any, ...]] = []
+    for i in range(start, stop):
+        mobile = str(MOBILE_BASE + i)
+        account_id = f"{i:032x}"
+        ref = str(REFERENCE_BASE + i)
+        number = f"S{i:09d}"
+        accounts.append(
+            (
+                account_id,
+                mobile_index(mobile),
+                cipher.encrypt(mobile, context=f"account:{account_id}:mobile"),
+                now,
+            )
+        )
+        beneficiaries.append(
+            (
+                ref,
+                account_id,
+                cipher.encrypt(f"Synthetic Person {i}", context=f"beneficiary:{ref}:name"),
+                cipher.encrypt(str(1950 + i % 50), context=f"beneficiary:{ref}:birth_year"),
+                1 + i % 2,
+                "adult",
+                4,
+                cipher.encrypt(number, context=f"beneficiary:{ref}:id_number"),
+                id_index(f"4:{number}"),
+                "N",
+                "",
+                now,
+                False,
+            )
+        )
+    return accounts, beneficiaries
+
+
+async def load(database: str, keyring: Keyring, start: int, stop: int) -> float:
+    """COPY people ``start``..``stop-1`` into ``database``; seconds taken."""
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host=bench.PG_HOST, port=bench.PG_PORT, user=bench.PG_USER, database=database
+    )
+    t0 = time.perf_counter()
+    try:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        ) as progress:
+            task = progress.add_task(f"people {start:,}→{stop:,}", total=stop - start)
+            for lo in range(start, stop, BATCH):
+                hi = min(stop, lo + BATCH)
+                accounts, beneficiaries = people(keyring, lo, hi)
+                async with conn.transaction():
+                    await conn.copy_records_to_table(
+                        "citizen_accounts", records=accounts, columns=ACCOUNT_COLUMNS
+                    )
+                    await conn.copy_records_to_table(
+                        "beneficiaries", records=beneficiaries, columns=BENEFICIARY_COLUMNS
+                    )
+                progress.advance(task, hi - lo)
+        await conn.execute("ANALYZE citizen_accounts; ANALYZE beneficiaries")
+    finally:
+        await conn.close()
+    return time.perf_counter() - t0
+
+
+async def measure(scenarios: bench.Scenarios, round_no: int) -> dict[str, Any]:
+    scenarios.mobile_offset = round_no * 100_000_000
+    scenarios.tokens.clear()
+    scenarios.beneficiaries.clear()
+    scenarios.booked.clear()
+    scenarios.staff_round = f"-{round_no}"
+    scenarios.vaccinator = None
+    out: dict[str, Any] = {}
+    out["login"] = await scenarios.otp_logins()
+    out["registration"] = await scenarios.registrations()
+    out["booking"] = await scenarios.bookings()
+    roster = await scenarios.roster()
+    if roster is not None:
+        out["roster"] = roster
+    doses = await scenarios.doses()
+    if doses is not None:
+        out["dose"] = doses
+    day = dt.date.today().strftime("%d-%m-%Y")
+    out["calendar"] = await scenarios.get_loop(
+        "/api/v2/appointment/sessions/public/calendarByDistrict"
+        f"?district_id={bench.DISTRICT}&date={day}",
+        50,
+    )
+    return out
+
+
+PATHS = bench.PATHS_AT_SCALE
+
+
+async def run(sizes: list[int], duration: float, concurrency: int) -> dict[str, Any]:
+    database = f"{bench.DATABASE}_scale"
+    bench._psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    bench._psql(f'CREATE DATABASE "{database}"')
+    use_redis = bench._reachable("127.0.0.1", 6379)
+    results: dict[str, Any] = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": {"duration_s": duration, "concurrency": concurrency, "sizes": sizes},
+        "sizes": {},
+    }
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = bench.Server(Path(tmp), database, use_redis)
+            if use_redis:
+                import redis
+
+                redis.Redis.from_url(bench.REDIS_URL).flushdb()
+            server.start()
+            keyring = Keyring.load(Path(tmp) / "keyring.json")
+            tail = bench.SmsTail(server.sms)
+            scenarios = bench.Scenarios(server, tail, duration, concurrency)
+            loaded = 0
+            try:
+                if not await scenarios.prepare_sessions(sessions=16, capacity=10_000):
+                    raise SystemExit("bench-scale: could not publish sessions")
+                for round_no, size in enumerate(sorted(sizes)):
+                    seconds = await load(database, keyring, loaded, size)
+                    loaded = size
+                    print(f"{size:,} people loaded ({seconds:.0f} s); measuring…", file=sys.stderr)
+                    figures = await measure(scenarios, round_no + 1)
+                    figures["load_seconds"] = round(seconds, 1)
+                    results["sizes"][str(size)] = figures
+            finally:
+                await scenarios.http.aclose()
+                tail.stop()
+                server.stop()
+    finally:
+        bench._psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    results["ratios"] = ratios(results["sizes"])
+    return results
+
+
+def ratios(by_size: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each path's p50 and p99 at every size as a ratio to the smallest size."""
+    if not by_size:
+        return {}
+    sizes = sorted(by_size, key=int)
+    base = by_size[sizes[0]]
+    out: dict[str, dict[str, float]] = {}
+    for size in sizes[1:]:
+        row: dict[str, float] = {}
+        for path in PATHS:
+            if path in base and path in by_size[size]:
+                for q in ("p50_ms", "p99_ms"):
+                    b = base[path].get(q) or 0.0
+                    row[f"{path}_{q[:3]}"] = round(by_size[size][path][q] / b, 2) if b else 0.0
+        out[size] = row
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    sizes = sorted(results["sizes"], key=int)
+    lines = [f"{'path':<14}" + "".join(f"{int(s):>22,}" for s in sizes) + "   ratio (p50/p99)"]
+    last = sizes[-1]
+    for path in PATHS:
+        cells = []
+        for size in sizes:
+            fig = results["sizes"][size].get(path)
+            cells.append(f"{fig['p50_ms']:>9.1f}/{fig['p99_ms']:>7.1f} ms" if fig else " " * 22)
+        ratio = results["ratios"].get(last, {})
+        r = f"{ratio.get(f'{path}_p50', 0):.2f}/{ratio.get(f'{path}_p99', 0):.2f}"
+        lines.append(f"{path:<14}" + "".join(f"{c:>22}" for c in cells) + f"   {r}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100000,10000000")
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    results = asyncio.run(run(sizes, args.duration, args.concurrency))
+    bench.RESULTS.mkdir(parents=True, exist_ok=True)
+    out = bench.RESULTS / f"scale-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nresults: {out.relative_to(bench.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
