@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from immunet import __version__
@@ -47,7 +48,16 @@ async def healthz(_caller: Anyone) -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@health_router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@health_router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
+)
 async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

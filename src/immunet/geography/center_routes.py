@@ -108,7 +108,8 @@ async def import_centers(
     return await service.import_centers(ctx, text, actor=principal)
 
 
-@router.get("/{center_id}", response_model=CenterOut)
+# `:int`: only digits are an id, so `PATCH /import` is a 405, not a bad id.
+@router.get("/{center_id:int}", response_model=CenterOut)
 async def get_center(
     center_id: CenterId,
     principal: Annotated[StaffPrincipal, Depends(STAFF(Permission.CENTER_READ))],
@@ -117,7 +118,7 @@ async def get_center(
     return _out(await service.get_center(ctx, center_id, actor=principal))
 
 
-@router.patch("/{center_id}", response_model=CenterOut)
+@router.patch("/{center_id:int}", response_model=CenterOut)
 async def update_center(
     center_id: CenterId,
     body: CenterPatch,
