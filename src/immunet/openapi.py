@@ -33,6 +33,7 @@ from immunet.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from immunet.formats import normalize_parameters
 from immunet.security.access import Audience, Guard, PublicGuard
 
 ERROR_SCHEMA_NAME = "Error"
@@ -253,6 +254,7 @@ def complete(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
             operation = schema["paths"][path].get(method.lower())
             if operation is None:
                 continue
+            normalize_parameters(operation)
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # never sent: validation failures answer 400
             for status, codes in sorted(operation_errors(route, method, guard).items()):

@@ -83,7 +83,20 @@ async def list_centers(
     return CentersPage(centers=[_out(v) for v in views], next_after=next_after)
 
 
-@router.post("/import", response_model=ImportReport)
+@router.post(
+    "/import",
+    response_model=ImportReport,
+    # The body is read by hand (two media types), so FastAPI cannot see it: say it here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string", "maxLength": MAX_IMPORT_CSV_CHARS}},
+                "application/json": {"schema": CenterImportRequest.model_json_schema()},
+            },
+        }
+    },
+)
 async def import_centers(
     request: Request,
     principal: Annotated[StaffPrincipal, Depends(STAFF(Permission.CENTER_CREATE))],
