@@ -29,6 +29,7 @@ from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
+from immunet.security.disclosure import router as disclosure_router
 from immunet.sessions.public_routes import router as availability_router
 from immunet.sessions.routes import router as session_router
 from immunet.settings import Settings, get_settings
@@ -103,6 +104,7 @@ ROUTERS: list[APIRouter] = [
     vaccination_citizen_router,
     oversight_staff_router,
     oversight_citizen_router,
+    disclosure_router,
 ]
 
 

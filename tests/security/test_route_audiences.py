@@ -23,6 +23,8 @@ from immunet.settings import Settings
 EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/.well-known/crl/{kid}.json"): "public",
     ("GET", "/.well-known/jwks.json"): "public",
+    ("GET", "/.well-known/security-policy"): "public",
+    ("GET", "/.well-known/security.txt"): "public",
     ("GET", "/api/staff/aefi"): "staff:vaccination:aefi:read",
     ("POST", "/api/staff/aefi"): "staff:vaccination:aefi:report",
     ("GET", "/api/staff/alerts"): "staff:oversight:alert:read",
