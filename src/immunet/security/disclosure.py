@@ -58,7 +58,11 @@ async def well_known_security_txt(_caller: Public, ctx: Ctx) -> Response:
     return PlainTextResponse(security_txt(ctx), headers={"Cache-Control": CACHE})
 
 
-@router.get(POLICY, response_class=PlainTextResponse)
+@router.get(
+    POLICY,
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
+)
 async def security_policy(_caller: Public) -> Response:
     text = resources.files("immunet").joinpath("data/SECURITY.md").read_text("utf-8")
     return Response(
