@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from immunet import __version__
@@ -28,6 +29,7 @@ from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
+from immunet.security.disclosure import router as disclosure_router
 from immunet.sessions.public_routes import router as availability_router
 from immunet.sessions.routes import router as session_router
 from immunet.settings import Settings, get_settings
@@ -47,7 +49,16 @@ async def healthz(_caller: Anyone) -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@health_router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@health_router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
+)
 async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -93,6 +104,7 @@ ROUTERS: list[APIRouter] = [
     vaccination_citizen_router,
     oversight_staff_router,
     oversight_citizen_router,
+    disclosure_router,
 ]
 
 

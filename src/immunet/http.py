@@ -391,6 +391,14 @@ class GuardedFastAPI(FastAPI):
 
     request_guard: GuardOptions | None = None
 
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document plus security and error answers derived from the routes."""
+        if self.openapi_schema is None:
+            from immunet.openapi import complete
+
+            self.openapi_schema = complete(super().openapi(), self.routes)
+        return self.openapi_schema
+
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
         if self.request_guard is None:

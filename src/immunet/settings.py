@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     keyring: Path = Path("var/keyring.json")
     # The base URL the public reaches this server at; certificates name it as issuer.
     public_url: str = "http://127.0.0.1:8000"
+    # /.well-known/security.txt (RFC 9116): where to report (default security@<public host>)
+    # and how many days ahead its Expires lies (at most a year).
+    security_contact: str | None = None
+    security_txt_valid_days: int = Field(default=180, ge=1, le=365)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Host names the server answers to besides the public URL's (e.g. a node name the load
     # balancer's health check uses); a request naming any other Host is refused (400).

@@ -15,13 +15,17 @@ from immunet.booking.schemas import (
     ScheduleResponse,
 )
 from immunet.context import AppContext
+from immunet.formats import IDEMPOTENCY_KEY_SCHEMA
 from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 
 router = APIRouter(prefix="/api/v2/appointment", tags=["booking"])
 
 Ctx = Annotated[AppContext, Depends(app_context)]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+# Checked by security/idempotency.py (its own IDEMP0400); documented as it checks.
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", json_schema_extra=IDEMPOTENCY_KEY_SCHEMA)
+]
 
 
 @router.post(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from immunet.formats import clock
 from immunet.people.schemas import Out, Strict
 
 MAX_VACCINE_FEES = 10
@@ -108,8 +109,8 @@ class CenterCreate(_CenterFields):
     pincode: str
     lat: float
     long: float
-    opens_at: dt.time = Field(alias="from")
-    closes_at: dt.time = Field(alias="to")
+    opens_at: Annotated[dt.time, clock()] = Field(alias="from")
+    closes_at: Annotated[dt.time, clock()] = Field(alias="to")
     fee_type: Literal["Free", "Paid"]
     vaccine_fees: list[VaccineFeeIn] = Field(default_factory=list, max_length=MAX_VACCINE_FEES)
 
@@ -129,8 +130,8 @@ class CenterPatch(_CenterFields):
     pincode: str | None = None
     lat: float | None = None
     long: float | None = None
-    opens_at: dt.time | None = Field(default=None, alias="from")
-    closes_at: dt.time | None = Field(default=None, alias="to")
+    opens_at: Annotated[dt.time | None, clock(optional=True)] = Field(default=None, alias="from")
+    closes_at: Annotated[dt.time | None, clock(optional=True)] = Field(default=None, alias="to")
     fee_type: Literal["Free", "Paid"] | None = None
     vaccine_fees: list[VaccineFeeIn] | None = Field(default=None, max_length=MAX_VACCINE_FEES)
     active: bool | None = None

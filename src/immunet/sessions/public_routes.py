@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from immunet.context import AppContext
+from immunet.formats import (
+    COWIN_DATE_PATTERN,
+    DEGREES_PATTERN,
+    ID_PATTERN,
+    PINCODE_PATTERN,
+    VACCINE_PATTERN,
+    cowin_query,
+)
 from immunet.security.access import PUBLIC, PublicCaller, app_context
 from immunet.sessions import availability
 from immunet.sessions.availability import Body
@@ -25,7 +33,24 @@ router = APIRouter(prefix="/api/v2/appointment", tags=["appointment availability
 
 Ctx = Annotated[AppContext, Depends(app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
-Param = Annotated[str | None, Query(max_length=32)]
+# Optional to FastAPI so the availability service answers its own codes (APPOIN001x);
+# documented as the service checks them (immunet/formats.py).
+Pincode = Annotated[
+    str | None, cowin_query(PINCODE_PATTERN, required=True, description="Six-digit PIN code.")
+]
+Day = Annotated[
+    str | None, cowin_query(COWIN_DATE_PATTERN, required=True, description="DD-MM-YYYY.")
+]
+Vaccine = Annotated[
+    str | None, cowin_query(VACCINE_PATTERN, required=False, description="A vaccine name.")
+]
+DistrictId = Annotated[
+    str | None, cowin_query(ID_PATTERN, required=True, description="A district id.")
+]
+CenterId = Annotated[str | None, cowin_query(ID_PATTERN, required=True, description="A centre id.")]
+Degrees = Annotated[
+    str | None, cowin_query(DEGREES_PATTERN, required=True, description="Decimal degrees.")
+]
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": 'Bad parameters: {"errorCode": "APPOIN001x", "error": "..."}'},
@@ -48,9 +73,9 @@ async def find_by_pin(
     request: Request,
     _caller: Public,
     ctx: Ctx,
-    pincode: Param = None,
-    date: Param = None,
-    vaccine: Param = None,
+    pincode: Pincode = None,
+    date: Day = None,
+    vaccine: Vaccine = None,
 ) -> Response:
     query = availability.find_by_pin(pincode, date, vaccine)
     return _respond(request, ctx, await availability.answer(ctx, query))
@@ -61,9 +86,9 @@ async def find_by_district(
     request: Request,
     _caller: Public,
     ctx: Ctx,
-    district_id: Param = None,
-    date: Param = None,
-    vaccine: Param = None,
+    district_id: DistrictId = None,
+    date: Day = None,
+    vaccine: Vaccine = None,
 ) -> Response:
     query = availability.find_by_district(district_id, date, vaccine)
     return _respond(request, ctx, await availability.answer(ctx, query))
@@ -74,9 +99,9 @@ async def calendar_by_pin(
     request: Request,
     _caller: Public,
     ctx: Ctx,
-    pincode: Param = None,
-    date: Param = None,
-    vaccine: Param = None,
+    pincode: Pincode = None,
+    date: Day = None,
+    vaccine: Vaccine = None,
 ) -> Response:
     query = availability.calendar_by_pin(pincode, date, vaccine)
     return _respond(request, ctx, await availability.answer(ctx, query))
@@ -89,9 +114,9 @@ async def calendar_by_district(
     request: Request,
     _caller: Public,
     ctx: Ctx,
-    district_id: Param = None,
-    date: Param = None,
-    vaccine: Param = None,
+    district_id: DistrictId = None,
+    date: Day = None,
+    vaccine: Vaccine = None,
 ) -> Response:
     query = availability.calendar_by_district(district_id, date, vaccine)
     return _respond(request, ctx, await availability.answer(ctx, query))
@@ -104,9 +129,9 @@ async def calendar_by_center(
     request: Request,
     _caller: Public,
     ctx: Ctx,
-    center_id: Param = None,
-    date: Param = None,
-    vaccine: Param = None,
+    center_id: CenterId = None,
+    date: Day = None,
+    vaccine: Vaccine = None,
 ) -> Response:
     query = availability.calendar_by_center(center_id, date, vaccine)
     return _respond(request, ctx, await availability.answer(ctx, query))
@@ -114,7 +139,7 @@ async def calendar_by_center(
 
 @router.get("/centers/public/findByLatLong", response_model=NearbyResponse, responses=_ERRORS)
 async def find_by_lat_long(
-    request: Request, _caller: Public, ctx: Ctx, lat: Param = None, long: Param = None
+    request: Request, _caller: Public, ctx: Ctx, lat: Degrees = None, long: Degrees = None
 ) -> Response:
     query = availability.find_by_lat_long(lat, long)
     return _respond(request, ctx, await availability.answer(ctx, query))

@@ -7,9 +7,11 @@ themselves from :mod:`immunet.sessions.availability`, so the cache holds exact b
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from immunet.formats import COWIN_DATE
 from immunet.people.schemas import Out, Strict
 from immunet.sessions.rules import RuleError, parse_cowin_date, validate_slots
 
@@ -31,7 +33,7 @@ class _SessionFields(Strict):
 
 class SessionCreate(_SessionFields):
     center_id: int = Field(ge=1, le=2**31 - 1)
-    date: dt.date
+    date: Annotated[dt.date, COWIN_DATE]
     vaccine: str = Field(min_length=1, max_length=32)
     min_age_limit: int = Field(ge=0, le=MAX_AGE)
     max_age_limit: int | None = Field(default=None, ge=0, le=MAX_AGE)
