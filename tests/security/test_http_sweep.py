@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from immunet.app import create_app
 from immunet.people.identifiers import normalize_mobile
 from immunet.security.access import CITIZEN, PUBLIC, CitizenPrincipal, PublicCaller
-from tests.conftest import bearer, login, sha
+from tests.conftest import DrainingTransport, bearer, login, sha
 from tests.factories.vaccination import book, last_lookup_otp, setup_day
 from tests.security.test_route_audiences import EXPECTED, GUARDED, _api_routes, _concrete
 
@@ -145,7 +145,7 @@ async def test_a_citizen_route_cannot_opt_out_of_no_store(settings, ctx, outbox)
 
     app = create_app(settings, context=ctx)
     app.include_router(extra)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    transport = DrainingTransport(app, ctx, ("203.0.113.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         token = await login(http, outbox, "9811100002")
         response = await http.get("/test-only/cached", headers=bearer(token))

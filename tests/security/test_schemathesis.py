@@ -19,6 +19,7 @@ import uvicorn
 from schemathesis.specs.openapi import checks
 
 from immunet.app import create_app
+from immunet.certificates import service as certificate_service
 from immunet.context import build_context
 
 MAX_EXAMPLES = 8
@@ -86,6 +87,10 @@ async def test_the_served_app_conforms_to_its_document(settings, keyring, clock)
     changed = settings.model_copy(update={"public_requests_per_5min": 10**6})
     context = build_context(changed, keyring=keyring)
     context.clock = clock
+    # As `immunet db upgrade` leaves a deployment: with certificate signing keys (without
+    # them the trust list and JWKS answer 503 by design).
+    async with context.db.transaction() as session:
+        await certificate_service.active_keyset(context, session)
     app = create_app(changed, context=context)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")

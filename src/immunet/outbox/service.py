@@ -92,7 +92,9 @@ class Outbox:
             if priority == PRIORITY_OTP and dialect == "postgresql" and self._notify:
                 # Delivered at commit to every `immunet worker` listening; OTPs only, as
                 # NOTIFY serializes the commits that use it (notices wait for the poll).
-                await session.execute(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
+                await session.execute(
+                    text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
+                )
         return added
 
     def _wake_after_commit(self, sync: Session) -> None:
