@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from immunet import __version__
 from immunet.booking.routes import router as booking_router
 from immunet.certificates.models import CertificateSigningKeys
+from immunet.certificates.routes import VERIFY_PATH, VERIFY_UPLOAD_LIMIT
 from immunet.certificates.routes import router as certificate_router
 from immunet.context import AppContext, build_context
 from immunet.geography.center_routes import router as center_router
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         trusted_proxies=settings.trusted_proxies,
         allowed_hosts=settings.trusted_hosts,
         hsts=settings.serves_https,
+        upload_limits={VERIFY_PATH: VERIFY_UPLOAD_LIMIT},
     )
     if context is not None:
         app.state.ctx = context

@@ -9,7 +9,8 @@ import re
 import secrets
 import time
 import weakref
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,6 +98,8 @@ class GuardOptions:
     # no answer (redirect, absolute URL) is ever built from a caller-chosen Host.
     allowed_hosts: frozenset[str]
     hsts: bool
+    # Paths that accept a larger body (an image of a QR code for /verify), and their limit.
+    upload_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 def request_host(raw: str | None) -> str | None:
@@ -266,10 +269,11 @@ class RequestGuardMiddleware:
             await _send_error(send, 400, "GEN0400", "The Host header names no host served here.")
             return
 
+        max_body = self.options.upload_limits.get(scope.get("path", ""), self.options.max_body)
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
-                if int(declared) > self.options.max_body:
+                if int(declared) > max_body:
                     await _send_error(send, 413, *_STATUS_CODES[413])
                     return
             except ValueError:
@@ -288,13 +292,15 @@ class RequestGuardMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.options.max_body:
+            if size > max_body:
                 await _send_error(send, 413, *_STATUS_CODES[413])
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if json_depth_exceeds(body, self.options.max_depth):
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        # An image is not JSON (its bytes may hold any number of brackets) and is bounded by size.
+        if not media.startswith("image/") and json_depth_exceeds(body, self.options.max_depth):
             await _send_error(send, 400, "GEN0400", "The request body is nested too deeply.")
             return
         replayed = False

@@ -24,7 +24,7 @@ trust_app = typer.Typer(
 )
 _err = Console(stderr=True)
 T = TypeVar("T")
-MAX_INPUT_FILE = 1024 * 1024
+MAX_INPUT_FILE = 4 * 1024 * 1024  # = inputs.MAX_IMAGE_BYTES: a photo of the QR code
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -57,7 +57,12 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 
 
 def _read_input(value: str) -> str | bytes:
-    """The QR text itself, or the contents of the file it names."""
+    """The QR text itself, or the contents of the file it names.
+
+    A file may hold a QR text, a JWS, a ``.smart-health-card`` file, a ``$health-cards-issue``
+    response or an image of the QR code: the verifier tells them apart. Text is passed as it
+    is (only the file's final line break is dropped, by the verifier), because characters
+    around a QR text make it invalid."""
     path = Path(value)
     try:
         is_file = len(value) < 4096 and path.is_file()
@@ -66,12 +71,8 @@ def _read_input(value: str) -> str | bytes:
     if not is_file:
         return value
     if path.stat().st_size > MAX_INPUT_FILE:
-        raise _fail(f"{value} is too large to be a QR text")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return data  # raw bytes from a scanner (e.g. DIVOC's ZIP QR)
+        raise _fail(f"{value} is too large to be a certificate")
+    return path.read_bytes()  # text, an image or raw bytes from a scanner (DIVOC's ZIP QR)
 
 
 def verify_command(
@@ -87,8 +88,11 @@ def verify_command(
         bool, typer.Option("--json", help="Print the result object (the default output)")
     ] = True,
 ) -> None:
-    """Verify a certificate QR (EU DCC, SMART Health Card or W3C VC): exit 0 valid, 1 invalid."""
-    from immunet.certificates.trust import TrustList
+    """Verify a certificate (EU DCC, SMART Health Card or W3C VC): exit 0 valid, 1 invalid.
+
+    Give the QR text, or a file: QR text, JWS, .smart-health-card, $health-cards-issue
+    response, or a PNG/JPEG/WebP image of the QR code."""
+    from immunet.certificates.trust import InvalidTrustEntry, TrustList
     from immunet.certificates.verify import VerificationResult, verify_qr
 
     when = _parse_time(at)
@@ -97,6 +101,8 @@ def verify_command(
     if trust_list is not None:
         try:
             trust = TrustList.from_json(trust_list.read_text(encoding="utf-8"))
+        except InvalidTrustEntry as exc:
+            raise _fail(f"the trust list {trust_list} is refused: {exc}") from exc
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _fail(f"cannot read the trust list {trust_list}: {type(exc).__name__}") from exc
         result = verify_qr(text, trust, at=when)

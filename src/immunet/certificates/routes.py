@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 from immunet.certificates import service
 from immunet.certificates._safe import MAX_QR_TEXT
-from immunet.certificates.schemas import FormatsResponse, VerifyRequest, VerifyResponse
+from immunet.certificates.inputs import IMAGE_FORMATS, MAX_DOCUMENT, MAX_IMAGE_BYTES
+from immunet.certificates.schemas import (
+    FormatsResponse,
+    HealthCardsIssueResponse,
+    SmartHealthCardFile,
+    VerifyRequest,
+    VerifyResponse,
+)
 from immunet.context import AppContext
 from immunet.errors import ApiError, BadRequest, PayloadTooLarge
 from immunet.security.access import CITIZEN, PUBLIC, CitizenPrincipal, PublicCaller, app_context
@@ -30,12 +37,21 @@ ReferenceId = Annotated[str, Query(min_length=1, max_length=20)]
 PUBLISHED_MAX_AGE = 300
 # JSON adds a few bytes of framing (and escapes) around the QR text itself.
 MAX_VERIFY_BODY = MAX_QR_TEXT + 4096
+VERIFY_PATH = "/api/v2/certificates/verify"
+# The request guard lets this path (only) carry an image up to MAX_IMAGE_BYTES (app.py).
+VERIFY_UPLOAD_LIMIT = MAX_IMAGE_BYTES
+IMAGE_TYPES = {f"image/{f.lower()}" for f in IMAGE_FORMATS}
+SHC_FILE_TYPE = "application/smart-health-card"
 
 
 class UnsupportedMediaType(ApiError):
     status_code = 415
     error_code = "GEN0415"
-    message = 'Send the QR text as application/json {"qr": ...} or as text/plain.'
+    message = (
+        'Send the QR text as application/json {"qr": ...} or text/plain (QR text or JWS), a '
+        ".smart-health-card file (application/smart-health-card or JSON), a $health-cards-issue "
+        "response (application/fhir+json) or an image (image/png, image/jpeg, image/webp)."
+    )
 
 
 @router.get(
@@ -93,38 +109,67 @@ async def certificate_formats(
     return FormatsResponse.model_validate(formats)
 
 
+_IMAGE = {"schema": {"type": "string", "format": "binary", "maxLength": MAX_IMAGE_BYTES}}
 _VERIFY_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": VerifyRequest.model_json_schema()},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        VerifyRequest.model_json_schema(),
+                        SmartHealthCardFile.model_json_schema(),
+                        HealthCardsIssueResponse.model_json_schema(),
+                    ]
+                }
+            },
+            SHC_FILE_TYPE: {"schema": SmartHealthCardFile.model_json_schema()},
+            "application/fhir+json": {"schema": HealthCardsIssueResponse.model_json_schema()},
             "text/plain": {"schema": {"type": "string", "maxLength": MAX_QR_TEXT}},
+            **{media: _IMAGE for media in sorted(IMAGE_TYPES)},
         },
     }
 }
 
 
-@router.post(
-    "/api/v2/certificates/verify", response_model=VerifyResponse, openapi_extra=_VERIFY_BODY
-)
-async def verify_certificate(request: Request, _caller: Public, ctx: Ctx) -> VerifyResponse:
-    body = await request.body()
-    if len(body) > MAX_VERIFY_BODY:
+def _verify_input(media: str, body: bytes) -> str | bytes | list[str] | dict[str, Any]:
+    """The one thing to verify, from a body already bounded in size; strict JSON models."""
+    if media in IMAGE_TYPES:
+        return body
+    if len(body) > (MAX_DOCUMENT if media != "text/plain" else MAX_VERIFY_BODY):
         raise PayloadTooLarge()
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    text: str | bytes | list[str]
-    if media == "application/json" or media.endswith("+json"):
-        try:
-            text = VerifyRequest.model_validate_json(body).qr
-        except ValidationError as exc:
-            raise BadRequest("Invalid or unexpected fields: qr") from exc
-    elif media == "text/plain":
+    if media == "text/plain":
         if not body.strip():
             raise BadRequest("The QR text is empty.")
-        text = body
-    else:
-        raise UnsupportedMediaType()
-    result = await service.verify(ctx, text)
+        return body
+    if media in ("application/json", SHC_FILE_TYPE, "application/fhir+json"):
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest("The body is not JSON.") from exc
+        if not isinstance(doc, dict):
+            raise BadRequest("The body is not a JSON object.")
+        try:
+            if media == "application/fhir+json" or "resourceType" in doc:
+                HealthCardsIssueResponse.model_validate(doc)
+                return dict(doc)
+            if media == SHC_FILE_TYPE or "verifiableCredential" in doc:
+                SmartHealthCardFile.model_validate(doc)
+                return dict(doc)
+            return VerifyRequest.model_validate(doc).qr
+        except ValidationError as exc:
+            fields = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]})
+            raise BadRequest(f"Invalid or unexpected fields: {', '.join(fields)[:200]}") from exc
+    raise UnsupportedMediaType()
+
+
+@router.post(VERIFY_PATH, response_model=VerifyResponse, openapi_extra=_VERIFY_BODY)
+async def verify_certificate(request: Request, _caller: Public, ctx: Ctx) -> VerifyResponse:
+    body = await request.body()
+    if len(body) > VERIFY_UPLOAD_LIMIT:
+        raise PayloadTooLarge()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    result = await service.verify(ctx, _verify_input(media, body))
     return VerifyResponse.model_validate(result.to_dict())
 
 

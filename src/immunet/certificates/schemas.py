@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,34 @@ class VerifyRequest(Strict):
     """One QR text; the chunks of a chunked SMART Health Card may be given as a list."""
 
     qr: QrText | Annotated[list[QrText], Field(min_length=1, max_length=20)]
+
+
+JwsText = Annotated[str, Field(min_length=1, max_length=MAX_QR_TEXT)]
+
+
+class SmartHealthCardFile(Strict):
+    """A ``.smart-health-card`` file (SMART Health Cards, "Via File Download")."""
+
+    verifiableCredential: Annotated[list[JwsText], Field(min_length=1, max_length=20)]  # noqa: N815
+
+
+class IssueParameter(Strict):
+    """One parameter of a ``$health-cards-issue`` response (FHIR ``Parameters.parameter``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    valueString: JwsText | None = None  # noqa: N815
+    valueInteger: int | None = None  # noqa: N815
+    valueUri: Annotated[str, Field(max_length=2048)] | None = None  # noqa: N815
+    part: Annotated[list[IssueParameter], Field(max_length=20)] | None = None
+
+
+class HealthCardsIssueResponse(Strict):
+    """A FHIR ``$health-cards-issue`` response: ``Parameters`` with ``verifiableCredential``."""
+
+    resourceType: Literal["Parameters"]  # noqa: N815
+    id: Annotated[str, Field(max_length=64)] | None = None
+    meta: dict[str, Any] | None = None
+    parameter: Annotated[list[IssueParameter], Field(min_length=1, max_length=40)]
 
 
 class VerifyResponse(Out):

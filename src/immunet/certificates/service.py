@@ -39,7 +39,7 @@ from immunet.certificates.models import (
 )
 from immunet.certificates.pdf import render_pdf
 from immunet.certificates.record import VACCINES, CertificateRecord, DoseEntry
-from immunet.certificates.trust import TrustList, uvci_hashes
+from immunet.certificates.trust import InvalidTrustEntry, TrustList, uvci_hashes
 from immunet.certificates.verify import VerificationResult, verify_qr
 from immunet.context import AppContext
 from immunet.db.base import utcnow
@@ -612,7 +612,7 @@ async def _own_public(session: AsyncSession, *, required: bool = False) -> Trust
         if required:
             raise NoSigningKeys()
         return TrustList()
-    return TrustList.from_json(row.public_json)
+    return TrustList.from_json(row.public_json, check=False)
 
 
 async def _revocations(session: AsyncSession) -> TrustList:
@@ -694,6 +694,8 @@ async def import_trust_list(
             _ = signer.certificate  # parse the X.509 now, not at verification time
         for method in parsed.vc:
             method.public_key()
+    except InvalidTrustEntry as exc:
+        raise InvalidTrustList(f"The trust list file is not valid: {exc}") from exc
     except Exception as exc:
         raise InvalidTrustList() from exc
     normalized = parsed.to_json()

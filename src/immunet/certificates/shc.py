@@ -5,17 +5,23 @@
 * ``kid`` is the RFC 7638 thumbprint of the signing key; :func:`jwks` publishes the issuer keys
   for ``/.well-known/jwks.json``.
 * Numeric mode: every JWS character becomes two digits, ``ord(c) - 45``. A JWS longer than
-  1195 characters is split into balanced chunks ``shc:/i/n/…`` (deprecated by the spec but the
-  only way to fit large cards; immunet's vaccination cards fit one QR).
+  1195 characters is split into balanced chunks ``shc:/i/n/…`` of at most 1191 characters each
+  (spec, "Chunking Larger SHCs": deprecated, but the only way to fit large cards; immunet's
+  vaccination cards fit one QR). A verifier refuses longer texts: they do not fit a V22 QR.
+* A verifier's duties (spec text, checked here): ``zip: "DEF"`` with a raw-DEFLATE payload;
+  ``iss`` an ``https`` URL without a trailing ``/`` (:func:`issuer_url_error`); a QR text is
+  exactly ``shc:/`` and digits, with nothing around it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import math
 import zlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -31,7 +37,8 @@ from ._safe import MAX_INFLATED, DecodeError, b64url_decode, b64url_encode, infl
 from .keys import CertificateKeySet
 from .record import CertificateRecord
 
-MAX_SINGLE_JWS = 1195
+MAX_SINGLE_JWS = 1195  # one V22 QR code (spec, "Encoding QRs")
+MAX_CHUNK_JWS = 1191  # each chunk of a chunked card (spec, "Chunking Larger SHCs")
 VC_TYPES = [
     "https://smarthealth.cards#health-card",
     "https://smarthealth.cards#immunization",
@@ -132,7 +139,7 @@ def from_numeric(digits: str) -> str:
 def qr_chunks(jws: str) -> list[str]:
     if len(jws) <= MAX_SINGLE_JWS:
         return ["shc:/" + to_numeric(jws)]
-    n = math.ceil(len(jws) / MAX_SINGLE_JWS)
+    n = math.ceil(len(jws) / MAX_CHUNK_JWS)
     size = math.ceil(len(jws) / n)
     parts = [jws[i : i + size] for i in range(0, len(jws), size)]
     return [f"shc:/{i}/{len(parts)}/{to_numeric(p)}" for i, p in enumerate(parts, start=1)]
@@ -158,8 +165,10 @@ def jws_from_qr(texts: list[str]) -> str:
         raise DecodeError("expected 1 to 20 SHC QR texts")
     parsed: list[tuple[str | None, str | None, str]] = []
     for text in texts:
-        parsed.append(_chunk(text.strip()))
+        parsed.append(_chunk(text))  # exactly the QR text: characters around it are refused
     if len(parsed) == 1 and parsed[0][0] is None:
+        if len(parsed[0][2]) > 2 * MAX_SINGLE_JWS:
+            raise DecodeError(f"SHC QR holds more than {MAX_SINGLE_JWS} JWS characters")
         return from_numeric(parsed[0][2])
     chunks = [(i, n, d) for i, n, d in parsed if i is not None and n is not None]
     if len(chunks) != len(parsed):
@@ -169,6 +178,8 @@ def jws_from_qr(texts: list[str]) -> str:
     total = int(chunks[0][1])
     if total != len(chunks) or any(int(n) != total for _, n, _ in chunks):
         raise DecodeError("SHC chunk count mismatch")
+    if any(len(d) > 2 * MAX_CHUNK_JWS for _, _, d in chunks):
+        raise DecodeError(f"SHC QR chunk holds more than {MAX_CHUNK_JWS} JWS characters")
     by_index = {int(i): d for i, _, d in chunks}
     if sorted(by_index) != list(range(1, total + 1)):
         raise DecodeError("SHC chunk indexes missing or repeated")
@@ -211,13 +222,10 @@ def parse_jws(jws: str) -> Jws:
         raise DecodeError("bad JWS header") from None
     if not isinstance(header, dict):
         raise DecodeError("JWS header is not an object")
-    body = b64url_decode(parts[1])
-    if header.get("zip") == "DEF":
-        raw = inflate(body, wbits=-15, limit=MAX_INFLATED)
-    elif "zip" in header:
-        raise DecodeError("unsupported JWS zip")
-    else:
-        raw = body
+    if header.get("zip") != "DEF":
+        # The spec makes zip DEF an issuer's SHALL; a card without it was not made to the spec.
+        raise DecodeError('SMART Health Card JWS header lacks zip "DEF"')
+    raw = inflate(b64url_decode(parts[1]), wbits=-15, limit=MAX_INFLATED)
     try:
         claims = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -227,6 +235,39 @@ def parse_jws(jws: str) -> Jws:
     return Jws(
         header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), b64url_decode(parts[2]), raw
     )
+
+
+def issuer_url_error(iss: object) -> str | None:
+    """Why ``iss`` is not an issuer URL the spec allows (None when it is).
+
+    The spec: ``iss`` SHALL use the ``https`` scheme and SHALL NOT end with ``/``. A loopback
+    ``http://`` issuer (127.0.0.0/8, ``::1``, ``localhost``) is accepted so that a development
+    server's own cards verify; production refuses an ``http://`` public URL (settings)."""
+    if not isinstance(iss, str) or not iss or len(iss) > 2048:
+        return "iss is not a URL"
+    if iss.endswith("/"):
+        return "iss ends with a slash"
+    try:
+        parts = urlsplit(iss)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "iss is not a URL"
+    if not parts.hostname or parts.query or parts.fragment or parts.username is not None:
+        return "iss is not an issuer URL"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and _loopback(parts.hostname):
+        return None
+    return "iss does not use https"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def verify_jws(token: Jws, jwk: dict[str, Any]) -> bool:

@@ -13,19 +13,38 @@ DCC revocation entries are the EU "UCI" hash: base64 of the first 16 bytes of SH
 UVCI (``ci``); the full SHA-256 in hex is accepted too. SHC revocation follows the SMART Health
 Cards revocation format (``rid`` list per ``kid``; a ``.timestamp`` suffix revokes only cards
 whose ``nbf`` is earlier). Unknown members are ignored so that newer files load.
+
+What the SMART Health Cards spec makes a verifier refuse is refused when a trust list is read
+(``immunet trust import``, ``immunet verify --trust-list``): an ``iss`` that is not ``https``
+or ends with ``/``; a JWK whose ``x5c`` leaf does not hold the JWK's key or does not name the
+``iss`` as a URI subject alternative name; a CRL document malformed for its ``method`` ("rid":
+``kid`` equal to its key's, ``ctr`` a positive integer equal to the key's ``crlVersion``,
+``rids`` unique base64url ids of at most 24 characters with an optional ``.timestamp``); a key
+that declares ``crlVersion`` without its CRL. Whether an ``x5c`` path validates is checked at
+verification time (:meth:`ShcIssuer.x5c_error`), because certificates expire.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from ._jwk import PublicKey, key_from_jwk, public_jwk
 from .keys import OID_DCC_RECOVERY, OID_DCC_TEST, OID_DCC_VACCINATION, dcc_kid
@@ -93,6 +112,79 @@ class DccSigner:
         )
 
 
+class InvalidTrustEntry(ValueError):
+    """A trust list entry that the SMART Health Cards (or another format's) rules refuse."""
+
+
+_RID = re.compile(r"[A-Za-z0-9_-]{1,24}(\.[0-9]{1,12})?")
+MAX_X5C = 5
+
+
+def _ca_basic_constraints(_policy: Any, _cert: x509.Certificate, ext: Any) -> None:
+    if ext is None or not ext.ca:
+        raise ValueError("an issuing certificate in x5c is not a CA")
+
+
+# x5c paths are checked as RFC 5280 paths (signatures, validity at the verification time, CA
+# basic constraints) but not against the Web PKI profile: the spec's own example chain marks
+# basicConstraints non-critical, which the Web PKI defaults refuse.
+_X5C_CA_POLICY = ExtensionPolicy.permit_all().require_present(
+    x509.BasicConstraints, Criticality.AGNOSTIC, _ca_basic_constraints
+)
+
+
+def _x5c_certificates(jwk: dict[str, Any]) -> list[x509.Certificate]:
+    chain = jwk.get("x5c")
+    if not isinstance(chain, list) or not 1 <= len(chain) <= MAX_X5C:
+        raise InvalidTrustEntry("x5c must be a list of 1 to 5 certificates")
+    try:
+        return [x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in chain]
+    except (ValueError, TypeError):
+        raise InvalidTrustEntry("x5c holds a certificate that is not base64 DER") from None
+
+
+def check_x5c_binding(iss: str, jwk: dict[str, Any]) -> None:
+    """The spec's binding of an ``x5c`` leaf: the JWK's key, and ``iss`` as a URI SAN."""
+    leaf = _x5c_certificates(jwk)[0]
+    key = leaf.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or public_jwk(key) != {
+        k: jwk.get(k) for k in ("kty", "crv", "x", "y")
+    }:
+        raise InvalidTrustEntry("the x5c leaf certificate does not hold the JWK's key")
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        raise InvalidTrustEntry("the x5c leaf certificate has no subject alternative name") from None
+    if iss not in san.get_values_for_type(x509.UniformResourceIdentifier):
+        raise InvalidTrustEntry("the x5c leaf certificate does not name the issuer URL")
+
+
+def x5c_path_error(jwk: dict[str, Any], at: dt.datetime) -> str | None:
+    """Why the JWK's ``x5c`` path does not validate at ``at`` (None when it does).
+
+    The anchor is the chain's last certificate: the operator put this chain in the trust list,
+    so its root is the anchor the operator chose; the path must still be well signed, within
+    every certificate's validity at ``at``, through CA certificates."""
+    try:
+        certs = _x5c_certificates(jwk)
+    except InvalidTrustEntry as exc:
+        return str(exc)
+    leaf, rest = certs[0], certs[1:]
+    root = rest[-1] if rest else leaf
+    try:
+        verifier = (
+            PolicyBuilder()
+            .store(Store([root]))
+            .time(at)
+            .extension_policies(ca_policy=_X5C_CA_POLICY, ee_policy=ExtensionPolicy.permit_all())
+            .build_client_verifier()
+        )
+        verifier.verify(leaf, rest[:-1])
+    except (VerificationError, ValueError) as exc:
+        return f"x5c path does not validate: {str(exc)[:160]}"
+    return None
+
+
 @dataclass(frozen=True)
 class ShcIssuer:
     iss: str
@@ -103,6 +195,52 @@ class ShcIssuer:
             if jwk.get("kid") == kid:
                 return jwk
         return None
+
+    def check(self) -> None:
+        """The spec's rules for an issuer entry (raises :class:`InvalidTrustEntry`)."""
+        from .shc import issuer_url_error
+
+        why = issuer_url_error(self.iss)
+        if why:
+            raise InvalidTrustEntry(f"SHC issuer {self.iss[:80]!r}: {why}")
+        for jwk in self.keys:
+            if "x5c" in jwk:
+                check_x5c_binding(self.iss, jwk)
+            version = jwk.get("crlVersion")
+            if version is not None and (
+                isinstance(version, bool) or not isinstance(version, int) or version < 1
+            ):
+                raise InvalidTrustEntry("crlVersion must be a positive integer")
+
+
+def check_crl(kid: str, crl: dict[str, Any], crl_version: Any) -> list[str]:
+    """The ``rids`` of a SMART CRL document, refused when malformed for its method."""
+    if crl.get("method") != "rid":
+        raise InvalidTrustEntry(f"CRL for {kid}: unknown method {str(crl.get('method'))[:20]!r}")
+    if "kid" in crl and crl["kid"] != kid:
+        raise InvalidTrustEntry(f"CRL for {kid}: its kid names another key")
+    ctr = crl.get("ctr")
+    if isinstance(ctr, bool) or not isinstance(ctr, int) or ctr < 1:
+        raise InvalidTrustEntry(f"CRL for {kid}: ctr must be a positive integer")
+    if crl_version is not None and crl_version != ctr:
+        raise InvalidTrustEntry(f"CRL for {kid}: ctr {ctr} is not the key's crlVersion")
+    rids = check_rids(kid, crl.get("rids"))
+    bases = [r.partition(".")[0] for r in rids]
+    if len(set(bases)) != len(bases):
+        raise InvalidTrustEntry(f"CRL for {kid}: a rid is listed more than once")
+    return rids
+
+
+def check_rids(kid: str, rids: Any) -> list[str]:
+    if not isinstance(rids, list) or not all(isinstance(r, str) for r in rids):
+        raise InvalidTrustEntry(f"CRL for {kid}: rids must be a list of strings")
+    for rid in rids:
+        if not _RID.fullmatch(rid):
+            raise InvalidTrustEntry(
+                f"CRL for {kid}: rid {rid[:30]!r} is not base64url of at most 24 characters"
+                " with an optional .timestamp"
+            )
+    return list(rids)
 
 
 @dataclass(frozen=True)
@@ -225,26 +363,37 @@ class TrustList:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> TrustList:
+    def from_dict(cls, doc: dict[str, Any], *, check: bool = True) -> TrustList:
+        """Read a trust list; ``check=False`` only for immunet's own keys, which it made."""
         tl = cls()
         for entry in doc.get("dcc", []):
             der = base64.b64decode(entry["certificate"])
             tl.add_dcc(der, entry.get("kid"))
         for entry in doc.get("shc", []):
-            tl.shc.append(
-                ShcIssuer(str(entry["iss"]), tuple(dict(k) for k in entry.get("keys", [])))
-            )
+            issuer = ShcIssuer(str(entry["iss"]), tuple(dict(k) for k in entry.get("keys", [])))
+            if check:
+                issuer.check()
+            tl.shc.append(issuer)
         for entry in doc.get("vc", []):
             tl.vc.append(VcMethod(str(entry["id"]), dict(entry["publicKeyJwk"])))
         revoked = doc.get("revoked", {})
         tl.revoked_dcc = {str(x) for x in revoked.get("dcc", [])}
+        crl_versions = {
+            str(k.get("kid")): k.get("crlVersion") for i in tl.shc for k in i.keys if "kid" in k
+        }
         for kid, value in revoked.get("shc", {}).items():
             # either a list of rids or a SMART CRL document {"kid", "method", "ctr", "rids"}
-            rids = value.get("rids", []) if isinstance(value, dict) else value
-            tl.revoked_shc[str(kid)] = [str(r) for r in rids]
+            if isinstance(value, dict):
+                tl.revoked_shc[str(kid)] = check_crl(str(kid), value, crl_versions.get(str(kid)))
+            else:
+                tl.revoked_shc[str(kid)] = check_rids(str(kid), value)
+        for kid, version in crl_versions.items():
+            if version is not None and kid not in tl.revoked_shc:
+                # The spec: a verifier SHALL use the CRL of a key that declares crlVersion.
+                raise InvalidTrustEntry(f"key {kid} declares crlVersion but its CRL is missing")
         tl.revoked_vc = {str(x) for x in revoked.get("vc", [])}
         return tl
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> TrustList:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes, *, check: bool = True) -> TrustList:
+        return cls.from_dict(json.loads(text), check=check)

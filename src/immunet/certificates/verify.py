@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from . import dcc, shc, vc
+from . import dcc, inputs, shc, vc
 from ._safe import MAX_QR_TEXT, DecodeError
-from .trust import TrustList
+from .trust import TrustList, x5c_path_error
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +64,23 @@ def _now(at: dt.datetime | None) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
+Input = str | bytes | Sequence[str] | Mapping[str, Any]
+
+
 def verify_qr(
-    text: str | bytes | Sequence[str],
+    text: Input,
     trust_list: TrustList,
     *,
     at: dt.datetime | None = None,
     revocations: TrustList | None = None,
 ) -> VerificationResult:
-    """Verify QR text(s) against the trust list at time ``at`` (default: now).
+    """Verify what a person holds against the trust list at time ``at`` (default: now).
 
-    ``text`` is one QR text, raw bytes from a scanner, or the chunks of a chunked SHC (a list,
-    or one string with chunks separated by whitespace). ``revocations`` adds revocation entries
-    (only its ``revoked_*`` members are used) to those of the trust list.
+    ``text`` is one QR text, the chunks of a chunked SHC (a list, or one string with one chunk
+    per line), raw bytes from a scanner or a file (an image of the QR code is decoded), a raw
+    SHC compact JWS, a ``.smart-health-card`` file or a FHIR ``$health-cards-issue`` response
+    (as text, or already parsed). ``revocations`` adds revocation entries (only its
+    ``revoked_*`` members are used) to those of the trust list.
     """
     try:
         if revocations is not None:
@@ -92,37 +97,71 @@ def verify_qr(
         return _fail(None, "bad_encoding", f"unexpected {type(exc).__name__}")
 
 
-def _verify(
-    text: str | bytes | Sequence[str], trust: TrustList, at: dt.datetime
-) -> VerificationResult:
+def _one_line_end(text: str) -> str:
+    """Drop the one line break a text file or ``echo`` ends with; nothing else is trimmed."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResult:
+    if isinstance(text, Mapping):
+        return _verify_document(text, trust, at)
     if isinstance(text, bytes | bytearray):
-        if len(text) > MAX_QR_TEXT:
+        data = bytes(text)
+        if inputs.is_image(data):
+            try:
+                codes = inputs.decode_image(data)
+            except DecodeError as exc:
+                return _fail(None, "bad_encoding", str(exc))
+            if len(codes) == 1:
+                return _verify(codes[0], trust, at)
+            if all(isinstance(c, str) and c.startswith("shc:/") for c in codes):
+                return _verify_shc([str(c) for c in codes], trust, at)
+            return _fail(None, "bad_encoding", "several QR codes that are not SHC chunks")
+        if len(data) > inputs.MAX_DOCUMENT:
             return _fail(None, "bad_encoding", "input too large")
-        if bytes(text).startswith(b"PK\x03\x04"):
-            text = bytes(text).decode("latin-1")
+        if data.startswith(b"PK\x03\x04"):
+            text = data.decode("latin-1")
         else:
             try:
-                text = bytes(text).decode("utf-8")
+                text = data.decode("utf-8")
             except UnicodeDecodeError:
                 return _fail(None, "bad_encoding", "input is not UTF-8")
     if isinstance(text, str):
+        if text.startswith("PK\x03\x04"):
+            if len(text) > MAX_QR_TEXT:
+                return _fail(None, "bad_encoding", "input too large")
+            return _verify_vc(text, trust, at)
+        if text.lstrip().startswith("{"):  # JSON: insignificant whitespace is JSON's own
+            try:
+                doc = inputs.parse_document(text)
+            except DecodeError as exc:
+                return _fail(None, "bad_encoding", str(exc))
+            return _verify_document(doc, trust, at)
         if len(text) > MAX_QR_TEXT:
             return _fail(None, "bad_encoding", "input too large")
-        if text.startswith("PK\x03\x04"):
-            return _verify_vc(text, trust, at)
-        text = text.strip()
+        text = _one_line_end(text)
         if text.startswith("shc:/"):
-            return _verify_shc(text.split(), trust, at)
+            return _verify_shc(text.replace("\r\n", "\n").split("\n"), trust, at)
+        if inputs.looks_like_jws(text):
+            return _verify_shc_jws([text], trust, at)
         parts: list[str] = [text]
     else:
         parts = [str(t) for t in text]
         if sum(len(p) for p in parts) > MAX_QR_TEXT or len(parts) > 20:
             return _fail(None, "bad_encoding", "input too large")
-        if parts and all(p.strip().startswith("shc:/") for p in parts):
-            return _verify_shc([p.strip() for p in parts], trust, at)
+        if parts and all(p.startswith("shc:/") for p in parts):
+            return _verify_shc(parts, trust, at)
         if len(parts) != 1:
             return _fail(None, "bad_encoding", "several texts given that are not SHC chunks")
-    one = parts[0].strip()
+        parts = [_one_line_end(parts[0])]
+        if inputs.looks_like_jws(parts[0]):
+            return _verify_shc_jws(parts, trust, at)
+    one = parts[0]
+    if one.strip().startswith("shc:/"):
+        return _fail("shc", "bad_encoding", "characters around the SHC QR text")
+    one = one.strip()
     if one.startswith(dcc.PREFIX):
         return _verify_dcc(one, trust, at)
     if vc.looks_like_qr(one):
@@ -130,6 +169,29 @@ def _verify(
     if len(one) >= 4 and one[3] == ":" and one[:3].isalnum():
         return _fail("dcc", "bad_encoding", f"unsupported context prefix {one[:4]!r}")
     return _fail(None, "bad_encoding", "unrecognised QR content")
+
+
+def _verify_document(
+    doc: Mapping[str, Any], trust: TrustList, at: dt.datetime
+) -> VerificationResult:
+    try:
+        jwss = inputs.jws_from_document(doc)
+    except DecodeError as exc:
+        return _fail("shc", "bad_encoding", str(exc))
+    return _verify_shc_jws(jwss, trust, at)
+
+
+def _verify_shc_jws(jwss: list[str], trust: TrustList, at: dt.datetime) -> VerificationResult:
+    """One card: its result. Several (a file may hold many): valid only if every card is;
+    the first failure's reason, and each card's own result under ``fields.credentials``."""
+    results = [_verify_shc_token(j, trust, at) for j in jwss]
+    if len(results) == 1:
+        return results[0]
+    failed = next((r for r in results if not r.valid), None)
+    fields = {"credentials": [r.to_dict() for r in results]}
+    if failed is None:
+        return VerificationResult(True, "shc", "ok", fields)
+    return VerificationResult(False, "shc", failed.reason, fields, failed.detail)
 
 
 # -- EU DCC ----------------------------------------------------------------------------------
@@ -174,12 +236,25 @@ def _verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> VerificationRes
 
 def _verify_shc(texts: list[str], trust: TrustList, at: dt.datetime) -> VerificationResult:
     try:
-        token = shc.parse_jws(shc.jws_from_qr(texts))
+        jws = shc.jws_from_qr(texts)
+    except DecodeError as exc:
+        return _fail("shc", "bad_encoding", str(exc))
+    return _verify_shc_token(jws, trust, at)
+
+
+def _verify_shc_token(jws: str, trust: TrustList, at: dt.datetime) -> VerificationResult:
+    if len(jws) > MAX_QR_TEXT:
+        return _fail("shc", "bad_encoding", "JWS too large")
+    try:
+        token = shc.parse_jws(jws)
     except DecodeError as exc:
         return _fail("shc", "bad_encoding", str(exc))
     claims = token.claims
     fields = shc.summarize(claims)
     iss = claims.get("iss")
+    why = shc.issuer_url_error(iss)
+    if why is not None:
+        return _fail("shc", "schema_error", why, fields)
     issuer = trust.shc_issuer(iss) if isinstance(iss, str) else None
     kid = token.kid
     jwk = issuer.key(kid) if issuer and kid else None
@@ -187,6 +262,12 @@ def _verify_shc(texts: list[str], trust: TrustList, at: dt.datetime) -> Verifica
         return _fail("shc", "unknown_key", "issuer or kid not in the trust list", fields)
     if not shc.verify_jws(token, jwk):
         return _fail("shc", "bad_signature", "", fields)
+    if "x5c" in jwk:
+        # The spec: when the issuer's key has x5c, its path must validate (unexpired, to an
+        # anchor). Issuers that are trusted without X.509 simply publish no x5c.
+        why = x5c_path_error(jwk, at)
+        if why is not None:
+            return _fail("shc", "key_not_allowed", why, fields)
     vc_claim = claims.get("vc")
     nbf = claims.get("nbf")
     if (

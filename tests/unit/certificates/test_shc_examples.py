@@ -88,6 +88,11 @@ def test_signatures_verify_and_revocation(n: str) -> None:
     if n == "03":
         assert (result.valid, result.reason) == (False, "revoked")
         assert result.fields["rid"] == "vwAjHdarZuc"
+    elif n == "01":
+        # Its key carries x5c; the leaf certificate expired on 2022-06-01, before the card's
+        # nbf, so the spec's "valid path of unexpired certificates" cannot hold (NOTES.md).
+        assert (result.valid, result.reason) == (False, "key_not_allowed"), result
+        assert "x5c" in result.detail
     else:
         assert (result.valid, result.reason) == (True, "ok"), result
     # the same through a whitespace-separated single text
