@@ -58,7 +58,9 @@ def decode_image(data: bytes) -> list[str | bytes]:
         raise DecodeError("not a readable PNG, JPEG or WebP image") from None
     import zxingcpp
 
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    found = zxingcpp.read_barcodes(
+        gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     out: list[str | bytes] = []
     for code in found[:MAX_CREDENTIALS]:
         raw = bytes(code.bytes)

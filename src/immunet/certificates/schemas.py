@@ -24,23 +24,23 @@ JwsText = Annotated[str, Field(min_length=1, max_length=MAX_QR_TEXT)]
 class SmartHealthCardFile(Strict):
     """A ``.smart-health-card`` file (SMART Health Cards, "Via File Download")."""
 
-    verifiableCredential: Annotated[list[JwsText], Field(min_length=1, max_length=20)]  # noqa: N815
+    verifiableCredential: Annotated[list[JwsText], Field(min_length=1, max_length=20)]
 
 
 class IssueParameter(Strict):
     """One parameter of a ``$health-cards-issue`` response (FHIR ``Parameters.parameter``)."""
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    valueString: JwsText | None = None  # noqa: N815
-    valueInteger: int | None = None  # noqa: N815
-    valueUri: Annotated[str, Field(max_length=2048)] | None = None  # noqa: N815
+    valueString: JwsText | None = None
+    valueInteger: int | None = None
+    valueUri: Annotated[str, Field(max_length=2048)] | None = None
     part: Annotated[list[IssueParameter], Field(max_length=20)] | None = None
 
 
 class HealthCardsIssueResponse(Strict):
     """A FHIR ``$health-cards-issue`` response: ``Parameters`` with ``verifiableCredential``."""
 
-    resourceType: Literal["Parameters"]  # noqa: N815
+    resourceType: Literal["Parameters"]
     id: Annotated[str, Field(max_length=64)] | None = None
     meta: dict[str, Any] | None = None
     parameter: Annotated[list[IssueParameter], Field(min_length=1, max_length=40)]

@@ -675,7 +675,10 @@ async def revocation_list(ctx: AppContext, kid: str) -> dict[str, Any]:
 
 
 async def verify(
-    ctx: AppContext, text: str | bytes | list[str], *, at: dt.datetime | None = None
+    ctx: AppContext,
+    text: str | bytes | list[str] | dict[str, Any],
+    *,
+    at: dt.datetime | None = None,
 ) -> VerificationResult:
     async with ctx.db.reader() as session:
         trust = await verification_trust_list(session)

@@ -154,7 +154,9 @@ def check_x5c_binding(iss: str, jwk: dict[str, Any]) -> None:
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
-        raise InvalidTrustEntry("the x5c leaf certificate has no subject alternative name") from None
+        raise InvalidTrustEntry(
+            "the x5c leaf certificate has no subject alternative name"
+        ) from None
     if iss not in san.get_values_for_type(x509.UniformResourceIdentifier):
         raise InvalidTrustEntry("the x5c leaf certificate does not name the issuer URL")
 
