@@ -109,6 +109,26 @@ async def certificate_formats(
     return FormatsResponse.model_validate(formats)
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` written in place (the body is not a component)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+_SHC_FILE_SCHEMA = _inline(SmartHealthCardFile.model_json_schema())
+_ISSUE_SCHEMA = _inline(HealthCardsIssueResponse.model_json_schema())
 _IMAGE = {"schema": {"type": "string", "format": "binary", "maxLength": MAX_IMAGE_BYTES}}
 _VERIFY_BODY: dict[str, Any] = {
     "requestBody": {
@@ -118,13 +138,13 @@ _VERIFY_BODY: dict[str, Any] = {
                 "schema": {
                     "oneOf": [
                         VerifyRequest.model_json_schema(),
-                        SmartHealthCardFile.model_json_schema(),
-                        HealthCardsIssueResponse.model_json_schema(),
+                        _SHC_FILE_SCHEMA,
+                        _ISSUE_SCHEMA,
                     ]
                 }
             },
-            SHC_FILE_TYPE: {"schema": SmartHealthCardFile.model_json_schema()},
-            "application/fhir+json": {"schema": HealthCardsIssueResponse.model_json_schema()},
+            SHC_FILE_TYPE: {"schema": _SHC_FILE_SCHEMA},
+            "application/fhir+json": {"schema": _ISSUE_SCHEMA},
             "text/plain": {"schema": {"type": "string", "maxLength": MAX_QR_TEXT}},
             **{media: _IMAGE for media in sorted(IMAGE_TYPES)},
         },

@@ -34,7 +34,8 @@ class IssueParameter(Strict):
     valueString: JwsText | None = None
     valueInteger: int | None = None
     valueUri: Annotated[str, Field(max_length=2048)] | None = None
-    part: Annotated[list[IssueParameter], Field(max_length=20)] | None = None
+    # resourceLink parts (vcIndex, bundledResource, hostedResource): not read by the verifier
+    part: Annotated[list[dict[str, Any]], Field(max_length=20)] | None = None
 
 
 class HealthCardsIssueResponse(Strict):

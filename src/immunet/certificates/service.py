@@ -682,7 +682,8 @@ async def verify(
 ) -> VerificationResult:
     async with ctx.db.reader() as session:
         trust = await verification_trust_list(session)
-    return await asyncio.to_thread(verify_qr, text, trust, at=at)
+    # Expiry, nbf and x5c validity are time rules: they read the context's clock.
+    return await asyncio.to_thread(verify_qr, text, trust, at=at or ctx.clock.now())
 
 
 async def import_trust_list(
