@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,60 @@ async def test_a_trust_list_the_spec_refuses_is_not_imported(ctx):
         await import_trust_list(
             ctx, json.dumps(doc), label="x", actor="operator:test", context=None
         )
+
+
+def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`immunet verify` in its own process, offline: no database is ever opened."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNET_")}
+    env["IMMUNET_DATABASE_URL"] = "sqlite:////nonexistent/never-opened.sqlite3"
+    return subprocess.run(
+        [sys.executable, "-m", "immunet.cli", "verify", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_command_line_verifies_every_form_offline(tmp_path):
+    trust = tmp_path / "trust.json"
+    trust.write_text(_spec_trust(), encoding="utf-8")
+    (tmp_path / "card.png").write_bytes(_png(QR))
+    files = [
+        str(EX / "example-00-e-file.smart-health-card"),
+        str(EX / "example-00-d-jws.txt"),
+        str(EX / "example-00-f-qr-code-numeric-value-0.txt"),
+        str(DT / "test-example-00-fhirhealthcard.json"),
+        str(DT / "test-example-00-g-qr-code-0-scaled-23.jpg"),
+        str(tmp_path / "card.png"),
+        JWS,  # the JWS itself as the argument
+    ]
+    for given in files:
+        result = _cli(tmp_path, given, "--trust-list", str(trust), "--at", "2024-01-01T00:00:00Z")
+        assert result.returncode == 0, (given, result.stdout, result.stderr)
+        assert json.loads(result.stdout)["format"] == "shc"
+    refused = _cli(
+        tmp_path,
+        str(DT / "test-example-00-f-qr-code-numeric-value-0-trailing_chars.txt"),
+        "--trust-list",
+        str(trust),
+    )
+    assert refused.returncode == 1 and json.loads(refused.stdout)["reason"] == "bad_encoding"
+    bad = tmp_path / "bad-trust.json"
+    folder = DT / "badcrl" / "version-mismatch"
+    crl = json.loads((folder / "crl.json").read_text())
+    bad.write_text(
+        json.dumps(
+            {
+                "shc": [
+                    {"iss": ISS, "keys": json.loads((folder / "jwks.json").read_text())["keys"]}
+                ],
+                "revoked": {"shc": {crl["kid"]: crl}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    usage = _cli(tmp_path, str(folder / "jws.txt"), "--trust-list", str(bad))
+    assert usage.returncode == 2 and "crlVersion" in usage.stderr
