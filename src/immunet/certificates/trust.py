@@ -47,6 +47,7 @@ from cryptography.x509.verification import (
 )
 
 from ._jwk import PublicKey, key_from_jwk, public_jwk
+from .divoc import DivocIssuer
 from .keys import OID_DCC_RECOVERY, OID_DCC_TEST, OID_DCC_VACCINATION, dcc_kid
 
 if TYPE_CHECKING:
@@ -262,6 +263,7 @@ class TrustList:
     revoked_dcc: set[str] = field(default_factory=set)
     revoked_shc: dict[str, list[str]] = field(default_factory=dict)
     revoked_vc: set[str] = field(default_factory=set)
+    divoc: list[DivocIssuer] = field(default_factory=list)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -282,6 +284,15 @@ class TrustList:
             if m.id == method_id:
                 return m
         return None
+
+    def divoc_issuer(self, method_id: str, issuer: object) -> DivocIssuer | None:
+        for d in self.divoc:
+            if d.id == method_id and d.issuer == issuer:
+                return d
+        return None
+
+    def divoc_context_urls(self) -> frozenset[str]:
+        return frozenset(url for d in self.divoc for url in d.contexts)
 
     def is_dcc_revoked(self, uvci: str) -> bool:
         short, full = uvci_hashes(uvci)
@@ -319,6 +330,7 @@ class TrustList:
                 for k in {*self.revoked_shc, *other.revoked_shc}
             },
             revoked_vc=self.revoked_vc | other.revoked_vc,
+            divoc=[*self.divoc, *other.divoc],
         )
 
     @classmethod
@@ -354,6 +366,7 @@ class TrustList:
             ],
             "shc": [{"iss": i.iss, "keys": list(i.keys)} for i in self.shc],
             "vc": [{"id": m.id, "publicKeyJwk": m.public_jwk} for m in self.vc],
+            **({"divoc": [d.to_dict() for d in self.divoc]} if self.divoc else {}),
             "revoked": {
                 "dcc": sorted(self.revoked_dcc),
                 "shc": {k: list(v) for k, v in sorted(self.revoked_shc.items())},
@@ -378,6 +391,10 @@ class TrustList:
             tl.shc.append(issuer)
         for entry in doc.get("vc", []):
             tl.vc.append(VcMethod(str(entry["id"]), dict(entry["publicKeyJwk"])))
+        for entry in doc.get("divoc", []):
+            divoc = DivocIssuer.from_dict(dict(entry))
+            divoc.check()
+            tl.divoc.append(divoc)
         revoked = doc.get("revoked", {})
         tl.revoked_dcc = {str(x) for x in revoked.get("dcc", [])}
         crl_versions = {

@@ -437,8 +437,10 @@ def looks_like_qr(text: str) -> bool:
     return text.startswith("PK\x03\x04") or text.startswith("UEsDB")
 
 
-def from_qr(text: str) -> dict[str, Any]:
-    """The credential JSON from a QR text: base64 ZIP (immunet) or raw ZIP bytes (DIVOC)."""
+def from_qr(text: str, extra_contexts: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The credential JSON from a QR text: base64 ZIP (immunet) or raw ZIP bytes (DIVOC).
+
+    ``extra_contexts``: context URLs a trust list supplies (DIVOC's), allowed besides ours."""
     if text.startswith("PK\x03\x04"):
         try:
             data = text.encode("latin-1")
@@ -462,7 +464,7 @@ def from_qr(text: str) -> dict[str, Any]:
         raise DecodeError("VC is not JSON") from None
     if not isinstance(doc, dict):
         raise DecodeError("VC is not a JSON object")
-    check_shape(doc)
+    check_shape(doc, extra_contexts)
     return doc
 
 
@@ -540,7 +542,7 @@ def _read_zip(data: bytes) -> bytes:
     return raw
 
 
-def check_shape(doc: Any) -> None:
+def check_shape(doc: Any, extra_contexts: frozenset[str] = frozenset()) -> None:
     """Bound the JSON before canonicalization: depth, node count, no blank-node ids, and only
     bundled contexts (URDNA2015 is costly on adversarial graphs)."""
     # level by level: the depth is the level's index, no (node, depth) pair per node
@@ -564,13 +566,17 @@ def check_shape(doc: Any) -> None:
         depth += 1
     ctx = doc.get("@context")
     if not isinstance(ctx, list) or not all(
-        isinstance(c, str) and c in _CONTEXT_FILES for c in ctx
+        isinstance(c, str) and (c in _CONTEXT_FILES or c in extra_contexts) for c in ctx
     ):
-        raise DecodeError("VC @context must list bundled context URLs only")
+        raise DecodeError("VC @context must list bundled or trusted context URLs only")
 
 
 @lru_cache(maxsize=1)
 def _defined_terms() -> frozenset[str]:
+    return _terms_of([_context_document(url) for url in _CONTEXT_FILES])
+
+
+def _terms_of(documents: list[Any]) -> frozenset[str]:
     terms: set[str] = set()
 
     def walk(ctx: Any) -> None:
@@ -586,16 +592,17 @@ def _defined_terms() -> frozenset[str]:
             for c in ctx:
                 walk(c)
 
-    for url in _CONTEXT_FILES:
-        walk(_context_document(url)["@context"])
+    for document in documents:
+        if isinstance(document, dict):
+            walk(document.get("@context"))
     return frozenset(terms)
 
 
-def undefined_terms(doc: Any) -> set[str]:
-    """Keys that no bundled context defines. JSON-LD silently drops them when canonicalizing, so
-    they would ride along unsigned: the verifier rejects documents that have any."""
+def undefined_terms(doc: Any, extra_contexts: list[Any] | None = None) -> set[str]:
+    """Keys that no bundled (or trust-list supplied) context defines. JSON-LD silently drops
+    them when canonicalizing, so they would ride along unsigned: the verifier rejects them."""
     found: set[str] = set()
-    known = _defined_terms()
+    known = _defined_terms() | _terms_of(extra_contexts) if extra_contexts else _defined_terms()
     stack = [doc]
     while stack:
         node = stack.pop()

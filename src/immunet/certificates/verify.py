@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from . import dcc, inputs, shc, vc
+from . import dcc, divoc, inputs, shc, vc
 from ._safe import MAX_QR_TEXT, DecodeError
 from .trust import TrustList, x5c_path_error
 
@@ -174,6 +174,12 @@ def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResul
 def _verify_document(
     doc: Mapping[str, Any], trust: TrustList, at: dt.datetime
 ) -> VerificationResult:
+    if "@context" in doc and "proof" in doc:  # a W3C credential as a JSON file (DIVOC's)
+        try:
+            vc.check_shape(doc, trust.divoc_context_urls())
+        except DecodeError as exc:
+            return _fail("vc", "bad_encoding", str(exc))
+        return _verify_vc_document(dict(doc), trust, at)
     try:
         jwss = inputs.jws_from_document(doc)
     except DecodeError as exc:
@@ -296,11 +302,52 @@ def _verify_shc_token(jws: str, trust: TrustList, at: dt.datetime) -> Verificati
 
 def _verify_vc(text: str, trust: TrustList, at: dt.datetime) -> VerificationResult:
     try:
-        doc = vc.from_qr(text)
+        doc = vc.from_qr(text, trust.divoc_context_urls())
     except DecodeError as exc:
         return _fail("vc", "bad_encoding", str(exc))
+    return _verify_vc_document(doc, trust, at)
+
+
+def _verify_divoc(
+    doc: dict[str, Any], trust: TrustList, fields: dict[str, Any]
+) -> VerificationResult | None:
+    """A DIVOC credential (RsaSignature2018) under a trust list's ``divoc`` entry; None when
+    the proof is not DIVOC's (the caller goes on with immunet's own suites)."""
+    proof = doc.get("proof")
+    if not isinstance(proof, dict) or proof.get("type") != divoc.SUITE:
+        return None
+    method_id = proof.get("verificationMethod")
+    issuer = (
+        trust.divoc_issuer(method_id, doc.get("issuer")) if isinstance(method_id, str) else None
+    )
+    if issuer is None:
+        return _fail("vc", "unknown_key", "DIVOC issuer and key not in the trust list", fields)
+    if proof.get("proofPurpose") != "assertionMethod":
+        return _fail("vc", "key_not_allowed", "proof purpose is not assertionMethod", fields)
+    try:
+        ok = divoc.verify_proof(doc, issuer)
+    except Exception as exc:  # pyld raises JsonLdError (and others) on malformed JSON-LD
+        return _fail("vc", "schema_error", f"JSON-LD: {type(exc).__name__}", fields)
+    if not ok:
+        return _fail("vc", "bad_signature", "", fields)
+    extra = vc.undefined_terms(doc, list(issuer.contexts.values()))
+    if extra:
+        return _fail(
+            "vc", "schema_error", f"terms not defined by the contexts: {sorted(extra)[:5]}", fields
+        )
+    return None  # signature good: the common checks follow
+
+
+def _verify_vc_document(
+    doc: dict[str, Any], trust: TrustList, at: dt.datetime
+) -> VerificationResult:
     fields = vc.summarize(doc)
     proof = doc.get("proof")
+    if isinstance(proof, dict) and proof.get("type") == divoc.SUITE:
+        failed = _verify_divoc(doc, trust, fields)
+        if failed is not None:
+            return failed
+        return _vc_common_checks(doc, trust, at, fields)
     method_id = proof.get("verificationMethod") if isinstance(proof, dict) else None
     method = trust.vc_method(method_id) if isinstance(method_id, str) else None
     if method is None:
@@ -324,6 +371,20 @@ def _verify_vc(text: str, trust: TrustList, at: dt.datetime) -> VerificationResu
         return _fail(
             "vc", "schema_error", f"terms not defined by the contexts: {sorted(extra)[:5]}", fields
         )
+    if doc.get("issuer") != method_id.split("#")[0]:  # type: ignore[union-attr]
+        return _fail(
+            "vc", "key_not_allowed", "verification method does not belong to the issuer", fields
+        )
+    return _vc_common_checks(doc, trust, at, fields)
+
+
+def _vc_common_checks(
+    doc: dict[str, Any],
+    trust: TrustList,
+    at: dt.datetime,
+    fields: dict[str, Any],
+) -> VerificationResult:
+    """Shape, expiry and revocation, after the signature of either suite family held."""
     types = doc.get("type")
     if (
         not isinstance(types, list)
@@ -333,10 +394,6 @@ def _verify_vc(text: str, trust: TrustList, at: dt.datetime) -> VerificationResu
         or not doc["evidence"]
     ):
         return _fail("vc", "schema_error", "not a vaccination credential", fields)
-    if doc.get("issuer") != method_id.split("#")[0]:  # type: ignore[union-attr]
-        return _fail(
-            "vc", "key_not_allowed", "verification method does not belong to the issuer", fields
-        )
     for name in ("expirationDate",):
         value = doc.get(name)
         if isinstance(value, str):
