@@ -210,3 +210,36 @@ def test_the_command_line_verifies_every_form_offline(tmp_path):
     )
     usage = _cli(tmp_path, str(folder / "jws.txt"), "--trust-list", str(bad))
     assert usage.returncode == 2 and "crlVersion" in usage.stderr
+
+
+async def test_a_divoc_credential_verifies_once_the_operator_imports_divoc(client, ctx):
+    divoc = DATA / "divoc"
+    certificate = (divoc / "divoc-cowin-v2-certificate-1.json").read_bytes()
+    before = await client.post(
+        VERIFY, content=certificate, headers={"Content-Type": "application/json"}
+    )
+    assert (before.status_code, before.json()["valid"]) == (200, False)
+    entry = {
+        "id": "did:india",
+        "issuer": "https://cowin.gov.in/",
+        "publicKeyPem": (divoc / "divoc-verifier-public-key.pem").read_text(),
+        "contexts": {
+            "https://cowin.gov.in/credentials/vaccination/v2": json.loads(
+                (divoc / "cowin-vaccination-v2.jsonld").read_text()
+            )
+        },
+    }
+    assert await import_trust_list(
+        ctx, json.dumps({"divoc": [entry]}), label="DIVOC", actor="operator:test", context=None
+    )
+    for media in ("application/json", "application/vc+ld+json"):
+        after = await client.post(VERIFY, content=certificate, headers={"Content-Type": media})
+        assert (after.json()["valid"], after.json()["format"]) == (True, "vc"), after.json()
+    with pytest.raises(InvalidTrustList, match="DIVOC public key"):
+        await import_trust_list(
+            ctx,
+            json.dumps({"divoc": [{**entry, "publicKeyPem": "x"}]}),
+            label="x",
+            actor="operator:test",
+            context=None,
+        )

@@ -92,6 +92,7 @@ def verify_command(
 
     Give the QR text, or a file: QR text, JWS, .smart-health-card, $health-cards-issue
     response, or a PNG/JPEG/WebP image of the QR code."""
+    from immunet.certificates.divoc import InvalidDivocEntry
     from immunet.certificates.trust import InvalidTrustEntry, TrustList
     from immunet.certificates.verify import VerificationResult, verify_qr
 
@@ -101,7 +102,7 @@ def verify_command(
     if trust_list is not None:
         try:
             trust = TrustList.from_json(trust_list.read_text(encoding="utf-8"))
-        except InvalidTrustEntry as exc:
+        except (InvalidTrustEntry, InvalidDivocEntry) as exc:
             raise _fail(f"the trust list {trust_list} is refused: {exc}") from exc
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise _fail(f"cannot read the trust list {trust_list}: {type(exc).__name__}") from exc

@@ -42,6 +42,7 @@ VERIFY_PATH = "/api/v2/certificates/verify"
 VERIFY_UPLOAD_LIMIT = MAX_IMAGE_BYTES
 IMAGE_TYPES = {f"image/{f.lower()}" for f in IMAGE_FORMATS}
 SHC_FILE_TYPE = "application/smart-health-card"
+VC_TYPES = ("application/ld+json", "application/vc+ld+json")  # a W3C credential (DIVOC's JSON)
 
 
 class UnsupportedMediaType(ApiError):
@@ -145,6 +146,7 @@ _VERIFY_BODY: dict[str, Any] = {
             },
             SHC_FILE_TYPE: {"schema": _SHC_FILE_SCHEMA},
             "application/fhir+json": {"schema": _ISSUE_SCHEMA},
+            **{media: {"schema": {"type": "object"}} for media in VC_TYPES},
             "text/plain": {"schema": {"type": "string", "maxLength": MAX_QR_TEXT}},
             **{media: _IMAGE for media in sorted(IMAGE_TYPES)},
         },
@@ -162,13 +164,15 @@ def _verify_input(media: str, body: bytes) -> str | bytes | list[str] | dict[str
         if not body.strip():
             raise BadRequest("The QR text is empty.")
         return body
-    if media in ("application/json", SHC_FILE_TYPE, "application/fhir+json"):
+    if media in ("application/json", SHC_FILE_TYPE, "application/fhir+json") or media in VC_TYPES:
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise BadRequest("The body is not JSON.") from exc
         if not isinstance(doc, dict):
             raise BadRequest("The body is not a JSON object.")
+        if media in VC_TYPES or ("@context" in doc and "proof" in doc):
+            return dict(doc)  # a W3C credential: bounded by vc.check_shape before any work
         try:
             if media == "application/fhir+json" or "resourceType" in doc:
                 HealthCardsIssueResponse.model_validate(doc)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.certificates import shc
+from immunet.certificates.divoc import InvalidDivocEntry
 from immunet.certificates.issue import issue_all
 from immunet.certificates.keys import CertificateKeySet
 from immunet.certificates.models import (
@@ -698,7 +699,7 @@ async def import_trust_list(
             _ = signer.certificate  # parse the X.509 now, not at verification time
         for method in parsed.vc:
             method.public_key()
-    except InvalidTrustEntry as exc:
+    except (InvalidTrustEntry, InvalidDivocEntry) as exc:
         raise InvalidTrustList(f"The trust list file is not valid: {exc}") from exc
     except Exception as exc:
         raise InvalidTrustList() from exc
