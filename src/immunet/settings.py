@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     staff_login_failures_per_user_address: int = Field(default=5, ge=1, le=100)
     staff_login_failures_per_address: int = Field(default=20, ge=1, le=1000)
     staff_login_failures_per_user: int = Field(default=100, ge=1, le=100)
+    # Every staff login attempt from one address per 15 minutes, successful or not
+    # (credential stuffing across users); raised only by test runs such as the fuzzer's.
+    staff_login_attempts_per_address: int = Field(default=60, ge=1, le=10**6)
     # Insider-misuse defences (staff/misuse.py); the read and look-up quotas are below.
     staff_wrong_codes_per_day: int = Field(default=20, ge=1)
     staff_breaches_before_suspension: int = Field(default=3, ge=1)

@@ -36,8 +36,9 @@ from immunet.staff.service import totp_context
 USER_ADDRESS_WINDOW = 900
 ADDRESS_WINDOW = 900
 USER_WINDOW = 3600
-# All attempts from one address, successful or not (credential stuffing across users).
-ATTEMPTS_PER_ADDRESS = Limit("staff-login-address", 60, 900)
+# All attempts from one address, successful or not (credential stuffing across users):
+# IMMUNET_STAFF_LOGIN_ATTEMPTS_PER_ADDRESS per ATTEMPTS_WINDOW.
+ATTEMPTS_WINDOW = 900
 USER_AGENT_MAX = 120
 _DUMMY_TOTP_SECRET = new_totp_secret()
 
@@ -61,6 +62,12 @@ def clean_user_agent(raw: str | None) -> str:
 
 def _retry_after(limit: Limit) -> int:
     return limit.window_seconds - int(time.time()) % limit.window_seconds
+
+
+def attempts_per_address(ctx: AppContext) -> Limit:
+    return Limit(
+        "staff-login-address", ctx.settings.staff_login_attempts_per_address, ATTEMPTS_WINDOW
+    )
 
 
 def failure_limits(ctx: AppContext, username_key: str, address: str) -> list[tuple[Limit, str]]:
@@ -137,7 +144,7 @@ async def login(
     agent = clean_user_agent(user_agent)
     address = context.client_address or "unknown"
     username_key = username.strip().lower()[:64]
-    await ctx.limiter.hit(ATTEMPTS_PER_ADDRESS, address)
+    await ctx.limiter.hit(attempts_per_address(ctx), address)
     await _refuse_if_throttled(ctx, username_key, address)
 
     async with ctx.db.reader() as session:
