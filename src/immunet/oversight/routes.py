@@ -59,6 +59,9 @@ Reporter = Annotated[StaffPrincipal, Depends(STAFF(Permission.REPORT_READ))]
 DisputeReader = Annotated[StaffPrincipal, Depends(STAFF(Permission.DISPUTE_READ))]
 DisputeResolver = Annotated[StaffPrincipal, Depends(STAFF(Permission.DISPUTE_RESOLVE))]
 Id = Annotated[int, Path(ge=1, le=2**62)]
+# Alerts and disputes have INTEGER keys: on PostgreSQL a larger id overflowed the bound parameter
+# (DataError, a 500) until the stateful fuzzer found it; it is now a 400 like any bad id.
+SmallId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Limit = Annotated[int, Query(ge=1, le=service.PAGE_MAX)]
 Cursor = Annotated[int | None, Query(ge=1, le=2**62)]
 
@@ -115,7 +118,7 @@ async def list_alerts(
 
 
 @staff_router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
-async def acknowledge_alert(alert_id: Id, principal: AlertAcker, ctx: Ctx) -> AlertOut:
+async def acknowledge_alert(alert_id: SmallId, principal: AlertAcker, ctx: Ctx) -> AlertOut:
     return _alert_out(await service.acknowledge_alert(ctx, alert_id, actor=principal))
 
 
@@ -189,14 +192,16 @@ async def list_disputes(
 
 
 @staff_router.post("/disputes/{dispute_id}/freeze", response_model=DisputeOut)
-async def freeze_for_dispute(dispute_id: Id, principal: DisputeResolver, ctx: Ctx) -> DisputeOut:
+async def freeze_for_dispute(
+    dispute_id: SmallId, principal: DisputeResolver, ctx: Ctx
+) -> DisputeOut:
     """Freeze the reported user's look-ups while the case is reviewed (an admin's call)."""
     return _dispute_out(await service.freeze_for_dispute(ctx, dispute_id, actor=principal))
 
 
 @staff_router.post("/disputes/{dispute_id}/resolve", response_model=DisputeOut)
 async def resolve_dispute(
-    dispute_id: Id, body: ResolveDisputeRequest, principal: DisputeResolver, ctx: Ctx
+    dispute_id: SmallId, body: ResolveDisputeRequest, principal: DisputeResolver, ctx: Ctx
 ) -> DisputeOut:
     view = await service.resolve_dispute(ctx, dispute_id, outcome=body.outcome, actor=principal)
     return _dispute_out(view)
