@@ -10,7 +10,7 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -111,6 +111,16 @@ class Settings(BaseSettings):
     # PostgreSQL: an OTP's commit NOTIFYs the `immunet worker` processes (LISTEN), so they
     # send it at once rather than at their next poll.
     outbox_notify: bool = True
+    # Operations (decision 0019): Prometheus metrics on their own listener (off unless a
+    # port is set; loopback unless told otherwise: never the public port), log lines as
+    # JSON objects or plain text, how long a Redis call may take before it counts as down,
+    # and the ages past which /readyz reports the outbox and the sequencer as lagging.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    log_format: Literal["json", "text"] = "json"
+    redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    ready_outbox_max_age_seconds: int = Field(default=300, ge=1)
+    ready_sequencer_max_age_seconds: int = Field(default=60, ge=1)
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
     # Vaccination: person-record reads per staff user (roster reads exempt), wrong
