@@ -243,10 +243,11 @@ class RequestGuardMiddleware:
             # ServerErrorMiddleware has answered 500 already (or the failure came before
             # any answer); the traceback is not logged, as exception texts may hold values
             # from the request. The type and where it was raised are enough to find it.
-            where = _raised_at(exc)
-            access_log.getChild("error").error(
-                "unhandled %s at %s in request %s", type(exc).__name__, where, request_id
-            )
+            if dependency_outage(exc) is None:  # an outage was answered 503 and logged
+                where = _raised_at(exc)
+                access_log.getChild("error").error(
+                    "unhandled %s at %s in request %s", type(exc).__name__, where, request_id
+                )
             if status == 0:
                 await _send_error(
                     send_with_headers,
