@@ -93,6 +93,19 @@ async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
             REDIS_ERRORS.labels("readiness").inc()
             checks["redis"] = f"unavailable: {type(exc).__name__}"
     essential = dict(checks)
+    if ctx.db.replicas:
+        # Reported, not essential: reads skip a lagging or lost replica for the primary.
+        states = []
+        for replica in ctx.db.replicas:
+            lag = await replica.measure()
+            states.append(
+                "unavailable"
+                if lag is None
+                else "ok"
+                if lag <= ctx.db.replica_max_lag_seconds
+                else "lagging"
+            )
+        checks["replicas"] = next((st for st in states if st != "ok"), "ok")
     s = ctx.settings
     try:
         async with ctx.db.reader() as session:

@@ -82,7 +82,13 @@ def load_keyring(settings: Settings) -> Keyring:
 
 def build_context(settings: Settings, *, keyring: Keyring | None = None) -> AppContext:
     ring = keyring or load_keyring(settings)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        replica_urls=settings.database_replica_urls,
+        replica_max_lag_seconds=settings.replica_max_lag_seconds,
+        replica_check_seconds=settings.replica_check_seconds,
+    )
     instrument_pool(db.engine, "primary", 2 * settings.db_pool_size)
     redis: Redis | None = None
     otp_store: OtpStore

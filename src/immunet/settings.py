@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///var/immunet.sqlite3"
     redis_url: str | None = None
+    # Streaming replicas (comma-separated PostgreSQL URLs) for reads that may be a little
+    # stale: public availability and calendars, aggregate reports. A replica further behind
+    # than the threshold, or unreachable, is skipped (its lag is measured at most every
+    # `replica_check_seconds` per worker); reads then go to the primary.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    replica_max_lag_seconds: float = Field(default=5.0, ge=0, le=3600)
+    replica_check_seconds: float = Field(default=1.0, ge=0, le=60)
     # Connections per worker process (PostgreSQL); as many again may overflow briefly.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sms_backend: str = "console"
@@ -134,11 +141,19 @@ class Settings(BaseSettings):
     appointment_code_max_failures: int = Field(default=5, ge=1, le=20)
     dose_backdate_days: int = Field(default=1, ge=0, le=30)
 
-    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
+    @field_validator("trusted_proxies", "allowed_hosts", "database_replica_urls", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _postgresql_replicas(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError("replica URLs are postgresql:// URLs")
         return value
 
     @field_validator("trusted_proxies")

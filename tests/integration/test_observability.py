@@ -24,6 +24,7 @@ from immunet.observability.probes import database_probe
 from tests.conftest import bearer, login, register
 from tests.factories import aadhaar, adult
 
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 MOBILE = "9812345670"
 NAME = "Zubeida Quraishi"
 
@@ -98,17 +99,16 @@ async def test_metrics_and_logs_carry_no_personal_data(client, outbox, ctx, sett
     assert families["immunet_db_probe_up"].samples[0].value == 1
 
     # Every metric the shipped alert rules and dashboard use exists in a real scrape.
-    deploy = Path(__file__).resolve().parents[2] / "deploy"
     used = set()
     for path in (
-        deploy / "prometheus" / "immunet-alerts.yml",
-        deploy / "grafana" / "immunet-dashboard.json",
+        DEPLOY / "prometheus" / "immunet-alerts.yml",
+        DEPLOY / "grafana" / "immunet-dashboard.json",
     ):
         used |= set(re.findall(r"immunet_[a-z_]+", path.read_text()))
     # (a labelled family with no sample yet is still declared: the parser keeps its name)
     declared = {re.sub(r"_(total|count|bucket|sum)$", "", name) for name in used}
     assert declared and declared <= set(families), declared - set(families)
-    json.loads((deploy / "grafana" / "immunet-dashboard.json").read_text())
+    json.loads((DEPLOY / "grafana" / "immunet-dashboard.json").read_text())
 
     # Labels are route templates, methods, statuses and outcomes: nothing else.
     templates = {getattr(r, "path", None) for r in _flatten(client._transport.app.routes)} | {"-"}

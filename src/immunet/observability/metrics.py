@@ -63,6 +63,18 @@ OTP_REQUESTS = Counter(
     "OTP requests by outcome (queued, throttled, unavailable).",
     ("outcome",),
 )
+REPLICA_LAG = Gauge(
+    "immunet_db_replica_lag_seconds",
+    "Seconds a streaming replica is behind the primary, as last measured.",
+    ("replica",),
+    multiprocess_mode="livemax",
+)
+REPLICA_UP = Gauge(
+    "immunet_db_replica_up",
+    "1 when the replica answered its last lag measurement.",
+    ("replica",),
+    multiprocess_mode="livemin",
+)
 REPLICA_SKIPPED = Counter(
     "immunet_db_replica_skipped_total",
     "Reads sent to the primary because a replica was behind or unreachable.",
