@@ -88,6 +88,7 @@ def build_context(settings: Settings, *, keyring: Keyring | None = None) -> AppC
         replica_urls=settings.database_replica_urls,
         replica_max_lag_seconds=settings.replica_max_lag_seconds,
         replica_check_seconds=settings.replica_check_seconds,
+        statement_cache=settings.database_statement_cache,
     )
     instrument_pool(db.engine, "primary", 2 * settings.db_pool_size)
     redis: Redis | None = None

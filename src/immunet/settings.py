@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # than the threshold, or unreachable, is skipped (its lag is measured at most every
     # `replica_check_seconds` per worker); reads then go to the primary.
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # False behind PgBouncer < 1.21 in transaction mode (Debian 12 ships 1.18): asyncpg's
+    # prepared-statement cache off, statements uniquely named (docs/OPERATIONS.md).
+    database_statement_cache: bool = True
     replica_max_lag_seconds: float = Field(default=5.0, ge=0, le=3600)
     replica_check_seconds: float = Field(default=1.0, ge=0, le=60)
     # Connections per worker process (PostgreSQL); as many again may overflow briefly.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,12 +67,33 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def _pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer in transaction mode (before 1.21, which cannot track
+    prepared statements): no statement cache, and every statement a unique name, so two
+    clients sharing a server connection never collide (SQLAlchemy's documented recipe)."""
+    return {
+        "server_settings": {"application_name": "immunet"},
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__immunet_{uuid.uuid4().hex}__",
+    }
+
+
+def create_engine(url: str, *, pool_size: int = 10, statement_cache: bool = True) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         engine = create_async_engine(target, poolclass=NullPool)
         _configure_sqlite(engine)
         return engine
+    if not statement_cache:
+        return create_async_engine(
+            target,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            connect_args=_pgbouncer_connect_args(),
+        )
     return create_async_engine(
         target,
         pool_size=pool_size,
@@ -105,10 +127,10 @@ REPLICA_LAG_SQL = (
 class Replica:
     """A streaming replica: its engine, and its lag as last measured (None: unreachable)."""
 
-    def __init__(self, index: int, url: str, pool_size: int) -> None:
+    def __init__(self, index: int, url: str, pool_size: int, statement_cache: bool = True) -> None:
         self.index = index
         self.label = f"replica-{index}"
-        self.engine = create_engine(url, pool_size=pool_size)
+        self.engine = create_engine(url, pool_size=pool_size, statement_cache=statement_cache)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.lag: float | None = None
         self.checked_at = -1e18
@@ -137,10 +159,13 @@ class Database:
         replica_urls: list[str] | tuple[str, ...] = (),
         replica_max_lag_seconds: float = 5.0,
         replica_check_seconds: float = 1.0,
+        statement_cache: bool = True,
     ) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size)
-        self.replicas = [Replica(n, u, pool_size) for n, u in enumerate(replica_urls)]
+        self.engine = create_engine(url, pool_size=pool_size, statement_cache=statement_cache)
+        self.replicas = [
+            Replica(n, u, pool_size, statement_cache) for n, u in enumerate(replica_urls)
+        ]
         self.replica_max_lag_seconds = replica_max_lag_seconds
         self.replica_check_seconds = replica_check_seconds
         self._next_replica = 0
