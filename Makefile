@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale install clean lock audit sbom
+.PHONY: demo test lint bench bench-scale install clean lock audit sbom restore-drill
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ sbom: $(STAMP)
 	$(BIN)/cyclonedx-py requirements requirements.lock --pyproject pyproject.toml \
 		--of JSON --output-reproducible -o sbom.cdx.json
 	@echo "sbom: wrote sbom.cdx.json"
+
+# Base backup + WAL archive of a running database, point-in-time restore into a fresh
+# instance, checks (writes, audit verify, citizen login and certificate); ~30 s.
+restore-drill: $(STAMP)
+	$(BIN)/python -m tests.drills.restore_drill
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sbom.cdx.json
