@@ -33,8 +33,8 @@ from immunet.app import create_app
 from immunet.context import build_context
 from immunet.security.keyring import Keyring
 from immunet.settings import Settings
-from tests.conftest import DrainingTransport, Outbox, register
-from tests.factories import aadhaar, adult
+from tests.conftest import DrainingTransport, Outbox
+from tests.factories import aadhaar
 from tests.factories.certificates import holder, record_dose
 from tests.faults import pginstance
 
@@ -179,7 +179,9 @@ def drill(root: Path) -> None:
     primary.init(
         "wal_level = replica",
         "archive_mode = on",
-        f"archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f.tmp && mv {archive}/%f.tmp {archive}/%f'",
+        # Succeed only once the segment is safely stored; never overwrite one.
+        f"archive_command = 'test ! -f {archive}/%f && cp %p {archive}/%f.tmp"
+        f" && mv {archive}/%f.tmp {archive}/%f'",
     )
     primary.start()
     restored = pginstance.PgInstance(root / "restored")
