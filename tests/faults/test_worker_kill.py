@@ -41,6 +41,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(IMMUNET + args, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _start(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _workers(parent: int) -> list[int]:
     """The uvicorn worker processes (spawned children running ``spawn_main``)."""
     found = []
@@ -70,9 +91,7 @@ async def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(database_ur
         IMMUNET_API_REQUESTS_PER_MINUTE="100000",
     )
     for command in (["keys", "init"], ["db", "upgrade"]):
-        done = subprocess.run(
-            IMMUNET + command, env=env, capture_output=True, text=True, timeout=120
-        )
+        done = await asyncio.to_thread(_cli, command, env)
         assert done.returncode == 0, done.stderr
     settings = Settings(
         env="development",
@@ -90,22 +109,13 @@ async def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(database_ur
         target = await make_session(ctx, capacity_dose1=CAPACITY)
 
         port = _free_port()
-        log = (tmp_path / "server.log").open("w")
-        server = subprocess.Popen(
-            [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = await asyncio.to_thread(_start, port, env, tmp_path / "server.log")
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
             while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
+                if await asyncio.to_thread(_ready, base):
+                    break
                 assert time.monotonic() < deadline and server.poll() is None
                 await asyncio.sleep(0.3)
             workers = _workers(server.pid)
@@ -199,13 +209,7 @@ async def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(database_ur
             # The audit log verifies once the (re-elected) sequencer has caught up.
             deadline = time.monotonic() + 30
             while True:
-                verified = subprocess.run(
-                    [*IMMUNET, "audit", "verify"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                )
+                verified = await asyncio.to_thread(_cli, ["audit", "verify"], env)
                 assert verified.returncode == 0, verified.stderr
                 if "(0 awaiting the sequencer)" in verified.stderr:
                     break
@@ -214,6 +218,5 @@ async def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(database_ur
         finally:
             server.terminate()
             server.wait(30)
-            log.close()
     finally:
         await ctx.close()
