@@ -33,6 +33,10 @@ def _mount(point: Path, size: str) -> bool:
     return done.returncode == 0
 
 
+def _unmount(point: Path) -> None:
+    subprocess.run(["umount", "-l", str(point)], check=False)
+
+
 async def test_writes_are_refused_cleanly_and_reads_continue_when_the_disk_is_full(
     keyring, tmp_path
 ):
@@ -117,5 +121,5 @@ async def test_writes_are_refused_cleanly_and_reads_continue_when_the_disk_is_fu
             await ctx.close()
     finally:
         pg.stop("immediate")
-        subprocess.run(["umount", "-l", str(volume)], check=False)
+        _unmount(volume)
         shutil.rmtree(root, ignore_errors=True)
