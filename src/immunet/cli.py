@@ -359,7 +359,12 @@ def start_metrics_listener(settings: Settings, port: int | None, *, workers: int
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         import tempfile
 
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="immunet-metrics-")
+        import atexit
+        import shutil
+
+        samples = tempfile.mkdtemp(prefix="immunet-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = samples
+        atexit.register(shutil.rmtree, samples, ignore_errors=True)
     from immunet.observability.metrics import start_listener
     from immunet.observability.probes import database_probe
 
