@@ -357,10 +357,9 @@ def start_metrics_listener(settings: Settings, port: int | None, *, workers: int
     if port is None:
         return
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile
-
         import atexit
         import shutil
+        import tempfile
 
         samples = tempfile.mkdtemp(prefix="immunet-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = samples
