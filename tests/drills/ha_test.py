@@ -259,6 +259,44 @@ class Cluster:
             etcd.wait(10)
 
 
+def create_database(port: int) -> None:
+    subprocess.run(
+        as_postgres(
+            [
+                str(PG_BIN / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-XAtqc",
+                "CREATE DATABASE immunet",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_server(port: int, env: dict[str, str], root: Path) -> subprocess.Popen[bytes]:
+    with (root / "serve.log").open("w") as log:
+        return subprocess.Popen(
+            [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         IMMUNET + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300
@@ -272,23 +310,7 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
         cluster.start()
         leader = cluster.wait_healthy(NODES, 120)
         port = int(leader["port"]) if "port" in leader else cluster.pg[int(leader["name"][-1])]
-        subprocess.run(
-            as_postgres(
-                [
-                    str(PG_BIN / "psql"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    "-XAtqc",
-                    "CREATE DATABASE immunet",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
+        await asyncio.to_thread(create_database, port)
         url = cluster.url()
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNET_")}
         env.update(
@@ -327,21 +349,12 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
             await ctx.close()
 
         api = free_port()
-        server = subprocess.Popen(
-            [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(api), "--workers", "2"],
-            env=env,
-            cwd=root,
-            stdout=(root / "serve.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        server = await asyncio.to_thread(start_server, api, env, root)
         base = f"http://127.0.0.1:{api}"
         deadline = time.monotonic() + 60
         while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if await asyncio.to_thread(ready, base):
+                break
             if server.poll() is not None or time.monotonic() > deadline:
                 raise Failed("immunet serve did not become ready")
             await asyncio.sleep(0.3)
@@ -382,9 +395,9 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
 
         async def killer() -> None:
             await asyncio.sleep(KILL_AFTER)
-            name = cluster.wait_healthy(NODES, 5)["name"]
+            name = (await asyncio.to_thread(cluster.wait_healthy, NODES, 5))["name"]
             killed_at.append(time.monotonic())
-            cluster.kill_node(name)
+            cluster.kill_node(name)  # signals only: does not block
             print(f"ha-test: killed the primary {name} with kill -9", flush=True)
 
         async with httpx.AsyncClient(base_url=base, timeout=15) as http:
@@ -441,9 +454,7 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
         if any(counters[s] != per_session[s] for s in sessions):
             raise Failed(f"seat counters disagree with live appointments: {counters} {per_session}")
         if stored - confirmed:
-            print(
-                f"ha-test: {len(stored - confirmed)} stored bookings were never confirmed to a client"
-            )
+            print(f"ha-test: {len(stored - confirmed)} stored bookings never confirmed to a client")
 
         # The audit log verifies once the (re-elected) sequencer has caught up.
         deadline = time.monotonic() + 60
