@@ -57,7 +57,7 @@ restore-drill: $(STAMP)
 	$(BIN)/python -m tests.drills.restore_drill
 
 # etcd + 3 PostgreSQL nodes under Patroni (synchronous replication), immunet with 2
-# workers on a multi-host URL, a booking load, kill -9 of the primary; ~1 minute. Last line:
+# workers on a multi-host URL, bookings and doses as load, kill -9 of the primary; ~1 minute:
 # failover: <s>s; confirmed=<n> lost=<n> duplicated=<n> overbooked=<n>
 ha-test: $(STAMP)
 	$(BIN)/python -m tests.drills.ha_test

@@ -4,7 +4,8 @@ etcd and three PostgreSQL nodes under Patroni with synchronous replication
 (``synchronous_mode: true``: a commit returns only once a standby has its WAL), all on
 127.0.0.1 with their own ports and data directories; an ``immunet serve --workers 2``
 connected through libpq-style multi-host URLs with ``target_session_attrs=read-write``;
-a booking load (each client retries with its idempotency key, as a real client would).
+a load of bookings and of check-ins with dose recordings (each client retries with its
+idempotency key, as a real client would).
 In the middle of it the primary node is killed with ``kill -9`` (Patroni and PostgreSQL
 both: the machine is gone). Patroni promotes the synchronous standby; the service finds it
 by itself. Then: every booking answered 2xx is on the new primary, none is duplicated, no
@@ -17,6 +18,7 @@ the exit status is non-zero when any of the last three is not 0 (or the rehearsa
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import shutil
@@ -34,11 +36,16 @@ from sqlalchemy import func, select
 
 from immunet.booking.models import Appointment
 from immunet.context import build_context
+from immunet.people.models import Beneficiary
 from immunet.security.keyring import Keyring
 from immunet.sessions.models import VaccinationSession
 from immunet.settings import Settings
+from immunet.vaccination.models import DoseRecord
+from tests.conftest import Outbox
 from tests.factories import mobile
 from tests.factories.sessions import add_beneficiary, make_center, make_citizen, make_session
+from tests.factories.staff import make_staff
+from tests.factories.vaccination import secret_codes
 from tests.faults.pginstance import PG_BIN, free_port
 
 IMMUNET = [sys.executable, "-m", "immunet.cli"]
@@ -47,6 +54,7 @@ NODES = 3
 SESSIONS = 4
 CAPACITY = 25
 PEOPLE = 160
+DOSE_ACCOUNTS = 4  # six beneficiaries each, booked into today's session, then vaccinated
 SPACING = 0.08  # seconds between clients starting: the load spans the failover
 KILL_AFTER = 4.0
 
@@ -345,6 +353,19 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
             for n in range(PEOPLE):
                 citizen = await make_citizen(ctx, mobile(700_000 + n))
                 people.append((citizen, await add_beneficiary(ctx, citizen)))
+            # The vaccination day: today's session at a centre, its staff, six people per
+            # account to book into it (through the served API below) and vaccinate.
+            clinic = await make_center(ctx)
+            today = await make_session(
+                ctx, center_id=clinic, days_ahead=0, capacity_dose1=6 * DOSE_ACCOUNTS
+            )
+            vaccinator = await make_staff(ctx, "vaccinator", f"center:{clinic}")
+            manager = await make_staff(ctx, "facility_manager", f"center:{clinic}")
+            families = []
+            for n in range(DOSE_ACCOUNTS):
+                citizen = await make_citizen(ctx, mobile(760_000 + n))
+                refs = [await add_beneficiary(ctx, citizen, name=f"Person {k}") for k in range(6)]
+                families.append((citizen, refs))
         finally:
             await ctx.close()
 
@@ -359,6 +380,41 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
                 raise Failed("immunet serve did not become ready")
             await asyncio.sleep(0.3)
 
+        lot = "HA0001"
+        expiry = (today.date + dt.timedelta(days=90)).strftime("%d-%m-%Y")
+        to_vaccinate: list[tuple[str, str]] = []  # (reference id, appointment id)
+        async with httpx.AsyncClient(base_url=base, timeout=15) as http:
+            stocked = await http.post(
+                "/api/staff/stock",
+                json={"vaccine": "COVISHIELD", "lot": lot, "expiry": expiry, "quantity": 100},
+                headers=manager.headers,
+            )
+            if stocked.status_code != 201:
+                raise Failed(f"stock refused: {stocked.status_code} {stocked.text[:200]}")
+            for citizen, refs in families:
+                booked = await http.post(
+                    "/api/v2/appointment/schedule",
+                    json={
+                        "dose": 1,
+                        "session_id": today.session_id,
+                        "slot": SLOT,
+                        "beneficiaries": refs,
+                        "center_id": clinic,
+                    },
+                    headers=citizen.headers,
+                )
+                if booked.status_code != 200:
+                    raise Failed(f"family booking refused: {booked.status_code}")
+                to_vaccinate += list(zip(refs, booked.json()["appointment_ids"], strict=True))
+        codes: dict[str, str] = {}
+        deadline = time.monotonic() + 30
+        while len(codes) < len(to_vaccinate):
+            codes = secret_codes(Outbox(root / "sms.jsonl"))
+            if time.monotonic() > deadline:
+                raise Failed("the secret-code SMS were not delivered")
+            await asyncio.sleep(0.3)
+
+        vaccinated: set[str] = set()
         promised: dict[str, list[str]] = {}
         killed_at: list[float] = []
         first_after_kill: list[float] = []
@@ -393,6 +449,42 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
                 await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
             raise Failed("a booking never got an answer")
 
+        async def vaccinate(http: httpx.AsyncClient, ref: str, appointment: str) -> None:
+            staff = vaccinator.headers
+            key = f"ha-{appointment}"
+            for attempt in range(120):
+                sent = time.monotonic()
+                try:
+                    checked = await http.post(
+                        "/api/staff/checkin",
+                        json={"appointment_id": appointment, "secret_code": codes[appointment]},
+                        headers=staff,
+                    )
+                    if checked.status_code >= 500:
+                        raise httpx.HTTPError("retry")
+                    recorded = await http.post(
+                        "/api/staff/vaccinations",
+                        json={
+                            "beneficiary_reference_id": ref,
+                            "session_id": today.session_id,
+                            "vaccine": "COVISHIELD",
+                            "dose": 1,
+                            "batch": lot,
+                        },
+                        headers={**staff, "Idempotency-Key": key},
+                    )
+                except httpx.HTTPError:
+                    recorded = None
+                if recorded is not None and recorded.status_code < 500:
+                    if recorded.status_code != 201:
+                        raise Failed(f"dose refused: {recorded.status_code} {recorded.text[:200]}")
+                    vaccinated.add(ref)
+                    if killed_at and sent > killed_at[0]:
+                        first_after_kill.append(time.monotonic())
+                    return
+                await asyncio.sleep(min(2.0, 0.2 * (attempt + 1)))
+            raise Failed("a dose never got an answer")
+
         async def killer() -> None:
             await asyncio.sleep(KILL_AFTER)
             name = (await asyncio.to_thread(cluster.wait_healthy, NODES, 5))["name"]
@@ -402,9 +494,15 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
 
         async with httpx.AsyncClient(base_url=base, timeout=15) as http:
             tasks = [asyncio.create_task(killer())]
+            doses = iter(to_vaccinate)
             for k in range(PEOPLE):
                 tasks.append(asyncio.create_task(book(http, k)))
+                if k % 6 == 0:  # a dose among every six bookings, all through the failover
+                    nxt = next(doses, None)
+                    if nxt is not None:
+                        tasks.append(asyncio.create_task(vaccinate(http, *nxt)))
                 await asyncio.sleep(SPACING)
+            tasks += [asyncio.create_task(vaccinate(http, *rest)) for rest in doses]
             await asyncio.gather(*tasks)
         if not first_after_kill:
             raise Failed("no booking succeeded after the failover")
@@ -443,8 +541,27 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
                         )
                     ).all()
                 }
+                dose_rows = (
+                    await session.execute(
+                        select(Beneficiary.reference_id, func.count())
+                        .join(DoseRecord, DoseRecord.beneficiary_id == Beneficiary.id)
+                        .where(
+                            Beneficiary.reference_id.in_([r for r, _ in to_vaccinate]),
+                            DoseRecord.status == "recorded",
+                        )
+                        .group_by(Beneficiary.reference_id)
+                    )
+                ).all()
         finally:
             await ctx.close()
+        doses_stored = {str(ref): int(n) for ref, n in dose_rows}
+        doses_lost = len(vaccinated - set(doses_stored))
+        doses_duplicated = sum(1 for n in doses_stored.values() if n > 1)
+        print(
+            f"ha-test: doses confirmed={len(vaccinated)} lost={doses_lost} "
+            f"duplicated={doses_duplicated}",
+            flush=True,
+        )
         stored = {str(r.appointment_id) for r in live}
         confirmed = {i for ids in promised.values() for i in ids}
         lost = len(confirmed - stored)
@@ -468,7 +585,13 @@ async def rehearse(root: Path) -> tuple[float, int, int, int, int]:
                 raise Failed("the sequencer did not catch up after the failover")
             await asyncio.sleep(1)
         print("ha-test: audit log verified on the new primary", flush=True)
-        return failover, len(confirmed), lost, len(dupes), overbooked
+        return (
+            failover,
+            len(confirmed) + len(vaccinated),
+            lost + doses_lost,
+            len(dupes) + doses_duplicated,
+            overbooked,
+        )
     finally:
         if server is not None:
             server.terminate()
