@@ -491,6 +491,7 @@ def dependency_outage(exc: BaseException) -> str | None:
     """ "redis" or "database" when ``exc`` means that dependency cannot serve now; else None."""
     from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -499,6 +500,8 @@ def dependency_outage(exc: BaseException) -> str | None:
         if isinstance(current, RedisError):
             return "redis"
         if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return "database"
+        if isinstance(current, PoolTimeout):  # every pooled connection busy for too long
             return "database"
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and (
