@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale install clean lock audit sbom
+.PHONY: demo test lint bench bench-scale install clean lock audit sbom restore-drill ha-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,17 @@ sbom: $(STAMP)
 	$(BIN)/cyclonedx-py requirements requirements.lock --pyproject pyproject.toml \
 		--of JSON --output-reproducible -o sbom.cdx.json
 	@echo "sbom: wrote sbom.cdx.json"
+
+# Base backup + WAL archive of a running database, point-in-time restore into a fresh
+# instance, checks (writes, audit verify, citizen login and certificate); ~30 s.
+restore-drill: $(STAMP)
+	$(BIN)/python -m tests.drills.restore_drill
+
+# etcd + 3 PostgreSQL nodes under Patroni (synchronous replication), immunet with 2
+# workers on a multi-host URL, bookings and doses as load, kill -9 of the primary; ~1 minute:
+# failover: <s>s; confirmed=<n> lost=<n> duplicated=<n> overbooked=<n>
+ha-test: $(STAMP)
+	$(BIN)/python -m tests.drills.ha_test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sbom.cdx.json

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from immunet import __version__
 from immunet.booking.routes import router as booking_router
@@ -26,6 +26,8 @@ from immunet.http import (
     install_error_handlers,
     reject_unknown_query_parameters,
 )
+from immunet.observability import probes
+from immunet.observability.metrics import REDIS_ERRORS
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.people.routes import router as people_router
@@ -61,11 +63,17 @@ class Readiness(BaseModel):
     responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
 )
 async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
+    """Each dependency's state, in words only (numbers go to the metrics listener).
+
+    Not ready (503) when this node cannot serve writes: the primary unreachable or
+    read-only, no certificate signing keys, Redis configured and unreachable. A lagging
+    outbox or sequencer is reported but keeps the node in rotation: taking every node out
+    would stop the writes that do work.
+    """
     checks: dict[str, str] = {}
     try:
         async with ctx.db.reader() as session:
-            await session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            checks["database"] = "ok" if await probes.writable(session) else "read-only"
     except Exception as exc:  # readiness reports, never raises
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
@@ -83,8 +91,38 @@ async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
             await ctx.redis.ping()
             checks["redis"] = "ok"
         except Exception as exc:
+            REDIS_ERRORS.labels("readiness").inc()
             checks["redis"] = f"unavailable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+    essential = dict(checks)
+    if ctx.db.replicas:
+        # Reported, not essential: reads skip a lagging or lost replica for the primary.
+        states = []
+        for replica in ctx.db.replicas:
+            lag = await replica.measure()
+            states.append(
+                "unavailable"
+                if lag is None
+                else "ok"
+                if lag <= ctx.db.replica_max_lag_seconds
+                else "lagging"
+            )
+        checks["replicas"] = next((st for st in states if st != "ok"), "ok")
+    s = ctx.settings
+    try:
+        async with ctx.db.reader() as session:
+            box = await probes.outbox_state(session, ctx.now())
+            seq = await probes.sequencer_state(session)
+        checks["outbox"] = (
+            "ok" if box.oldest_due_seconds <= s.ready_outbox_max_age_seconds else "lagging"
+        )
+        checks["sequencer"] = (
+            "ok"
+            if seq.oldest_unsequenced_seconds <= s.ready_sequencer_max_age_seconds
+            else "lagging"
+        )
+    except Exception as exc:
+        checks["outbox"] = checks["sequencer"] = f"unavailable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in essential.values())
     return JSONResponse(
         {"status": "ready" if ready else "not-ready", "checks": checks},
         status_code=200 if ready else 503,

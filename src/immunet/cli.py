@@ -260,6 +260,9 @@ def worker(
             "--sequencer/--no-sequencer", help="Also campaign to lead the audit sequencer"
         ),
     ] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (loopback)")
+    ] = None,
 ) -> None:
     """Deliver the SMS outbox (and run the audit sequencer); start as many as needed."""
     from immunet.context import build_context
@@ -267,6 +270,7 @@ def worker(
 
     settings = get_settings()
     poll = interval if interval is not None else settings.outbox_poll_seconds
+    start_metrics_listener(settings, metrics_port)
 
     async def run() -> None:
         import signal
@@ -326,6 +330,7 @@ def serve(
 
     settings = get_settings()
     load_keyring(settings)  # fail fast, before forking workers
+    start_metrics_listener(settings, settings.metrics_port, workers=workers)
     uvicorn.run(
         "immunet.asgi:app",
         host=host,
@@ -342,11 +347,38 @@ def serve(
     )
 
 
+def start_metrics_listener(settings: Settings, port: int | None, *, workers: int = 1) -> None:
+    """Serve Prometheus metrics on their own port (decision 0019); nothing when unset.
+
+    With several workers each writes its samples under ``PROMETHEUS_MULTIPROC_DIR`` (set
+    here, before any worker starts, to a fresh directory unless the operator chose one)
+    and this process's listener adds them up.
+    """
+    if port is None:
+        return
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import atexit
+        import shutil
+        import tempfile
+
+        samples = tempfile.mkdtemp(prefix="immunet-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = samples
+        atexit.register(shutil.rmtree, samples, ignore_errors=True)
+    from immunet.observability.metrics import start_listener
+    from immunet.observability.probes import database_probe
+
+    start_listener(settings.metrics_host, port, database_probe(settings.database_url))
+    console.print(f"metrics: http://{settings.metrics_host}:{port}/metrics")
+
+
 def serve_log_config() -> dict[str, Any]:
-    """uvicorn's logging, without its access log, plus immunet's loggers on stderr."""
+    """uvicorn's logging, without its access log, plus immunet's loggers on stderr;
+    JSON lines unless ``IMMUNET_LOG_FORMAT=text``."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    if get_settings().log_format == "json":
+        config["formatters"]["default"] = {"()": "immunet.observability.logs.JsonFormatter"}
     # Silenced twice over: access_log=False, and no handler should it log anyway.
     config["loggers"]["uvicorn.access"] = {"handlers": [], "level": "CRITICAL", "propagate": False}
     config["handlers"].pop("access", None)
@@ -368,6 +400,7 @@ def demo(
     os.environ.setdefault("IMMUNET_KEYRING", str(var / "keyring.json"))
     os.environ.setdefault("IMMUNET_SMS_BACKEND", "console")
     os.environ.setdefault("IMMUNET_ENV", "development")
+    os.environ.setdefault("IMMUNET_LOG_FORMAT", "text")  # read by a person at a terminal
     get_settings.cache_clear()
     settings = get_settings()
     if settings.env is Environment.PRODUCTION:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from immunet.clock import Clock, SystemClock
 from immunet.db.engine import Database
+from immunet.observability.metrics import instrument_pool, release_pool
 from immunet.security.counters import CounterStore, DatabaseCounterStore, RedisCounterStore
 from immunet.security.keyring import Keyring, KeyringError, Purpose
 from immunet.security.otp import DatabaseOtpStore, OtpStore, RedisOtpStore
@@ -66,6 +67,7 @@ class AppContext:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        release_pool("primary", 2 * self.settings.db_pool_size)
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -80,12 +82,25 @@ def load_keyring(settings: Settings) -> Keyring:
 
 def build_context(settings: Settings, *, keyring: Keyring | None = None) -> AppContext:
     ring = keyring or load_keyring(settings)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        replica_urls=settings.database_replica_urls,
+        replica_max_lag_seconds=settings.replica_max_lag_seconds,
+        replica_check_seconds=settings.replica_check_seconds,
+        statement_cache=settings.database_statement_cache,
+    )
+    instrument_pool(db.engine, "primary", 2 * settings.db_pool_size)
     redis: Redis | None = None
     otp_store: OtpStore
     counters: CounterStore
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        # Bounded calls: a Redis that hangs fails the request (503) instead of holding it.
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
         otp_store = RedisOtpStore(redis)
         counters = RedisCounterStore(redis)
     else:

@@ -23,6 +23,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from immunet.errors import ApiError, BadRequest, error_body
+from immunet.observability.metrics import DB_UNAVAILABLE, HTTP_REQUESTS, REDIS_ERRORS
 from immunet.security.access import Audience, Guard, client_address
 
 log = logging.getLogger("immunet.http")
@@ -245,10 +246,11 @@ class RequestGuardMiddleware:
             # ServerErrorMiddleware has answered 500 already (or the failure came before
             # any answer); the traceback is not logged, as exception texts may hold values
             # from the request. The type and where it was raised are enough to find it.
-            where = _raised_at(exc)
-            access_log.getChild("error").error(
-                "unhandled %s at %s in request %s", type(exc).__name__, where, request_id
-            )
+            if dependency_outage(exc) is None:  # an outage was answered 503 and logged
+                where = _raised_at(exc)
+                access_log.getChild("error").error(
+                    "unhandled %s at %s in request %s", type(exc).__name__, where, request_id
+                )
             if status == 0:
                 await _send_error(
                     send_with_headers,
@@ -361,11 +363,28 @@ class RequestGuardMiddleware:
         template = getattr(route, "path", None) or "-"
         method = scope.get("method", "")
         shown = method if method in LOGGED_METHODS else "-"
-        elapsed_ms = (time.perf_counter() - started_at) * 1000
+        elapsed = time.perf_counter() - started_at
+        elapsed_ms = elapsed * 1000
+        # An opaque account or staff reference set by the route's guard, never a name.
+        actor = scope.get("state", {}).get("actor")
         # Status "-": the client went away before any answer.
         access_log.info(
-            "%s %s %s %.1fms %s", shown, template, status or "-", elapsed_ms, request_id
+            "%s %s %s %.1fms %s",
+            shown,
+            template,
+            status or "-",
+            elapsed_ms,
+            request_id,
+            extra={
+                "request_id": request_id,
+                "method": shown,
+                "route": template,
+                "status": status or None,
+                "duration_ms": round(elapsed_ms, 1),
+                "actor": actor,
+            },
         )
+        HTTP_REQUESTS.labels(shown, template, str(status or "-")).observe(elapsed)
 
 
 def _raised_at(exc: BaseException) -> str:
@@ -443,8 +462,61 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", "-")
+        outage = dependency_outage(exc)
+        if outage is not None:
+            # A dependency is down or refusing writes: nothing was done (the transaction
+            # never committed; an OTP store that cannot be reached accepts no OTP), so the
+            # client may retry the same request, with its idempotency key, later.
+            if outage == "redis":
+                REDIS_ERRORS.labels("request").inc()
+            else:
+                DB_UNAVAILABLE.inc()
+            log.warning("%s unavailable (%s) in request %s", outage, type(exc).__name__, request_id)
+            return JSONResponse(
+                error_body("GEN0503", "The service is temporarily unavailable. Please retry."),
+                status_code=503,
+                headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+            )
         # The exception type only: messages may carry values from the request.
         log.error("unhandled %s in request %s", type(exc).__name__, request_id)
         return JSONResponse(
             error_body("GEN0500", f"Internal error. Reference: {request_id}"), status_code=500
         )
+
+
+OUTAGE_RETRY_AFTER_SECONDS = 5
+# SQLSTATE classes of a database that cannot serve now: connection exceptions (08),
+# insufficient resources such as a full disk (53), operator intervention such as a
+# shutdown or a standby in recovery (57), and a read-only transaction on a demoted
+# primary (25006).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+_READ_ONLY_SQLSTATE = "25006"
+
+
+def dependency_outage(exc: BaseException) -> str | None:
+    """ "redis" or "database" when ``exc`` means that dependency cannot serve now; else None."""
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, RedisError):
+            return "redis"
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return "database"
+        if isinstance(current, PoolTimeout):  # every pooled connection busy for too long
+            return "database"
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and (
+            state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or state == _READ_ONLY_SQLSTATE
+        ):
+            return "database"
+        if isinstance(current, (ConnectionError, TimeoutError)) or (
+            isinstance(current, OSError) and current.errno is not None
+        ):
+            return "database"
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return None

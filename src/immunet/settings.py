@@ -10,7 +10,7 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///var/immunet.sqlite3"
     redis_url: str | None = None
+    # Streaming replicas (comma-separated PostgreSQL URLs) for reads that may be a little
+    # stale: public availability and calendars, aggregate reports. A replica further behind
+    # than the threshold, or unreachable, is skipped (its lag is measured at most every
+    # `replica_check_seconds` per worker); reads then go to the primary.
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # False behind PgBouncer < 1.21 in transaction mode (Debian 12 ships 1.18): asyncpg's
+    # prepared-statement cache off, statements uniquely named (docs/OPERATIONS.md).
+    database_statement_cache: bool = True
+    replica_max_lag_seconds: float = Field(default=5.0, ge=0, le=3600)
+    replica_check_seconds: float = Field(default=1.0, ge=0, le=60)
     # Connections per worker process (PostgreSQL); as many again may overflow briefly.
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sms_backend: str = "console"
@@ -114,6 +124,16 @@ class Settings(BaseSettings):
     # PostgreSQL: an OTP's commit NOTIFYs the `immunet worker` processes (LISTEN), so they
     # send it at once rather than at their next poll.
     outbox_notify: bool = True
+    # Operations (decision 0019): Prometheus metrics on their own listener (off unless a
+    # port is set; loopback unless told otherwise: never the public port), log lines as
+    # JSON objects or plain text, how long a Redis call may take before it counts as down,
+    # and the ages past which /readyz reports the outbox and the sequencer as lagging.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    log_format: Literal["json", "text"] = "json"
+    redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    ready_outbox_max_age_seconds: int = Field(default=300, ge=1)
+    ready_sequencer_max_age_seconds: int = Field(default=60, ge=1)
     audit_checkpoint_every_entries: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: int = Field(default=300, ge=1)
     # Vaccination: person-record reads per staff user (roster reads exempt), wrong
@@ -127,11 +147,19 @@ class Settings(BaseSettings):
     appointment_code_max_failures: int = Field(default=5, ge=1, le=20)
     dose_backdate_days: int = Field(default=1, ge=0, le=30)
 
-    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
+    @field_validator("trusted_proxies", "allowed_hosts", "database_replica_urls", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _postgresql_replicas(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError("replica URLs are postgresql:// URLs")
         return value
 
     @field_validator("trusted_proxies")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import aadhaar, adult
 
@@ -71,10 +72,11 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
     assert _run(["db", "check"], environment, workdir).returncode == 0
 
     port = _free_port()
+    metrics_port = _free_port()
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
         [*IMMUNET, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=environment,
+        env={**environment, "IMMUNET_METRICS_PORT": str(metrics_port)},
         cwd=workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -143,6 +145,24 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
                 break
             assert time.monotonic() < deadline, verified.stderr
             time.sleep(0.5)
+        # One metrics listener adds up both workers' samples (prometheus multiprocess
+        # mode); parsed by prometheus-client's own parser.
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        confirmed = sum(
+            sample.value
+            for family in text_string_to_metric_families(scrape)
+            for sample in family.samples
+            if sample.name == "immunet_http_request_duration_seconds_count"
+            and sample.labels["route"] == "/api/v2/auth/public/confirmOTP"
+            and sample.labels["status"] == "200"
+        )
+        assert confirmed == 4
+        assert "immunet_audit_unsequenced_entries 0.0" in scrape
+        for n in range(4):
+            assert f"985550000{n}" not in scrape
+        assert "690257748464" not in scrape and tokens[0] not in scrape
+        with pytest.raises(httpx.HTTPError):  # the public port has no metrics route
+            httpx.get(f"{base}/metrics", timeout=5).raise_for_status()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -156,6 +176,18 @@ def test_commands_serve_two_workers_and_verify_the_audit_log(environment, tmp_pa
     assert "GET /api/v2/admin/location/states 400 " in server_log
     assert snooped.headers["x-request-id"] in server_log
     assert "HTTP/1.1" not in server_log
+    # JSON lines (IMMUNET_LOG_FORMAT defaults to json), the access line's fields included.
+    access = [
+        json.loads(line)
+        for line in server_log.splitlines()
+        if line.startswith("{") and '"logger":"immunet.access"' in line
+    ]
+    assert any(
+        entry["route"] == "/api/v2/registration/beneficiary/new"
+        and entry["status"] == 200
+        and entry["actor"].startswith("citizen:")
+        for entry in access
+    )
 
     verified = _run(["audit", "verify"], environment, workdir)
     assert verified.returncode == 0, verified.stderr

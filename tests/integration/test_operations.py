@@ -117,7 +117,12 @@ async def test_health_endpoints(client, ctx):
     # No certificate signing keys yet (`db upgrade` creates them): not ready.
     ready = await client.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["checks"] == {"database": "ok", "certificate_keys": "missing"}
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "certificate_keys": "missing",
+        "outbox": "ok",
+        "sequencer": "ok",
+    }
     # Nor is an empty trust list or JWKS published: verifiers would cache "trust nothing".
     for path in ("/.well-known/jwks.json", "/api/v2/certificates/trust-list"):
         refused = await client.get(path)

@@ -81,4 +81,6 @@ async def test_full_login_with_redis(client_with, outbox, redis):
         "database": "ok",
         "certificate_keys": "missing",
         "redis": "ok",
+        "outbox": "ok",
+        "sequencer": "ok",
     }

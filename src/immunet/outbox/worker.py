@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 
 from immunet.clock import Clock, SystemClock
 from immunet.db.engine import Database
+from immunet.observability.metrics import SMS_DELIVERIES
 from immunet.outbox.models import (
     DEAD,
     PENDING,
@@ -138,6 +139,12 @@ class OutboxWorker:
         return claimed
 
     async def deliver(self, message: Claimed) -> DrainResult:
+        result = await self._deliver(message)
+        outcome = "sent" if result.sent else "retried" if result.retried else "dead"
+        SMS_DELIVERIES.labels(message.template, outcome).inc()
+        return result
+
+    async def _deliver(self, message: Claimed) -> DrainResult:
         now = self.clock.now()
         if message.expires_at is not None and now >= message.expires_at:
             await self._dead(message, "Expired")

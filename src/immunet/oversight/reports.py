@@ -82,7 +82,8 @@ async def doses_report(
         )
     )
     counts: dict[str, int] = {}
-    async with ctx.db.reader() as session:
+    # Aggregate counts may be seconds stale: a replica within the lag threshold serves them.
+    async with ctx.db.replica_reader() as session:
         if group_by is GroupBy.AGE_BAND:
             # Birth years are sealed: decrypt one field per dose, inside the jurisdiction.
             rows = (

@@ -10,12 +10,14 @@ import hashlib
 import logging
 import secrets
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.errors import ApiError, TooManyRequests, Unauthenticated
+from immunet.observability.metrics import OTP_REQUESTS
 from immunet.outbox.models import PRIORITY_OTP
 from immunet.people.identifiers import normalize_mobile
 from immunet.people.models import CitizenAccount
@@ -70,13 +72,21 @@ async def request_otp(
     s = ctx.settings
     index = mobile_index(ctx, mobile)
     address = context.client_address or "unknown"
-    await ctx.limiter.hit(
-        Limit("otp-send-address", s.otp_sends_per_address_per_hour, 3600), address
-    )
-    await ctx.limiter.hit(Limit("otp-send-mobile-15m", s.otp_sends_per_15min, 900), index)
-    await ctx.limiter.hit(Limit("otp-send-mobile-day", s.otp_sends_per_day, 86400), index)
-    locked = await ctx.otp_store.locked_until(index)
+    try:
+        await ctx.limiter.hit(
+            Limit("otp-send-address", s.otp_sends_per_address_per_hour, 3600), address
+        )
+        await ctx.limiter.hit(Limit("otp-send-mobile-15m", s.otp_sends_per_15min, 900), index)
+        await ctx.limiter.hit(Limit("otp-send-mobile-day", s.otp_sends_per_day, 86400), index)
+        locked = await ctx.otp_store.locked_until(index)
+    except TooManyRequests:
+        OTP_REQUESTS.labels("throttled").inc()
+        raise
+    except RedisError:
+        OTP_REQUESTS.labels("unavailable").inc()
+        raise
     if locked is not None:
+        OTP_REQUESTS.labels("throttled").inc()
         raise TooManyRequests(retry_after=int((locked - utcnow()).total_seconds()) + 1)
 
     txn_id = new_txn_id()
@@ -111,6 +121,7 @@ async def request_otp(
             valid_seconds=s.otp_ttl_seconds,
         )
     del code
+    OTP_REQUESTS.labels("queued").inc()
     log.info("otp queued txn=%s request=%s", txn_id[:8], context.request_id)
     return txn_id
 

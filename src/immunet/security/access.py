@@ -139,6 +139,7 @@ class CitizenGuard(Guard):
         principal = CitizenPrincipal(
             verified.subject, verified.session_id, request_context(request)
         )
+        request.state.actor = principal.actor  # the access log's actor reference
         limit = Limit("citizen-per-account", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, principal.account_id)
         return principal

@@ -16,7 +16,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from immunet.errors import TooManyRequests
+from immunet.observability.metrics import REDIS_ERRORS
 from immunet.security.counters import CounterStore
 from immunet.security.keyring import KeyedDigest
 
@@ -80,9 +83,20 @@ class RateLimiter:
         if local.pending < batch and local.known + local.pending + batch <= limit.limit:
             return
         by, local.pending = local.pending, 0
-        count, reset_in = await self._store.increment(
-            self._bucket(limit, key), limit.window_seconds, by=by
-        )
+        try:
+            count, reset_in = await self._store.increment(
+                self._bucket(limit, key), limit.window_seconds, by=by
+            )
+        except RedisError:
+            # The shared counter is down: public answers keep coming (they are aggregate
+            # data from the database or a cache), counted against the limit in this worker
+            # alone until Redis is back; its count then resumes from the shared one.
+            REDIS_ERRORS.labels("rate-limit").inc()
+            local.known += by
+            if local.known > limit.limit:
+                reset = limit.window_seconds - int(time.time()) % limit.window_seconds
+                raise TooManyRequests(retry_after=reset) from None
+            return
         local.known = max(local.known, count)
         if count > limit.limit:
             raise TooManyRequests(retry_after=reset_in)

@@ -651,7 +651,8 @@ async def _nearby(session: AsyncSession, lat: float, long: float) -> list[dict[s
 
 
 async def _build(ctx: AppContext, query: Query) -> Body:
-    async with ctx.db.reader() as session:
+    # Public availability may be seconds stale (it is cached anyway): a replica serves it.
+    async with ctx.db.replica_reader() as session:
         if query.kind in ("findByPin", "findByDistrict"):
             rows = await _session_rows(session, query, 1)
             payload: dict[str, object] = {

@@ -51,6 +51,7 @@ class StaffGuard(Guard):
             session_id=verified.session_id,
             context=request_context(request),
         )
+        request.state.actor = principal.actor  # the access log's actor reference
         # First, so a one-time-password session learns the one thing it must do, whatever
         # the route.
         if user.must_change_password and self.required not in ONE_TIME_PASSWORD_PERMISSIONS:
