@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale install clean lock audit sbom
+.PHONY: demo test lint bench bench-scale install clean lock audit sbom i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ sbom: $(STAMP)
 	$(BIN)/cyclonedx-py requirements requirements.lock --pyproject pyproject.toml \
 		--of JSON --output-reproducible -o sbom.cdx.json
 	@echo "sbom: wrote sbom.cdx.json"
+
+# The portal's messages: messages.pot regenerated, each language's .po merged with it.
+i18n: $(STAMP)
+	$(BIN)/python scripts/i18n.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sbom.cdx.json
