@@ -62,7 +62,8 @@ class Formatter:
     """Dates and numbers as the reader's locale writes them (Indian digit grouping)."""
 
     def __init__(self, locale: str) -> None:
-        self.locale = Locale.parse(locale)
+        # Indian conventions in every language (English too: 12,34,567).
+        self.locale = Locale.parse(f"{locale}_IN")
 
     def date(self, value: dt.date | None) -> str:
         return "" if value is None else babel_format_date(value, "medium", locale=self.locale)

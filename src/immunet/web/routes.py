@@ -439,11 +439,9 @@ async def certificate_page(
         formats = await certificates.certificate_formats(ctx, beneficiary, actor=principal)
     except ApiError as exc:
         return _refused(request, exc, "certificate.html", member=member, codes=[])
-    codes = [
-        ("vc", _("W3C Verifiable Credential"), _qr_svg(formats["vc"]["qr"])),
-        ("dcc", _("EU Digital COVID Certificate"), _qr_svg(formats["dcc"]["qr"])),
-    ]
-    codes += [("shc", _("SMART Health Card"), _qr_svg(chunk)) for chunk in formats["shc"]["qr"]]
+    texts = [("vc", formats["vc"]["qr"]), ("dcc", formats["dcc"]["qr"])]
+    texts += [("shc", chunk) for chunk in formats["shc"]["qr"]]
+    codes = [(kind, FORMATS[kind], _qr_svg(text), text) for kind, text in texts]
     return page(request, "certificate.html", member=member, codes=codes)
 
 

@@ -26,7 +26,9 @@ from pydantic import BaseModel, ValidationError
 from immunet.errors import ApiError
 
 CSRF_FIELD = "csrf"
-MAX_FORM_BYTES = 16 * 1024
+# Room for the largest QR text (16 KiB) percent-encoded; every field is bounded again by
+# the API model it is parsed into.
+MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 30
 LANG_COOKIE = "immunet-lang"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
