@@ -124,6 +124,16 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/static/{name}"): "public",
     ("GET", "/verify"): "public",
     ("POST", "/verify"): "public",
+    ("GET", "/staff"): "staff:staff:session:own",
+    ("GET", "/staff/login"): "public",
+    ("POST", "/staff/login"): "public",
+    ("POST", "/staff/logout"): "staff:staff:session:own",
+    ("GET", "/staff/password"): "staff:staff:session:own",
+    ("POST", "/staff/password"): "staff:staff:session:own",
+    ("GET", "/staff/sessions"): "staff:sessions:session:read",
+    ("GET", "/staff/roster"): "staff:booking:roster:read",
+    ("POST", "/staff/check-in"): "staff:vaccination:dose:record",
+    ("POST", "/staff/doses"): "staff:vaccination:dose:record",
 }
 EXPECTED.update(PAGES)
 
@@ -218,15 +228,16 @@ GUARDED = [
     for m, r in _api_routes()
     if EXPECTED.get((m, r.path_format), "public") != "public" and (m, r.path_format) not in PAGES
 ]
-CITIZEN_PAGES = [key for key, audience in PAGES.items() if audience == "citizen"]
+GUARDED_PAGES = [key for key, audience in PAGES.items() if audience != "public"]
 
 
-@pytest.mark.parametrize(("method", "path"), CITIZEN_PAGES)
-async def test_citizen_pages_send_anonymous_to_login(client, method, path):
+@pytest.mark.parametrize(("method", "path"), GUARDED_PAGES)
+async def test_guarded_pages_send_anonymous_to_their_login(client, method, path):
     # Whatever the page would need next (a form, a query), no session comes first.
     response = await client.request(method, _concrete(path))
     assert response.status_code == 303, f"{method} {path} answered {response.status_code}"
-    assert response.headers["location"] == "/login"
+    login = "/staff/login" if path.startswith("/staff") else "/login"
+    assert response.headers["location"] == login
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED)

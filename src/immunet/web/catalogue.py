@@ -29,6 +29,11 @@ DATA_WORDS = (
     "Vaccinated",
     *people_service.GENDERS.values(),
     *people_service.ID_TYPES.values(),
+    # roster statuses (vaccination.service.roster_status)
+    "booked",
+    "checked-in",
+    "completed",
+    "cancelled",
 )
 
 

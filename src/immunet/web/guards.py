@@ -20,6 +20,9 @@ from immunet.security.access import (
 )
 from immunet.security.ratelimit import Limit
 from immunet.security.tokens import TokenAudience
+from immunet.staff.guards import StaffGuard
+from immunet.staff.permissions import Permission
+from immunet.staff.principal import StaffPrincipal
 from immunet.web.security import read_cookie
 
 SESSION_COOKIE = "immunet"
@@ -28,7 +31,9 @@ SESSION_COOKIE = "immunet"
 class LoginRequired(Unauthenticated):
     """No live web session: the page answers 303 to its login page."""
 
-    login_path = "/login"
+    def __init__(self, login_path: str = "/login") -> None:
+        super().__init__()
+        self.login_path = login_path
 
 
 class WebCitizenGuard(Guard):
@@ -56,3 +61,35 @@ class WebCitizenGuard(Guard):
 
 
 WEB_CITIZEN = WebCitizenGuard()
+
+
+STAFF_COOKIE = "immunet-staff"
+
+
+class WebStaffGuard(StaffGuard):
+    """The staff guard of the API (live token, active user, the permission, the budget),
+    with the token read from the ``__Host-immunet-staff`` cookie."""
+
+    def token(self, request: Request) -> str:
+        token = read_cookie(request, STAFF_COOKIE)
+        if token is None:
+            raise LoginRequired("/staff/login")
+        return token
+
+    async def __call__(self, request: Request) -> StaffPrincipal:
+        try:
+            return await super().__call__(request)
+        except LoginRequired:
+            raise
+        except Unauthenticated as exc:
+            raise LoginRequired("/staff/login") from exc
+
+
+_WEB_STAFF: dict[Permission, WebStaffGuard] = {}
+
+
+def WEB_STAFF(permission: Permission) -> WebStaffGuard:
+    guard = _WEB_STAFF.get(permission)
+    if guard is None:
+        guard = _WEB_STAFF[permission] = WebStaffGuard(permission)
+    return guard

@@ -43,6 +43,7 @@ from immunet.security.access import (
     app_context,
 )
 from immunet.sessions import availability
+from immunet.staff.guards import PasswordChangeRequired
 from immunet.web import i18n
 from immunet.web.guards import SESSION_COOKIE, WEB_CITIZEN, LoginRequired
 from immunet.web.render import page, translate_error
@@ -560,16 +561,24 @@ PAGE_ENDPOINTS = frozenset(route.endpoint for route in router.routes if hasattr(
 
 def install(app: FastAPI) -> None:
     """Mount the pages, and answer their refusals as pages (the API keeps JSON)."""
+    from immunet.web.staff_pages import router as staff_router
+
     app.include_router(router)
+    app.include_router(staff_router)
+    page_endpoints = PAGE_ENDPOINTS | {
+        route.endpoint for route in staff_router.routes if hasattr(route, "endpoint")
+    }
     api_handler: Any = app.exception_handlers[ApiError]
 
     async def refusal(request: Request, exc: Exception) -> Response:
         endpoint = getattr(request.scope.get("route"), "endpoint", None)
-        if endpoint not in PAGE_ENDPOINTS or not isinstance(exc, ApiError):
+        if endpoint not in page_endpoints or not isinstance(exc, ApiError):
             answer: Response = await api_handler(request, exc)
             return answer
         if isinstance(exc, LoginRequired):
             return _see_other(exc.login_path)
+        if isinstance(exc, PasswordChangeRequired):
+            return _see_other("/staff/password")
         response = page(
             request,
             "error.html",
