@@ -182,7 +182,7 @@ async def test_hindi_error_messages_for_api_error_codes(browser: Browser):
     start = await browser.get("/login")
     refused = await browser.submit(start, "/login", mobile="12345")
     assert refused.status == 400
-    assert "कृपया" in refused.text  # "please": InvalidMobile's message in Hindi
+    assert "कृपया सही मोबाइल नंबर दर्ज करें" in refused.text  # InvalidMobile's message
 
 
 async def test_pages_write_the_same_audit_records_as_the_api(browser: Browser, outbox, ctx):
@@ -194,3 +194,24 @@ async def test_pages_write_the_same_audit_records_as_the_api(browser: Browser, o
     async with ctx.db.reader() as session:
         actions = set((await session.execute(select(AuditEvent.action))).scalars())
     assert {AuditAction.OTP_REQUESTED, AuditAction.ACCOUNT_CREATED} <= actions
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("portal.css", "text/css"),
+        ("noto-sans-devanagari.woff", "font/woff"),
+        ("LICENSE-Noto.txt", "text/plain"),
+    ],
+)
+async def test_static_files_are_served_with_their_type(browser: Browser, name, kind):
+    answer = await browser.http.get(f"/static/{name}")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith(kind)
+    assert answer.headers["cache-control"] == "public, max-age=3600"
+
+
+@pytest.mark.parametrize("name", ["../app.py", "routes.py", "x.css", "%2e%2e%2fapp.py"])
+async def test_static_route_serves_nothing_else(browser: Browser, name):
+    answer = await browser.http.get(f"/static/{name}")
+    assert answer.status_code in (400, 404)

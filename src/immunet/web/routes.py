@@ -70,6 +70,8 @@ STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".js": "text/javascript",
+    ".woff": "font/woff",
+    ".txt": "text/plain; charset=utf-8",
 }
 ReferenceId = Annotated[str, Query(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z-]+$")]
 Done = Annotated[
@@ -127,11 +129,13 @@ def _refused(request: Request, exc: ApiError, template: str, **values: Any) -> R
 
 @router.get("/static/{name}")
 async def static_file(
-    name: Annotated[str, PathParam(max_length=64, pattern=r"^[a-z0-9-]+\.(css|svg|js)$")],
+    name: Annotated[
+        str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9-]+\.(css|svg|js|woff|txt)$")
+    ],
     _caller: Anyone,
 ) -> Response:
     path = STATIC / name
-    if not re.fullmatch(r"[a-z0-9-]+\.(css|svg|js)", name) or not path.is_file():
+    if not re.fullmatch(r"[A-Za-z0-9-]+\.(css|svg|js|woff|txt)", name) or not path.is_file():
         raise NotFound()
     return FileResponse(
         path,
@@ -223,7 +227,10 @@ async def send_otp(request: Request, caller: Public, ctx: Ctx) -> Response:
     form = await read_form(request)
     mobile = form.get("mobile", "").strip()
     try:
-        body = parse(GenerateOtpRequest, {"mobile": mobile})
+        try:
+            body = parse(GenerateOtpRequest, {"mobile": mobile})
+        except FormRejected as exc:  # the API's model bounds it; the answer names the field
+            raise auth.InvalidMobile() from exc
         txn = await auth.request_otp(ctx, body.mobile, context=caller.context)
     except ApiError as exc:
         return _refused(request, exc, "login.html", step="mobile", mobile="")

@@ -122,10 +122,16 @@ def finish(request: Request, response: Response) -> Response:
 
 
 def _same_origin(request: Request) -> bool:
+    """No sign of another site: Fetch Metadata when the browser sends it, else ``Origin``.
+
+    ``Origin: null`` is what browsers send under ``Referrer-Policy: no-referrer`` (every
+    answer here carries it), so it proves nothing either way: the CSRF token decides."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        # Browsers send Origin on every cross-site POST; its absence is an older client.
-        return origin is None
+        return True
     parts = urlsplit(origin)
     return parts.netloc.lower() == (request.headers.get("host") or "").lower()
 
