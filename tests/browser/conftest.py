@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,38 @@ class Server:
     base: str
     sms: Path
     database: str
+    url: str
+    keyring: Path
+
+    def run(self, step: Any) -> Any:
+        """Run ``await step(ctx)`` against the server's database and keys (test set-up)."""
+        from immunet.context import build_context
+        from immunet.settings import Settings
+
+        async def go() -> Any:
+            ctx = build_context(
+                Settings(
+                    env="development",
+                    database_url=self.url,
+                    keyring=self.keyring,
+                    sms_backend="console",
+                )
+            )
+            try:
+                return await step(ctx)
+            finally:
+                await ctx.close()
+
+        # Playwright's sync API keeps an event loop on this thread: run on another one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, go()).result()
+
+    def secret_code(self, appointment_id: str) -> str:
+        for line in reversed(self.sms.read_text().splitlines()):
+            message = json.loads(line)
+            if message["template"] == "appointment_booked" and appointment_id in message["text"]:
+                return str(message["text"].split("secret code is ")[1][:4])
+        raise AssertionError("no booking SMS")
 
     def otp(self, mobile: str, *, after: int = 0, within: float = 10.0) -> str:
         """The OTP the server's outbox worker delivered to ``mobile`` (the file SMS gateway)."""
@@ -137,7 +170,7 @@ async def _plan_sessions(url: str, keyring: Path) -> None:
         await ctx.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -188,14 +221,14 @@ def server(
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.2)
     try:
-        yield Server(base, home / "sms.jsonl", request.param)
+        yield Server(base, home / "sms.jsonl", request.param, url, home / "keyring.json")
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -225,7 +258,11 @@ def page(chromium: Any, server: Server) -> Iterator[Any]:
 def shoot(page: Any, name: str, server: Server) -> None:
     """A screenshot of the page at both sizes, kept as a test artifact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_load_state("networkidle")  # the web font, where the page needs it
+    try:  # the web font, where the page shows Devanagari (needs script: else best effort)
+        page.evaluate("document.fonts.ready.then(() => true)")
+    except Exception:  # noqa: S110 - a page without JavaScript
+        pass
+    page.wait_for_load_state("networkidle")
     before = page.viewport_size
     for size, viewport in VIEWPORTS.items():
         page.set_viewport_size(viewport)
