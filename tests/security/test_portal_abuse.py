@@ -168,3 +168,27 @@ async def test_a_json_body_is_not_a_form(web: Browser, outbox: Outbox):
     me = await web.login(outbox, "9876500207")
     answer = await web.http.post("/me/members", json={"csrf": me.csrf(), "name": "X"})
     assert answer.status_code == 400
+
+
+async def test_a_staff_role_without_the_permission_is_refused(web: Browser, ctx):
+    from tests.factories.staff_flow import add_staff
+
+    verifier = await add_staff(ctx, "web-verifier-1", "verifier", "national")
+    form = await web.get("/staff/login")
+    signed = await web.submit(
+        form,
+        "/staff/login",
+        username=verifier.username,
+        password=verifier.password,
+        totp=verifier.totp(),
+    )
+    assert signed.status == 303
+    assert (await web.get("/staff")).status == 200
+    for path in ("/staff/sessions", "/staff/roster?session=" + "0" * 36):
+        answer = await web.http.get(path)
+        assert answer.status_code == 403, path
+    console = await web.get("/staff")
+    refused = await web.submit(
+        console, "/staff/check-in", session="0" * 36, appointment="x", code="1234"
+    )
+    assert refused.status == 403
