@@ -71,6 +71,7 @@ def test_public_and_citizen_pages_pass_axe(page: Any, server: Server):
             f"/?pincode={PINCODE}&date={(dt.date.today() + dt.timedelta(days=1)).isoformat()}",
             "public-results",
         ),
+        ("/dashboard", "public-dashboard"),
         ("/login", "login"),
         ("/verify", "verifier"),
         ("/staff/login", "staff-login"),

@@ -104,6 +104,7 @@ EXPECTED: dict[tuple[str, str], str] = {
 # session answers 303 to /login rather than 401 (test_citizen_pages_send_anonymous_to_login).
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
+    ("GET", "/dashboard"): "public",
     ("GET", "/lang"): "public",
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",

@@ -65,3 +65,16 @@ def test_negotiation_prefers_the_cookie_then_the_browser():
     assert i18n.negotiate("hi", "en-US") == "hi"
     assert i18n.negotiate(None, "fr-FR, hi;q=0.8") == "hi"
     assert i18n.negotiate("xx", "fr") == "en"
+
+
+def test_messages_and_values_are_escaped_in_templates():
+    from jinja2 import Environment
+
+    from immunet.web.render import _newstyle
+
+    gettext, _ngettext = _newstyle(i18n.translations("hi"))
+    env = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    env.install_null_translations(newstyle=True)
+    template = env.from_string('{{ _(word) }}|{{ _("Remove %(name)s", name=who) }}')
+    out = template.render(gettext=gettext, word="<script>x</script>", who="<b>&</b>")
+    assert out == "&lt;script&gt;x&lt;/script&gt;|&lt;b&gt;&amp;&lt;/b&gt; को हटाएँ"

@@ -12,7 +12,7 @@ from tests.conftest import Outbox
 from tests.factories.sessions import make_session
 from tests.web.portal import Browser
 
-PUBLIC_PAGES = ["/", "/login", "/verify"]
+PUBLIC_PAGES = ["/", "/dashboard", "/login", "/verify", "/staff/login"]
 
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES)

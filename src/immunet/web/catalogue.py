@@ -34,6 +34,9 @@ DATA_WORDS = (
     "checked-in",
     "completed",
     "cancelled",
+    # hidden counts (oversight.rules.suppress)
+    "<5",
+    "suppressed",
 )
 
 

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import escape
 
 from immunet.errors import ApiError
 from immunet.web import i18n
@@ -37,13 +37,15 @@ def environment() -> Environment:
 
 def _newstyle(catalogue: Any) -> tuple[Any, Any]:
     """Jinja's "new style" gettext over a catalogue: ``_("Hello %(name)s", name=x)``
-    formats after translating, and escapes the values (the translation is ours, trusted)."""
+    formats after translating and escapes the values. Unlike Jinja's own, the message is
+    escaped too: a message is text, never markup, and ``_(value)`` of a word the services
+    answer falls back to the value itself when the catalogue lacks it."""
 
     @pass_context
     def gettext(context: Context, message: str, **values: Any) -> Any:
         text = catalogue.gettext(message)
         if context.eval_ctx.autoescape:
-            text = Markup(text)  # noqa: S704 - our catalogue's text, not input
+            text = escape(text)
         return text % values if values else text
 
     @pass_context
@@ -51,7 +53,7 @@ def _newstyle(catalogue: Any) -> tuple[Any, Any]:
         values.setdefault("num", n)
         text = catalogue.ngettext(singular, plural, n)
         if context.eval_ctx.autoescape:
-            text = Markup(text)  # noqa: S704 - our catalogue's text, not input
+            text = escape(text)
         return text % values
 
     return gettext, ngettext

@@ -24,6 +24,7 @@ from immunet.certificates._safe import MAX_QR_TEXT
 from immunet.context import AppContext
 from immunet.errors import ApiError, NotFound
 from immunet.geography import service as geography
+from immunet.oversight import reports
 from immunet.oversight import service as oversight
 from immunet.oversight.schemas import DisputeRequest
 from immunet.people import auth
@@ -207,6 +208,44 @@ def _group_by_center(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         center = centers.setdefault(int(item["center_id"]), {"center": item, "sessions": []})
         center["sessions"].append(item)
     return list(centers.values())
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, _caller: Public, ctx: Ctx) -> Response:
+    charts = []
+    for group, title in (
+        (reports.PublicGroup.DAY, _("Doses per day")),
+        (reports.PublicGroup.STATE, _("Doses by state")),
+        (reports.PublicGroup.VACCINE, _("Vaccine mix")),
+    ):
+        report = await reports.public_doses_report(ctx, group_by=group)
+        charts.append(_chart(str(group), title, report))
+    return page(request, "dashboard.html", charts=charts, days=reports.PUBLIC_DAYS)
+
+
+def _chart(key: str, title: str, report: reports.DoseReport) -> dict[str, Any]:
+    """A horizontal bar chart drawn as SVG on the server (no script); hidden cells draw no
+    bar and say so, as the table beside the chart does."""
+    numbers = [v for v in report.cells.values() if isinstance(v, int)]
+    top = max(numbers, default=0) or 1
+    bars = [
+        {
+            "label": label,
+            "value": value,
+            "width": round(300 * value / top, 1) if isinstance(value, int) else 0,
+            "y": 24 * index,
+        }
+        for index, (label, value) in enumerate(report.cells.items())
+    ]
+    return {
+        "key": key,
+        "title": title,
+        "bars": bars,
+        "total": report.total,
+        "height": max(24, 24 * len(bars)),
+        "first": report.first,
+        "last": report.last,
+    }
 
 
 # -- citizen: login ----------------------------------------------------------------------------
