@@ -98,4 +98,8 @@ def test_vaccinators_day(chromium: Any, server: Server):
     assert staff.get_by_role("heading", name="Valid", exact=True).is_visible()
     axe_check(staff)
     shoot(staff, "verifier-valid", server)
+    staff.get_by_role("link", name="Dashboard").click()
+    assert staff.get_by_role("heading", name="Doses by state").is_visible()
+    axe_check(staff)
+    shoot(staff, "public-dashboard-after-doses", server)
     staff_context.close()
