@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale install clean lock audit sbom restore-drill ha-test
+.PHONY: demo test lint bench bench-scale install clean lock audit sbom restore-drill ha-test i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ restore-drill: $(STAMP)
 # failover: <s>s; confirmed=<n> lost=<n> duplicated=<n> overbooked=<n>
 ha-test: $(STAMP)
 	$(BIN)/python -m tests.drills.ha_test
+# The portal's messages: messages.pot regenerated, each language's .po merged with it.
+i18n: $(STAMP)
+	$(BIN)/python scripts/i18n.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sbom.cdx.json

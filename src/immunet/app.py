@@ -206,4 +206,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # The web portal, at the same origin (its pages call the services these routes call).
+    from immunet.web.routes import install as install_portal
+
+    install_portal(app)
     return app

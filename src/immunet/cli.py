@@ -413,6 +413,11 @@ def demo(
     console.print(f"  OpenAPI:    {base}/openapi.json")
     console.print(f"  Health:     {base}/healthz   Ready: {base}/readyz")
     console.print(f"  States:     {base}/api/v2/admin/location/states")
+    # The web portal, same origin (English and Hindi: the switch is on every page).
+    console.print(f"  Portal:     {base}/   (find a session by PIN code or district)")
+    console.print(f"  Citizen:    {base}/login   (mobile + OTP, printed here) then {base}/me")
+    console.print(f"  Verifier:   {base}/verify   (paste a certificate's QR text)")
+    console.print(f"  Staff:      {base}/staff/login   (username, password, authentication code)")
     for line in info:
         console.print(f"  {line}")
     console.print(

@@ -74,7 +74,8 @@ def test_the_document_served_is_the_one_validated():
 
 
 def test_every_operation_is_documented():
-    served = {(m, r.path_format) for m, r in _api_routes()}
+    # The portal's pages (immunet/web) are HTML, outside the API's document.
+    served = {(m, r.path_format) for m, r in _api_routes() if r.include_in_schema}
     assert served == set(OPERATIONS)
 
 

@@ -100,6 +100,44 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): "public",
 }
 
+# The portal's pages (immunet/web): one guard each, like routes. A citizen page without a
+# session answers 303 to /login rather than 401 (test_citizen_pages_send_anonymous_to_login).
+PAGES: dict[tuple[str, str], str] = {
+    ("GET", "/"): "public",
+    ("GET", "/dashboard"): "public",
+    ("GET", "/lang"): "public",
+    ("GET", "/login"): "public",
+    ("POST", "/login"): "public",
+    ("POST", "/login/verify"): "public",
+    ("POST", "/logout"): "citizen",
+    ("GET", "/me"): "citizen",
+    ("GET", "/me/access-log"): "citizen",
+    ("POST", "/me/access-log/dispute"): "citizen",
+    ("GET", "/me/book"): "citizen",
+    ("POST", "/me/book"): "citizen",
+    ("POST", "/me/cancel"): "citizen",
+    ("GET", "/me/certificate"): "citizen",
+    ("GET", "/me/certificate.pdf"): "citizen",
+    ("GET", "/me/data"): "citizen",
+    ("POST", "/me/members"): "citizen",
+    ("POST", "/me/members/remove"): "citizen",
+    ("GET", "/me/slip"): "citizen",
+    ("GET", "/static/{name}"): "public",
+    ("GET", "/verify"): "public",
+    ("POST", "/verify"): "public",
+    ("GET", "/staff"): "staff:staff:session:own",
+    ("GET", "/staff/login"): "public",
+    ("POST", "/staff/login"): "public",
+    ("POST", "/staff/logout"): "staff:staff:session:own",
+    ("GET", "/staff/password"): "staff:staff:session:own",
+    ("POST", "/staff/password"): "staff:staff:session:own",
+    ("GET", "/staff/sessions"): "staff:sessions:session:read",
+    ("GET", "/staff/roster"): "staff:booking:roster:read",
+    ("POST", "/staff/check-in"): "staff:vaccination:dose:record",
+    ("POST", "/staff/doses"): "staff:vaccination:dose:record",
+}
+EXPECTED.update(PAGES)
+
 # Documentation routes added by the framework: public by nature, and carry no data.
 DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -189,8 +227,18 @@ def _concrete(path: str) -> str:
 GUARDED = [
     (m, r.path_format)
     for m, r in _api_routes()
-    if EXPECTED.get((m, r.path_format), "public") != "public"
+    if EXPECTED.get((m, r.path_format), "public") != "public" and (m, r.path_format) not in PAGES
 ]
+GUARDED_PAGES = [key for key, audience in PAGES.items() if audience != "public"]
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED_PAGES)
+async def test_guarded_pages_send_anonymous_to_their_login(client, method, path):
+    # Whatever the page would need next (a form, a query), no session comes first.
+    response = await client.request(method, _concrete(path))
+    assert response.status_code == 303, f"{method} {path} answered {response.status_code}"
+    login = "/staff/login" if path.startswith("/staff") else "/login"
+    assert response.headers["location"] == login
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED)

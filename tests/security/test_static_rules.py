@@ -205,6 +205,8 @@ def sql_concat(tree: ast.Module) -> Iterator[Finding]:
 
 ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "api_route"}
 GUARDS = {"PUBLIC", "PUBLIC_UNLIMITED", "CITIZEN", "STAFF", "PARTNER", "RESEARCH"}
+# The portal's pages (immunet/web/guards.py): the same guards, read from the session cookie.
+GUARDS |= {"WEB_CITIZEN", "WEB_STAFF"}
 
 
 def _mentions_guard(node: ast.AST | None, aliases: set[str]) -> bool:

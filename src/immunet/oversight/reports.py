@@ -118,3 +118,52 @@ async def doses_report(
                 counts[label] = counts.get(label, 0) + int(count)
     cells, total = suppress(dict(sorted(counts.items())))
     return DoseReport(str(group_by), first, last, cells, total)
+
+
+# -- the public dashboard ------------------------------------------------------------------------
+
+PUBLIC_DAYS = 30
+
+
+class PublicGroup(StrEnum):
+    DAY = "day"
+    STATE = "state"
+    VACCINE = "vaccine"
+
+
+async def public_doses_report(
+    ctx: AppContext, *, group_by: PublicGroup, days: int = PUBLIC_DAYS
+) -> DoseReport:
+    """National dose counts of the last ``days`` days (India's calendar) for the public
+    dashboard: by day, state or vaccine only — never a centre or a person; canaries left
+    out and small cells hidden exactly as in the admins' report (:func:`suppress`)."""
+    from immunet.geography.models import State
+
+    last = ctx.clock.now().astimezone(INDIA).date()
+    first = last - dt.timedelta(days=days - 1)
+    column: Any = {
+        PublicGroup.DAY: DoseRecord.administered_on,
+        PublicGroup.STATE: State.state_name,
+        PublicGroup.VACCINE: DoseRecord.vaccine_code,
+    }[group_by]
+    query = (
+        select(column, func.count())
+        .select_from(DoseRecord)
+        .join(Center, Center.center_id == DoseRecord.center_id)
+        .join(State, State.state_id == Center.state_id)
+        .join(Beneficiary, Beneficiary.id == DoseRecord.beneficiary_id)
+        .where(
+            DoseRecord.status == "recorded",
+            DoseRecord.administered_on >= first,
+            DoseRecord.administered_on <= last,
+            Beneficiary.is_canary.is_(False),
+        )
+        .group_by(column)
+    )
+    async with ctx.db.reader() as session:
+        counts = {str(key): int(count) for key, count in (await session.execute(query)).all()}
+    cells, total = suppress(dict(sorted(counts.items())))
+    return DoseReport(str(group_by), first, last, cells, total)
+
+
+INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30))

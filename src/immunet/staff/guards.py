@@ -34,10 +34,14 @@ class StaffGuard(Guard):
         self.permission = str(permission)
         self.required = permission
 
+    def token(self, request: Request) -> str:
+        """Where the staff token travels: ``Authorization: Bearer`` (the portal: a cookie)."""
+        return bearer_token(request)
+
     async def __call__(self, request: Request) -> StaffPrincipal:
         ctx = app_context(request)
         verified = await ctx.tokens.verify(
-            bearer_token(request), TokenAudience.STAFF, idle_seconds=STAFF_IDLE_SECONDS
+            self.token(request), TokenAudience.STAFF, idle_seconds=STAFF_IDLE_SECONDS
         )
         async with ctx.db.reader() as session:
             user = await session.get(StaffUser, int(verified.subject))
