@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from immunet.context import AppContext
-from immunet.people import auth, service
+from immunet.people import auth, family, service
 from immunet.people.compat import beneficiary_payloads
 from immunet.people.schemas import (
     BeneficiariesResponse,
@@ -21,6 +21,9 @@ from immunet.people.schemas import (
     IdTypesResponse,
     NewBeneficiaryRequest,
     NewBeneficiaryResponse,
+    NewChildRequest,
+    PregnancyRequest,
+    PregnancyResponse,
     TokenResponse,
 )
 from immunet.security.access import (
@@ -78,6 +81,28 @@ async def new_beneficiary(
 ) -> NewBeneficiaryResponse:
     registration = await service.register_beneficiary(ctx, body, actor=principal)
     return NewBeneficiaryResponse(beneficiary_reference_id=registration.reference_id)
+
+
+@router.post(
+    "/registration/beneficiary/child", response_model=NewBeneficiaryResponse, tags=["registration"]
+)
+async def new_child(body: NewChildRequest, principal: Citizen, ctx: Ctx) -> NewBeneficiaryResponse:
+    registration = await family.register_child(ctx, body, actor=principal)
+    return NewBeneficiaryResponse(beneficiary_reference_id=registration.reference_id)
+
+
+@router.post(
+    "/registration/beneficiary/pregnancy", response_model=PregnancyResponse, tags=["registration"]
+)
+async def record_pregnancy(
+    body: PregnancyRequest, principal: Citizen, ctx: Ctx
+) -> PregnancyResponse:
+    recorded = await family.record_pregnancy(ctx, body, actor=principal)
+    return PregnancyResponse(
+        beneficiary_reference_id=recorded.reference_id,
+        pregnancy_id=recorded.pregnancy_ref,
+        edd=recorded.edd.strftime("%d-%m-%Y"),
+    )
 
 
 @router.post("/registration/beneficiary/delete", status_code=204, tags=["registration"])

@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     BENEFICIARY_REFUSED = "people:beneficiary:refused"
     BENEFICIARY_VIEWED = "people:beneficiary:viewed"
     IDENTIFIER_CONFLICT = "people:identifier:registered-again"
+    PREGNANCY_RECORDED = "people:pregnancy:recorded"
     STAFF_LOGIN = "staff:auth:login"
     STAFF_LOGIN_FAILED = "staff:auth:login-failed"
     STAFF_LOGOUT = "staff:auth:logout"

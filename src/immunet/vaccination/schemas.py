@@ -187,6 +187,20 @@ class FixedRecordDoseRequest(Strict):
     photo_id_checked: bool = False
 
 
+class NextDoseOut(Out):
+    dose_number: int
+    earliest_date: str
+    recommended_date: str
+    past_due_date: str | None
+
+
+class DoseEvaluationOut(Out):
+    vaccine_group: str
+    status: str  # CDSi: Valid | Not Valid | Extraneous
+    reason: str | None
+    next_dose: NextDoseOut | None
+
+
 class RecordDoseResponse(Out):
     vaccination_id: str
     dose_id: int
@@ -196,6 +210,8 @@ class RecordDoseResponse(Out):
     batch: str
     administered_on: str
     certificate_id: str | None = None
+    # Routine immunization only: the schedule engine's verdict and the next dose.
+    evaluation: DoseEvaluationOut | None = None
 
 
 class VoidDoseRequest(Strict):
