@@ -49,6 +49,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/staff/lookup/confirm"): "staff:vaccination:dose:record",
     ("POST", "/api/staff/lookup/otp"): "staff:vaccination:dose:record",
     ("POST", "/api/staff/lookup/{txn_id}/beneficiaries"): "staff:vaccination:dose:record",
+    ("GET", "/api/staff/due-list"): "staff:booking:roster:read",
     ("GET", "/api/staff/me"): "staff:staff:session:own",
     ("GET", "/api/staff/reports/doses"): "staff:reports:aggregate:read",
     ("GET", "/api/staff/sessions"): "staff:sessions:session:read",

@@ -327,3 +327,32 @@ class AefiListResponse(Out):
     page: int
     limit: int
     reports: list[AefiDetail]
+
+
+# -- due lists (routine immunization) --------------------------------------------------------
+
+
+class DueLineOut(Out):
+    vaccine_group: str
+    dose_number: int
+    status: str  # due | overdue
+    recommended_date: str
+    past_due_date: str | None
+    latest_date: str | None
+
+
+class DueListEntry(Out):
+    beneficiary_reference_id: str
+    name: str
+    birth_year: int
+    category: str  # child | pregnant
+    due: list[DueLineOut]
+
+
+class DueListResponse(Out):
+    as_of: str
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    limit: int
+    next_after: str | None  # pass as ``after`` for the next page; null on the last
+    people: list[DueListEntry]

@@ -43,6 +43,11 @@ def series_code(group: str) -> str:
     return "uip-" + re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
 
 
+def schedule_group_names() -> frozenset[str]:
+    """Every routine group of the schedule, regional ones included."""
+    return frozenset(load_india(regional_groups()).groups) - {"COVID-19"}
+
+
 def regional_for(group: str) -> frozenset[str]:
     # A vaccinator giving a regional vaccine (JE, PCV) gives it where the district runs it.
     return frozenset({group}) & regional_groups()
