@@ -91,6 +91,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v2/me/access-log/{entry_id}/proof"): "citizen",
     ("POST", "/api/v2/me/aefi"): "citizen",
     ("GET", "/api/v2/me/data-summary"): "citizen",
+    ("POST", "/api/v2/me/reminders"): "citizen",
     ("POST", "/api/v2/registration/beneficiary/child"): "citizen",
     ("POST", "/api/v2/registration/beneficiary/delete"): "citizen",
     ("GET", "/api/v2/registration/beneficiary/genders"): "public",

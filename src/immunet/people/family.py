@@ -19,8 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from immunet.clock import india_today
 from immunet.context import AppContext
 from immunet.db.base import utcnow
-from immunet.people.models import Beneficiary, Pregnancy
-from immunet.people.schemas import NewBeneficiaryRequest, NewChildRequest, PregnancyRequest
+from immunet.people.models import Beneficiary, CitizenAccount, Pregnancy
+from immunet.people.schemas import (
+    NewBeneficiaryRequest,
+    NewChildRequest,
+    PregnancyRequest,
+    ReminderSettings,
+)
 from immunet.people.service import (
     ChildDetails,
     InvalidBeneficiary,
@@ -176,3 +181,25 @@ async def active_pregnancy_edd(
     return dt.date.fromisoformat(
         keyring.field_cipher.decrypt(found[1], context=_context(found[0], "edd"))
     )
+
+
+async def set_reminder_settings(
+    ctx: AppContext, form: ReminderSettings, *, actor: CitizenPrincipal
+) -> ReminderSettings:
+    """The account holder chooses the reminders' language or stops them (audited)."""
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(CitizenAccount)
+            .where(CitizenAccount.id == actor.account_id)
+            .values(language=form.language, reminders_opt_out=form.opt_out)
+        )
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.REMINDER_SETTINGS_CHANGED,
+            subject_ref=f"account:{actor.account_id}",
+            purpose="account-holder-request",
+            context=actor.context,
+            detail={"language": form.language, "opt_out": form.opt_out},
+        )
+    return form

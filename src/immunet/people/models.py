@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -22,6 +30,10 @@ class CitizenAccount(Base):
     mobile_index: Mapped[str] = mapped_column(String(64), unique=True)
     mobile_ct: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Routine-immunization reminders: the SMS language ("en", "hi"; None is English) and
+    # the account holder's opt-out.
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    reminders_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AadhaarVaultEntry(Base):

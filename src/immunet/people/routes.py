@@ -24,6 +24,8 @@ from immunet.people.schemas import (
     NewChildRequest,
     PregnancyRequest,
     PregnancyResponse,
+    ReminderSettings,
+    ReminderSettingsResponse,
     TokenResponse,
 )
 from immunet.security.access import (
@@ -103,6 +105,14 @@ async def record_pregnancy(
         pregnancy_id=recorded.pregnancy_ref,
         edd=recorded.edd.strftime("%d-%m-%Y"),
     )
+
+
+@router.post("/me/reminders", response_model=ReminderSettingsResponse, tags=["registration"])
+async def reminder_settings(
+    body: ReminderSettings, principal: Citizen, ctx: Ctx
+) -> ReminderSettingsResponse:
+    saved = await family.set_reminder_settings(ctx, body, actor=principal)
+    return ReminderSettingsResponse(language=saved.language, opt_out=saved.opt_out)
 
 
 @router.post("/registration/beneficiary/delete", status_code=204, tags=["registration"])

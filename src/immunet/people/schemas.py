@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 
 class Strict(BaseModel):
@@ -170,3 +170,15 @@ class ScheduleResponse(Out):
     beneficiary_reference_id: str
     as_of: str
     schedule: list[DueDose]
+
+
+class ReminderSettings(Strict):
+    """The account's routine-immunization SMS reminders: language and opt-out."""
+
+    language: Literal["en", "hi"]
+    opt_out: StrictBool
+
+
+class ReminderSettingsResponse(Out):
+    language: str
+    opt_out: bool

@@ -69,6 +69,8 @@ class AuditAction(StrEnum):
     STAFF_LOOKUP_VERIFIED = "vaccination:lookup:otp-verified"
     DOSE_RECORDED = "vaccination:dose:recorded"
     DOSE_VOIDED = "vaccination:dose:voided"
+    REMINDERS_QUEUED = "vaccination:reminders:queued"
+    REMINDER_SETTINGS_CHANGED = "people:account:reminder-settings"
     STOCK_RECEIVED = "vaccination:stock:received"
     STOCK_WASTED = "vaccination:stock:wasted"
     AEFI_REPORTED = "vaccination:aefi:reported"

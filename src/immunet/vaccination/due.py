@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
@@ -119,6 +120,37 @@ def due_lines(
     return lines
 
 
+async def routine_histories(
+    session: AsyncSession, ids: list[int]
+) -> tuple[dict[int, list[tuple[dt.date, str]]], set[int]]:
+    """For a page of people: their live routine doses (date, vaccine), and who has a live
+    pregnancy. Two statements whatever the page size."""
+    history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
+    if not ids:
+        return history, set()
+    rows = await session.execute(
+        select(DoseRecord.beneficiary_id, DoseRecord.administered_on, DoseRecord.vaccine_code)
+        .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+        .where(
+            DoseRecord.beneficiary_id.in_(ids),
+            DoseRecord.status == "recorded",
+            Vaccine.programme_code == uip.PROGRAMME,
+        )
+    )
+    for beneficiary_id, on, code in rows:
+        history[beneficiary_id].append((on, code))
+    pregnant = set(
+        (
+            await session.execute(
+                select(Pregnancy.beneficiary_id).where(
+                    Pregnancy.beneficiary_id.in_(ids), Pregnancy.status == "active"
+                )
+            )
+        ).scalars()
+    )
+    return history, pregnant
+
+
 async def due_list(
     ctx: AppContext,
     *,
@@ -153,31 +185,7 @@ async def due_list(
             stmt = stmt.where(Beneficiary.reference_id > after)
         candidates = list((await session.execute(stmt)).scalars())
         ids = [c.id for c in candidates]
-        history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
-        pregnant: set[int] = set()
-        if ids:
-            rows = await session.execute(
-                select(
-                    DoseRecord.beneficiary_id, DoseRecord.administered_on, DoseRecord.vaccine_code
-                )
-                .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
-                .where(
-                    DoseRecord.beneficiary_id.in_(ids),
-                    DoseRecord.status == "recorded",
-                    Vaccine.programme_code == uip.PROGRAMME,
-                )
-            )
-            for beneficiary_id, on, code in rows:
-                history[beneficiary_id].append((on, code))
-            pregnant = set(
-                (
-                    await session.execute(
-                        select(Pregnancy.beneficiary_id).where(
-                            Pregnancy.beneficiary_id.in_(ids), Pregnancy.status == "active"
-                        )
-                    )
-                ).scalars()
-            )
+        history, pregnant = await routine_histories(session, ids)
         shown: list[tuple[Beneficiary, list[DueLine]]] = []
         last_scanned: str | None = None
         for row in candidates:

@@ -21,7 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Nullable additions only: the previous release keeps writing rows without them.
+    # Nullable or defaulted additions only: the previous release keeps writing rows.
+    with op.batch_alter_table("citizen_accounts") as batch:
+        batch.add_column(sa.Column("language", sa.String(length=5), nullable=True))
+        batch.add_column(
+            sa.Column("reminders_opt_out", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     with op.batch_alter_table("beneficiaries") as batch:
         batch.add_column(sa.Column("guardian_relation", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("home_center_id", sa.Integer(), nullable=True))
@@ -63,3 +68,6 @@ def downgrade() -> None:
         batch.drop_index("ix_beneficiaries_home_center_id")
         batch.drop_column("home_center_id")
         batch.drop_column("guardian_relation")
+    with op.batch_alter_table("citizen_accounts") as batch:
+        batch.drop_column("reminders_opt_out")
+        batch.drop_column("language")
