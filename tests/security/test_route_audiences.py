@@ -91,6 +91,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v2/me/access-log/{entry_id}/proof"): "citizen",
     ("POST", "/api/v2/me/aefi"): "citizen",
     ("GET", "/api/v2/me/data-summary"): "citizen",
+    ("GET", "/api/v2/me/immunization-card"): "citizen",
+    ("GET", "/api/v2/me/immunization-card/pdf"): "citizen",
     ("POST", "/api/v2/me/reminders"): "citizen",
     ("POST", "/api/v2/registration/beneficiary/child"): "citizen",
     ("POST", "/api/v2/registration/beneficiary/delete"): "citizen",

@@ -15,7 +15,7 @@ from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import aefi, due, service, stock
+from immunet.vaccination import aefi, card, due, service, stock
 from immunet.vaccination.models import DoseRecord
 from immunet.vaccination.schemas import (
     MAX_PAGE,
@@ -32,6 +32,7 @@ from immunet.vaccination.schemas import (
     DueListResponse,
     FixedCheckInRequest,
     FixedRecordDoseRequest,
+    ImmunizationCardResponse,
     LookupConfirmRequest,
     LookupConfirmResponse,
     LookupOtpRequest,
@@ -371,6 +372,33 @@ async def list_aefi(
             )
             for report, dose in overview.reports
         ],
+    )
+
+
+CardRef = Annotated[str, Query(min_length=1, max_length=20)]
+
+
+@citizen_router.get("/immunization-card", response_model=ImmunizationCardResponse)
+async def immunization_card(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: CardRef
+) -> ImmunizationCardResponse:
+    issued, formats = await card.own_card(ctx, beneficiary_reference_id, actor=principal)
+    return ImmunizationCardResponse(card_id=issued.card_id, version=issued.version, **formats)
+
+
+@citizen_router.get(
+    "/immunization-card/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def immunization_card_pdf(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: CardRef
+) -> Response:
+    pdf = await card.own_card_pdf(ctx, beneficiary_reference_id, actor=principal)
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="immunization-card.pdf"'},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -356,3 +356,14 @@ class DueListResponse(Out):
     limit: int
     next_after: str | None  # pass as ``after`` for the next page; null on the last
     people: list[DueListEntry]
+
+
+# -- the immunization card -------------------------------------------------------------------
+
+
+class ImmunizationCardResponse(Out):
+    card_id: str
+    version: int  # the number of routine doses on record: each dose re-issues the card
+    fhir: dict[str, Any]  # FHIR R4 Bundle: Patient, Immunization, ImmunizationRecommendation
+    shc: dict[str, Any]  # {"jws", "qr": [numeric chunks]}
+    vc: dict[str, Any]  # {"credential": signed VC, "qr"}

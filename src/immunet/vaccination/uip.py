@@ -38,6 +38,11 @@ def group_for(vaccine: str, *, pregnant: bool) -> str | None:
     return groups[0]
 
 
+def vaccine_of_group(group: str) -> str | None:
+    """The vaccine the schedule gives for a group (each routine group has one)."""
+    return next((code for code, groups in _all_groups().items() if group in groups), None)
+
+
 def series_code(group: str) -> str:
     """The catalogue's series row of a schedule group: ``uip-pentavalent``, ``uip-td-pregnancy``."""
     return "uip-" + re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
