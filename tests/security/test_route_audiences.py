@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/staff/due-list"): "staff:booking:roster:read",
     ("GET", "/api/staff/me"): "staff:staff:session:own",
     ("GET", "/api/staff/reports/doses"): "staff:reports:aggregate:read",
+    ("GET", "/api/staff/reports/immunization-coverage"): "staff:reports:aggregate:read",
     ("GET", "/api/staff/sessions"): "staff:sessions:session:read",
     ("POST", "/api/staff/sessions"): "staff:sessions:session:publish",
     ("PATCH", "/api/staff/sessions/{session_id}"): "staff:sessions:session:update",
