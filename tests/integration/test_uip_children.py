@@ -263,3 +263,39 @@ async def test_td_counts_for_the_pregnancy_while_one_is_recorded(client, outbox,
     evaluation = td.json()["evaluation"]
     assert evaluation["vaccine_group"] == "Td (pregnancy)" and evaluation["status"] == "Valid"
     assert evaluation["next_dose"]["earliest_date"] == ddmmyyyy(today + dt.timedelta(weeks=4))
+
+
+async def test_a_newborn_registered_at_the_birth_facility_gets_the_birth_doses_at_once(
+    client, outbox, ctx, clock
+):
+    today = india_today(clock.now())
+    day = await setup_routine_day(ctx, client)
+    mother = next_mobile()  # no account yet: the guardian's OTP creates it
+    txn = (await otp_lookup(client, outbox, day.vaccinator, mother))["txnId"]
+    response = await client.post(
+        f"/api/staff/lookup/{txn}/beneficiaries",
+        json={
+            "name": "Baby of Asha",
+            "date_of_birth": ddmmyyyy(today),
+            "gender_id": 1,
+            "guardian_relation": "mother",
+        },
+        headers=day.vaccinator.headers,
+    )
+    assert response.status_code == 200, response.text
+    ref = response.json()["beneficiary_reference_id"]
+    row = await _beneficiary(ctx, ref)
+    assert (row.category, row.guardian_relation) == ("child", "mother")
+    assert row.home_center_id == day.center_id
+    for vaccine in ("HEPB", "BCG", "OPV"):
+        dose = await client.post(
+            "/api/staff/doses",
+            json=routine_dose(ref, vaccine, day.lots[vaccine]),
+            headers={**day.vaccinator.headers, "Idempotency-Key": f"birth-{vaccine}"},
+        )
+        assert dose.status_code == 201, dose.text
+        assert dose.json()["evaluation"]["status"] == "Valid", dose.text
+    # The guardian sees the newborn in their own account.
+    token = await login(client, outbox, mother)
+    listing = await client.get("/api/v2/appointment/beneficiaries", headers=bearer(token))
+    assert [p["beneficiary_reference_id"] for p in listing.json()["beneficiaries"]] == [ref]

@@ -142,7 +142,10 @@ class LookupConfirmResponse(Out):
 
 
 class WalkInRegistrationRequest(NewBeneficiaryRequest):
-    pass
+    # A newborn registered at the birth facility under the guardian's account (whose OTP the
+    # staff member just verified): the relation makes it a child's registration, and the
+    # facility becomes the child's home facility (decisions 0013, 0014).
+    guardian_relation: Literal["mother", "father", "guardian"] | None = None
 
 
 class WalkInRegistrationResponse(Out):

@@ -39,6 +39,7 @@ from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.people.service import (
     BeneficiaryNotFound,
     BeneficiaryView,
+    ChildDetails,
     Registration,
     conflicting_registrations,
     register_beneficiary_for_account,
@@ -471,6 +472,7 @@ async def register_walk_in(
     async with ctx.db.reader() as session:
         grant = await _live_grant(session, actor, txn_id)
         account_id = grant.account_id
+    relation = getattr(form, "guardian_relation", None)
     return await register_beneficiary_for_account(
         ctx,
         form,
@@ -478,6 +480,7 @@ async def register_walk_in(
         actor=actor.actor,
         context=actor.context,
         purpose="walk-in-registration",
+        child=ChildDetails(relation, center_of(actor)) if relation else None,
     )
 
 
