@@ -33,6 +33,8 @@ app.add_typer(canary_app, name="canary")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(trust_app, name="trust")
 app.add_typer(schedule_app, name="schedule")
+reminders_app = typer.Typer(help="Routine-immunization reminders by SMS.", no_args_is_help=True)
+app.add_typer(reminders_app, name="reminders")
 app.command("verify")(verify_command)
 keys_app.command("rotate-certificates")(rotate_certificates_command)
 
@@ -263,6 +265,12 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port (loopback)")
     ] = None,
+    with_reminders: Annotated[
+        bool,
+        typer.Option(
+            "--reminders/--no-reminders", help="Also sweep routine-immunization reminders hourly"
+        ),
+    ] = True,
 ) -> None:
     """Deliver the SMS outbox (and run the audit sequencer); start as many as needed."""
     from immunet.context import build_context
@@ -285,6 +293,10 @@ def worker(
             tasks.append(
                 asyncio.create_task(Sequencer(ctx.db, ctx.keyring, full_sweep=True).run(stop))
             )
+        if with_reminders:
+            from immunet.vaccination.reminders import run_periodically
+
+            tasks.append(asyncio.create_task(run_periodically(ctx, stop)))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -297,6 +309,29 @@ def worker(
         + " (Ctrl-C stops)"
     )
     asyncio.run(run())
+
+
+@reminders_app.command("run")
+def reminders_run() -> None:
+    """Queue the reminders owed today (ctx.clock); each is queued once, ever (dedup key)."""
+    from immunet.context import build_context
+    from immunet.vaccination.reminders import run_sweep
+
+    async def run() -> dict[str, Any]:
+        ctx = build_context(get_settings())
+        try:
+            result = await run_sweep(ctx)
+        finally:
+            await ctx.close()
+        return {
+            "date": result.today.isoformat(),
+            "people": result.people,
+            "queued": result.queued,
+            "already_queued": result.already,
+            "by_kind": dict(result.by_kind),
+        }
+
+    typer.echo(json.dumps(asyncio.run(run()), sort_keys=True))
 
 
 @outbox_app.command("status")

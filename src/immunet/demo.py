@@ -11,6 +11,7 @@ from immunet.sessions import demo as sessions_demo
 from immunet.settings import Settings
 from immunet.staff import demo as staff_demo
 from immunet.vaccination import demo as vaccination_demo
+from immunet.vaccination import uip_demo
 
 # Other areas add their demo data (staff users, centres, sessions) here; each returns lines
 # to print (logins and URLs).
@@ -20,6 +21,7 @@ DEMO_STEPS.append(staff_demo.demo_admin)
 DEMO_STEPS.append(sessions_demo.demo_centres_and_sessions)
 DEMO_STEPS.append(vaccination_demo.demo_stock_and_vaccinator)
 DEMO_STEPS.append(certificates_demo.demo_certificate_keys)
+DEMO_STEPS.append(uip_demo.demo_family)
 
 
 def prepare_demo(settings: Settings) -> list[str]:

@@ -33,6 +33,23 @@ TEMPLATES: dict[str, str] = {
     "break_glass": "A health worker ({organisation}) opened the record of beneficiary "
     "ending {ref_tail} outside the usual rules, giving a reason. See your access log in "
     "immunet; if this was not you, report it there.",
+    # Routine-immunization reminders to the guardian, in the account's language (English,
+    # Hindi). Only the beneficiary's reference tail, never a name: the phone may be shared.
+    "reminder_upcoming_en": "Reminder: {vaccine} (dose {dose}) for your beneficiary ending "
+    "{ref_tail} is due on {date}. Visit your vaccination centre. To stop reminders, opt out "
+    "in immunet.",
+    "reminder_upcoming_hi": "याद दिलाना: लाभार्थी (अंत {ref_tail}) का {vaccine} (खुराक {dose}) "
+    "{date} को देय है। अपने टीकाकरण केंद्र जाएँ। रिमाइंडर बंद करने के लिए immunet में "
+    "ऑप्ट-आउट करें।",
+    "reminder_due_en": "Today: {vaccine} (dose {dose}) is due for your beneficiary ending "
+    "{ref_tail} ({date}). Visit your vaccination centre.",
+    "reminder_due_hi": "आज: लाभार्थी (अंत {ref_tail}) का {vaccine} (खुराक {dose}) देय है "
+    "({date})। अपने टीकाकरण केंद्र जाएँ।",
+    "reminder_missed_en": "Missed: {vaccine} (dose {dose}) for your beneficiary ending "
+    "{ref_tail} was due on {date}. It can still be given: please visit your vaccination "
+    "centre soon.",
+    "reminder_missed_hi": "छूटी खुराक: लाभार्थी (अंत {ref_tail}) का {vaccine} (खुराक {dose}) "
+    "{date} को देय था। यह अब भी दी जा सकती है: जल्द अपने टीकाकरण केंद्र जाएँ।",
 }
 
 

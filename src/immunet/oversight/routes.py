@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from immunet.context import AppContext
 from immunet.errors import NotFound
-from immunet.oversight import reports, service
+from immunet.oversight import coverage, reports, service
 from immunet.oversight.schemas import (
     AccessEntryOut,
     AccessLogResponse,
@@ -21,6 +21,8 @@ from immunet.oversight.schemas import (
     CheckpointKeyResponse,
     CheckpointOut,
     ConsistencyResponse,
+    CoverageResponse,
+    CoverageRowOut,
     DataSummaryResponse,
     DisputeOut,
     DisputeRequest,
@@ -157,6 +159,37 @@ async def dose_report(
         to=report.last.isoformat(),
         cells=report.cells,
         total=report.total,
+    )
+
+
+MonthParam = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+@staff_router.get("/reports/immunization-coverage", response_model=CoverageResponse)
+async def immunization_coverage(
+    principal: Reporter,
+    ctx: Ctx,
+    from_: Annotated[MonthParam, Query(alias="from")],
+    to: MonthParam,
+) -> CoverageResponse:
+    rows = await coverage.coverage_report(
+        ctx, actor=principal, first=coverage.parse_month(from_), last=coverage.parse_month(to)
+    )
+    return CoverageResponse(
+        from_=from_,
+        to=to,
+        rows=[
+            CoverageRowOut(
+                district_id=r.district_id,
+                month=r.month,
+                children_turning_one=r.children_turning_one,
+                cohort=r.cohort,
+                doses=r.doses,
+                dropout_penta_1_3=r.dropout_penta_1_3,
+                dropout_mr_1_2=r.dropout_mr_1_2,
+            )
+            for r in rows
+        ],
     )
 
 

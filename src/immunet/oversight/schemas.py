@@ -148,3 +148,20 @@ class ConsistencyResponse(Out):
     first: CheckpointOut
     second: CheckpointOut
     proof: list[str]
+
+
+class CoverageRowOut(Out):
+    district_id: int
+    month: str
+    children_turning_one: int | str
+    cohort: dict[str, int | str]  # fully_immunized, partly_immunized, zero_dose
+    doses: dict[str, int | str]  # penta_1, penta_3, mr_1, mr_2 given in the month
+    dropout_penta_1_3: float | None
+    dropout_mr_1_2: float | None
+
+
+class CoverageResponse(Out):
+    from_: str = Field(serialization_alias="from")
+    to: str
+    rows: list[CoverageRowOut]
+    suppression: str = "counts 1-4 shown as <5; complementary cells shown as suppressed"

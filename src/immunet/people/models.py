@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from immunet.db.base import Base, UTCDateTime
@@ -22,6 +30,10 @@ class CitizenAccount(Base):
     mobile_index: Mapped[str] = mapped_column(String(64), unique=True)
     mobile_ct: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Routine-immunization reminders: the SMS language ("en", "hi"; None is English) and
+    # the account holder's opt-out.
+    language: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    reminders_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AadhaarVaultEntry(Base):
@@ -60,6 +72,32 @@ class Beneficiary(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # A decoy seeded by `immunet canary seed`: any staff access suspends the account.
     is_canary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Children (decision 0014): who the account holder is to the child (mother, father,
+    # guardian): a category like gender, not an identifier, so not sealed.
+    guardian_relation: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The facility whose catchment the person is in (decision 0013): chosen at
+    # registration, then the centre of the last routine-immunization dose.
+    home_center_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class Pregnancy(Base):
+    """A pregnancy of a registered woman, for Td in pregnancy and the due list.
+
+    The dates are health data about a person: sealed, bound to the row's random ``ref``
+    (decision 0002). ``basis`` says which date the woman gave (the other is derived).
+    """
+
+    __tablename__ = "pregnancies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(24), unique=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    basis: Mapped[str] = mapped_column(String(4))  # lmp | edd
+    lmp_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    edd_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12))  # active | replaced
+    recorded_by: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class IdentifierConflict(Base):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from immunet.context import AppContext
-from immunet.people import auth, service
+from immunet.people import auth, family, service
 from immunet.people.compat import beneficiary_payloads
 from immunet.people.schemas import (
     BeneficiariesResponse,
@@ -21,6 +21,11 @@ from immunet.people.schemas import (
     IdTypesResponse,
     NewBeneficiaryRequest,
     NewBeneficiaryResponse,
+    NewChildRequest,
+    PregnancyRequest,
+    PregnancyResponse,
+    ReminderSettings,
+    ReminderSettingsResponse,
     TokenResponse,
 )
 from immunet.security.access import (
@@ -78,6 +83,36 @@ async def new_beneficiary(
 ) -> NewBeneficiaryResponse:
     registration = await service.register_beneficiary(ctx, body, actor=principal)
     return NewBeneficiaryResponse(beneficiary_reference_id=registration.reference_id)
+
+
+@router.post(
+    "/registration/beneficiary/child", response_model=NewBeneficiaryResponse, tags=["registration"]
+)
+async def new_child(body: NewChildRequest, principal: Citizen, ctx: Ctx) -> NewBeneficiaryResponse:
+    registration = await family.register_child(ctx, body, actor=principal)
+    return NewBeneficiaryResponse(beneficiary_reference_id=registration.reference_id)
+
+
+@router.post(
+    "/registration/beneficiary/pregnancy", response_model=PregnancyResponse, tags=["registration"]
+)
+async def record_pregnancy(
+    body: PregnancyRequest, principal: Citizen, ctx: Ctx
+) -> PregnancyResponse:
+    recorded = await family.record_pregnancy(ctx, body, actor=principal)
+    return PregnancyResponse(
+        beneficiary_reference_id=recorded.reference_id,
+        pregnancy_id=recorded.pregnancy_ref,
+        edd=recorded.edd.strftime("%d-%m-%Y"),
+    )
+
+
+@router.post("/me/reminders", response_model=ReminderSettingsResponse, tags=["registration"])
+async def reminder_settings(
+    body: ReminderSettings, principal: Citizen, ctx: Ctx
+) -> ReminderSettingsResponse:
+    saved = await family.set_reminder_settings(ctx, body, actor=principal)
+    return ReminderSettingsResponse(language=saved.language, opt_out=saved.opt_out)
 
 
 @router.post("/registration/beneficiary/delete", status_code=204, tags=["registration"])

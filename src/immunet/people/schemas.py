@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 
 class Strict(BaseModel):
@@ -122,3 +122,63 @@ class BeneficiaryOut(Out):
 
 class BeneficiariesResponse(Out):
     beneficiaries: list[BeneficiaryOut]
+
+
+class NewChildRequest(Strict):
+    """A child registered under the guardian's own account (the 6-per-mobile limit applies)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    date_of_birth: str = Field(min_length=10, max_length=10, description="DD-MM-YYYY")
+    gender_id: int = Field(ge=1, le=3)
+    guardian_relation: Literal["mother", "father", "guardian"]
+    # The facility the guardian chooses (its catchment: due lists, decision 0013).
+    center_id: int | None = Field(default=None, ge=1, le=2_000_000_000)
+    photo_id_type: int | None = Field(default=None, ge=1, le=20)
+    photo_id_number: str | None = Field(default=None, min_length=4, max_length=24)
+    consent_version: str = Field(default="", max_length=16)
+
+
+class PregnancyRequest(Strict):
+    """The pregnancy of one of the account's own beneficiaries: LMP or EDD, exactly one."""
+
+    beneficiary_reference_id: str = Field(min_length=1, max_length=20)
+    lmp: str | None = Field(
+        default=None, min_length=10, max_length=10, description="DD-MM-YYYY, last menstrual period"
+    )
+    edd: str | None = Field(
+        default=None, min_length=10, max_length=10, description="DD-MM-YYYY, expected delivery"
+    )
+
+
+class PregnancyResponse(Out):
+    beneficiary_reference_id: str
+    pregnancy_id: str
+    edd: str  # DD-MM-YYYY
+
+
+class DueDose(Out):
+    vaccine_group: str
+    status: str  # CDSi series status: "Not Complete", "Complete", "Aged Out", ...
+    dose_number: int | None
+    earliest_date: str | None  # DD-MM-YYYY
+    recommended_date: str | None
+    past_due_date: str | None
+    latest_date: str | None
+
+
+class ScheduleResponse(Out):
+    beneficiary_reference_id: str
+    as_of: str
+    schedule: list[DueDose]
+
+
+class ReminderSettings(Strict):
+    """The account's routine-immunization SMS reminders: language and opt-out."""
+
+    language: Literal["en", "hi"]
+    opt_out: StrictBool
+
+
+class ReminderSettingsResponse(Out):
+    language: str
+    opt_out: bool

@@ -34,6 +34,7 @@ from immunet.people.models import (
     Beneficiary,
     CitizenAccount,
     IdentifierConflict,
+    Pregnancy,
 )
 from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.security.access import CitizenPrincipal
@@ -202,6 +203,28 @@ async def _lock_account(session: AsyncSession, account_id: str) -> CitizenAccoun
 
 
 @dataclass(frozen=True)
+class ChildDetails:
+    """What a child's registration adds (decision 0014): the account holder's relation to
+    the child and the facility whose catchment the child is in (decision 0013)."""
+
+    guardian_relation: str
+    home_center_id: int | None
+
+
+async def _check_center(session: AsyncSession, center_id: int) -> None:
+    """A chosen home facility must be a live centre (centres are public: no oracle)."""
+    from immunet.geography.centers import Center
+
+    found = (
+        await session.execute(
+            select(Center.center_id).where(Center.center_id == center_id, Center.active.is_(True))
+        )
+    ).first()
+    if found is None:
+        raise InvalidBeneficiary("center_id is not a vaccination centre")
+
+
+@dataclass(frozen=True)
 class Registration:
     """A new beneficiary. A notice owed to an earlier holder of its ID number is in the
     outbox, written in the registration's transaction and sent by a worker after the
@@ -267,6 +290,7 @@ async def register_beneficiary_for_account(
     actor: str,
     context: RequestContext,
     purpose: str = "registration",
+    child: ChildDetails | None = None,
 ) -> Registration:
     """Register under ``account_id`` (the owner, or staff holding that account's OTP).
 
@@ -278,6 +302,8 @@ async def register_beneficiary_for_account(
     caller's *own* account is refused, since that tells the caller only their own data.
     """
     data = validate_registration(form, india_today(ctx.clock.now()))
+    if child is not None and data.category != "child":
+        raise InvalidBeneficiary("a child is registered with a date_of_birth under 18 years")
     # Every registration counts alike, known ID or not: the limit reveals nothing.
     await ctx.limiter.hit(registration_limit(ctx), account_id)
     index = _identifier_index(ctx.keyring, data)
@@ -291,6 +317,7 @@ async def register_beneficiary_for_account(
             actor=actor,
             context=context,
             purpose=purpose,
+            child=child,
         )
     except AlreadyInThisAccount:
         await _audit_refusal(ctx, actor, account_id, context)
@@ -309,6 +336,7 @@ async def _register(
     actor: str,
     context: RequestContext,
     purpose: str,
+    child: ChildDetails | None = None,
 ) -> str:
     keyring = ctx.keyring
     cipher = keyring.field_cipher
@@ -323,6 +351,8 @@ async def _register(
         ).scalar_one()
         if count >= ctx.settings.max_beneficiaries_per_mobile:
             raise BeneficiaryLimitReached()
+        if child is not None and child.home_center_id is not None:
+            await _check_center(session, child.home_center_id)
         holders: list[Beneficiary] = []
         if index is not None:
             await _lock_identifier(session, ctx.db.dialect, index)
@@ -382,6 +412,8 @@ async def _register(
             comorbidity_ind=form.comorbidity_ind,
             consent_version=form.consent_version,
             created_at=utcnow(),
+            guardian_relation=child.guardian_relation if child else None,
+            home_center_id=child.home_center_id if child else None,
         )
         session.add(beneficiary)
         await session.flush()
@@ -617,6 +649,7 @@ async def delete_beneficiary(
                 )
             )
         )
+        await session.execute(delete(Pregnancy).where(Pregnancy.beneficiary_id == row.id))
         token = row.aadhaar_token
         await session.delete(row)
         await session.flush()

@@ -140,6 +140,12 @@ def _raw() -> dict[str, Any]:
     return data
 
 
+def schedule_groups() -> list[dict[str, Any]]:
+    """The schedule's vaccine groups as written (for the catalogue's series rows)."""
+    groups: list[dict[str, Any]] = _raw()["groups"]
+    return groups
+
+
 def regional_groups() -> frozenset[str]:
     """The groups a district must switch on (JE where endemic, PCV where introduced)."""
     return frozenset(g["name"] for g in _raw()["groups"] if g.get("regional"))

@@ -7,7 +7,10 @@ the person created themselves or a logged exception:
   member's own centre dated yesterday, today or tomorrow (India time);
 - ``otp-verified``: the person read out an OTP sent to their own mobile to this staff
   member within the last half hour (a live :class:`StaffOtpGrant`);
-- ``break-glass``: a live break-glass grant (``immunet.staff.misuse``).
+- ``break-glass``: a live break-glass grant (``immunet.staff.misuse``);
+- ``catchment``: the person is in the catchment of the staff member's own centre (their
+  ``home_center_id``, decision 0013), for the routine-immunization due list; counted by the
+  read quotas like a look-up (not exempt like the roster).
 
 Canary (decoy) people are on no roster; a request that names one is refused and trips
 the canary (:func:`immunet.staff.misuse.refuse_canaries`) whatever the channel. The
@@ -53,6 +56,7 @@ class AccessChannel(StrEnum):
     SECRET_CODE = "secret-code"  # noqa: S105 - a channel name, not a secret
     OTP_VERIFIED = "otp-verified"
     BREAK_GLASS = "break-glass"
+    CATCHMENT = "catchment"
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,13 @@ async def authorize_people_for_staff(
                 session, principal, [row.account_id for row in by_id.values()]
             )
             allowed = {row.id for row in by_id.values() if row.account_id in granted}
+    elif channel is AccessChannel.CATCHMENT:
+        center_id = own_center_id(principal)
+        allowed = {
+            row.id
+            for row in by_id.values()
+            if center_id is not None and row.home_center_id == center_id
+        }
     else:
         for b in ids:
             grant_id = await misuse.live_break_glass(ctx, session, principal, b)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from immunet.schedules.dates import Duration, add
+from immunet.schedules.india import schedule_groups as india_schedule_groups
 from immunet.vaccination.models import (
     Antigen,
     Programme,
@@ -13,6 +17,7 @@ from immunet.vaccination.models import (
     Vaccine,
     VaccineAntigen,
 )
+from immunet.vaccination.uip import series_code
 
 ADULT_DAYS = 18 * 365
 
@@ -53,6 +58,9 @@ VACCINES = [
     ("DPT", "DPT", "Various", "uip", "IM", 480, 7 * 365, "01"),
     ("TD", "Td", "Various", "uip", "IM", 10 * 365, None, "09"),
 ]
+# Added to databases seeded before it (see seed_uip_schedule): vitamin A is not a vaccine,
+# but the schedule gives it like one and the register records it like one.
+UIP_EXTRA_VACCINES = [("VITA", "Vitamin A", "Various", "uip", "oral", 270, 5 * 365, None)]
 
 ANTIGENS = {
     "sars-cov-2": "SARS-CoV-2",
@@ -69,6 +77,7 @@ ANTIGENS = {
     "rubella": "Rubella",
     "je": "Japanese encephalitis",
 }
+UIP_EXTRA_ANTIGENS = {"vitamin-a": "Vitamin A deficiency"}
 
 VACCINE_ANTIGENS = {
     "COVISHIELD": ["sars-cov-2"],
@@ -88,6 +97,17 @@ VACCINE_ANTIGENS = {
     "DPT": ["diphtheria", "tetanus", "pertussis"],
     "TD": ["tetanus", "diphtheria"],
 }
+UIP_EXTRA_VACCINE_ANTIGENS = {"VITA": ["vitamin-a"]}
+
+# How the programme names doses where "<vaccine>-<n>" is not it.
+UIP_LABELS: dict[str, list[str]] = {
+    "Hepatitis B birth dose": ["Hepatitis B birth dose"],
+    "OPV": ["OPV-0", "OPV-1", "OPV-2", "OPV-3", "OPV booster"],
+    "PCV": ["PCV-1", "PCV-2", "PCV booster"],
+    "DPT boosters": ["DPT booster-1", "DPT booster-2"],
+    "Td": ["Td (10 years)", "Td (16 years)"],
+    "Td (pregnancy)": ["Td-1", "Td-2"],
+}
 
 # COVID-19 series: dose 2 window after dose 1, precaution 9 months after dose 2.
 # (vaccine, dose-2 min days, dose-2 max days)
@@ -103,7 +123,7 @@ PRECAUTION_AFTER_DAYS = 273
 
 async def seed_catalogue(session: AsyncSession) -> int:
     if (await session.execute(select(func.count()).select_from(Vaccine))).scalar_one():
-        return 0
+        return await seed_uip_schedule(session)
     session.add_all(
         [
             Programme(code="covid19", name="COVID-19 vaccination"),
@@ -170,4 +190,111 @@ async def seed_catalogue(session: AsyncSession) -> int:
             ]
         )
     await session.flush()
-    return len(VACCINES)
+    return len(VACCINES) + await seed_uip_schedule(session)
+
+
+def _days(duration: str | None) -> int | None:
+    """A schedule duration in days from a fixed birth date (catalogue summary only: the
+    engine applies the exact CDSi calendar arithmetic)."""
+    parsed = Duration.parse(duration) if duration else None
+    if parsed is None:
+        return None
+    born = dt.date(2000, 1, 1)
+    return (add(born, parsed) - born).days
+
+
+def uip_series_rows() -> list[tuple[Series, list[SeriesDose]]]:
+    """India's schedule (``schedules/data/india/nis.json``) as catalogue series rows: one
+    series per vaccine group, one row per target dose, labelled as the programme does."""
+    out: list[tuple[Series, list[SeriesDose]]] = []
+    for group in india_schedule_groups():
+        if group["name"] == "COVID-19":
+            continue  # the COVID-19 series above are the catalogue's own
+        series = group["series"][0]
+        doses = series["doses"]
+        first_vaccine = doses[0]["vaccines"][0]
+        code = series_code(group["name"])
+        labels = UIP_LABELS.get(group["name"]) or (
+            [group["name"]]
+            if len(doses) == 1
+            else [f"{first_vaccine}-{n}" for n in range(1, len(doses) + 1)]
+        )
+        rows = []
+        for number, dose in enumerate(doses, start=1):
+            age = dose.get("age", {})
+            interval = dose.get("interval", {})
+            rows.append(
+                SeriesDose(
+                    series_code=code,
+                    dose_number=number,
+                    label=labels[number - 1],
+                    vaccine_code=dose["vaccines"][0],
+                    min_age_days=_days(age.get("min")) or 0,
+                    max_age_days=_days(age.get("max")),
+                    min_interval_days=_days(interval.get("min")),
+                    max_interval_days=None,
+                    same_vaccine_as_previous=False,
+                )
+            )
+        antigens = VACCINE_ANTIGENS.get(first_vaccine) or UIP_EXTRA_VACCINE_ANTIGENS[first_vaccine]
+        out.append(
+            (
+                Series(
+                    code=code,
+                    name=series["name"],
+                    programme_code="uip",
+                    antigen_code=antigens[0],
+                    target_group="pregnant" if series.get("indication") else "child",
+                    primary_doses=len(doses),
+                ),
+                rows,
+            )
+        )
+    return out
+
+
+async def seed_uip_schedule(session: AsyncSession) -> int:
+    """Add what the routine programme needs and a database lacks (idempotent)."""
+    added = 0
+    known_antigens = set((await session.execute(select(Antigen.code))).scalars())
+    for code, name in UIP_EXTRA_ANTIGENS.items():
+        if code not in known_antigens:
+            session.add(Antigen(code=code, name=name))
+            added += 1
+    await session.flush()
+    known = set((await session.execute(select(Vaccine.code))).scalars())
+    for code, name, maker, programme, route, min_age, max_age, cvx in UIP_EXTRA_VACCINES:
+        if code in known:
+            continue
+        session.add(
+            Vaccine(
+                code=code,
+                name=name,
+                manufacturer=maker,
+                programme_code=programme,
+                route=route,
+                min_age_days=min_age,
+                max_age_days=max_age,
+                cvx_code=cvx,
+                active=True,
+            )
+        )
+        await session.flush()
+        session.add_all(
+            [
+                VaccineAntigen(vaccine_code=code, antigen_code=a)
+                for a in UIP_EXTRA_VACCINE_ANTIGENS[code]
+            ]
+        )
+        added += 1
+    await session.flush()
+    present = set((await session.execute(select(Series.code))).scalars())
+    for series, rows in uip_series_rows():
+        if series.code in present:
+            continue
+        session.add(series)
+        await session.flush()
+        session.add_all(rows)
+        added += 1 + len(rows)
+    await session.flush()
+    return added

@@ -126,6 +126,10 @@ class DoseRecord(Base):
     stock_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     voided_by: Mapped[str | None] = mapped_column(String(96), nullable=True)
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Routine immunization: the schedule engine's verdict on this dose when it was
+    # recorded (CDSi "Valid" / "Not Valid" / "Extraneous") and why; None for COVID-19.
+    evaluation_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    evaluation_reason: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class StaffOtpGrant(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import aefi, service, stock
+from immunet.vaccination import aefi, card, due, service, stock
 from immunet.vaccination.models import DoseRecord
 from immunet.vaccination.schemas import (
     MAX_PAGE,
@@ -26,8 +27,12 @@ from immunet.vaccination.schemas import (
     CheckInResponse,
     CitizenAefiRequest,
     DoseSummary,
+    DueLineOut,
+    DueListEntry,
+    DueListResponse,
     FixedCheckInRequest,
     FixedRecordDoseRequest,
+    ImmunizationCardResponse,
     LookupConfirmRequest,
     LookupConfirmResponse,
     LookupOtpRequest,
@@ -105,6 +110,63 @@ async def session_roster(
             )
             for line in result.lines
         ],
+    )
+
+
+DayParam = Annotated[str | None, Query(pattern=r"^\d{2}-\d{2}-\d{4}$", description="DD-MM-YYYY")]
+
+
+def _day(value: dt.date | None) -> str | None:
+    return value.strftime("%d-%m-%Y") if value is not None else None
+
+
+@router.get("/due-list", response_model=DueListResponse, tags=["staff: immunization"])
+async def due_list(
+    principal: Roster,
+    ctx: Ctx,
+    from_: Annotated[DayParam, Query(alias="from")] = None,
+    to: DayParam = None,
+    vaccine_group: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    after: Annotated[str | None, Query(pattern=r"^[0-9]{14}$")] = None,
+    limit: Limit = 50,
+) -> DueListResponse:
+    page = await due.due_list(
+        ctx,
+        actor=principal,
+        start=due.parse_day(from_, "from"),
+        end=due.parse_day(to, "to"),
+        group=vaccine_group,
+        after=after,
+        limit=limit,
+    )
+    return DueListResponse.model_validate(
+        {
+            "as_of": _day(page.as_of),
+            "from": _day(page.start),
+            "to": _day(page.end),
+            "limit": limit,
+            "next_after": page.next_after,
+            "people": [
+                DueListEntry(
+                    beneficiary_reference_id=entry.view.reference_id,
+                    name=entry.view.name,
+                    birth_year=entry.view.birth_year,
+                    category=entry.view.category,
+                    due=[
+                        DueLineOut(
+                            vaccine_group=line.group,
+                            dose_number=line.dose_number,
+                            status=line.status,
+                            recommended_date=line.recommended.strftime("%d-%m-%Y"),
+                            past_due_date=_day(line.past_due),
+                            latest_date=_day(line.latest),
+                        )
+                        for line in entry.lines
+                    ],
+                )
+                for entry in page.entries
+            ],
+        }
     )
 
 
@@ -310,6 +372,33 @@ async def list_aefi(
             )
             for report, dose in overview.reports
         ],
+    )
+
+
+CardRef = Annotated[str, Query(min_length=1, max_length=20)]
+
+
+@citizen_router.get("/immunization-card", response_model=ImmunizationCardResponse)
+async def immunization_card(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: CardRef
+) -> ImmunizationCardResponse:
+    issued, formats = await card.own_card(ctx, beneficiary_reference_id, actor=principal)
+    return ImmunizationCardResponse(card_id=issued.card_id, version=issued.version, **formats)
+
+
+@citizen_router.get(
+    "/immunization-card/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def immunization_card_pdf(
+    principal: Citizen, ctx: Ctx, beneficiary_reference_id: CardRef
+) -> Response:
+    pdf = await card.own_card_pdf(ctx, beneficiary_reference_id, actor=principal)
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="immunization-card.pdf"'},
     )
 
 

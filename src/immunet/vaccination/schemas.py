@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -142,7 +142,10 @@ class LookupConfirmResponse(Out):
 
 
 class WalkInRegistrationRequest(NewBeneficiaryRequest):
-    pass
+    # A newborn registered at the birth facility under the guardian's account (whose OTP the
+    # staff member just verified): the relation makes it a child's registration, and the
+    # facility becomes the child's home facility (decisions 0013, 0014).
+    guardian_relation: Literal["mother", "father", "guardian"] | None = None
 
 
 class WalkInRegistrationResponse(Out):
@@ -187,6 +190,20 @@ class FixedRecordDoseRequest(Strict):
     photo_id_checked: bool = False
 
 
+class NextDoseOut(Out):
+    dose_number: int
+    earliest_date: str
+    recommended_date: str
+    past_due_date: str | None
+
+
+class DoseEvaluationOut(Out):
+    vaccine_group: str
+    status: str  # CDSi: Valid | Not Valid | Extraneous
+    reason: str | None
+    next_dose: NextDoseOut | None
+
+
 class RecordDoseResponse(Out):
     vaccination_id: str
     dose_id: int
@@ -196,6 +213,8 @@ class RecordDoseResponse(Out):
     batch: str
     administered_on: str
     certificate_id: str | None = None
+    # Routine immunization only: the schedule engine's verdict and the next dose.
+    evaluation: DoseEvaluationOut | None = None
 
 
 class VoidDoseRequest(Strict):
@@ -311,3 +330,43 @@ class AefiListResponse(Out):
     page: int
     limit: int
     reports: list[AefiDetail]
+
+
+# -- due lists (routine immunization) --------------------------------------------------------
+
+
+class DueLineOut(Out):
+    vaccine_group: str
+    dose_number: int
+    status: str  # due | overdue
+    recommended_date: str
+    past_due_date: str | None
+    latest_date: str | None
+
+
+class DueListEntry(Out):
+    beneficiary_reference_id: str
+    name: str
+    birth_year: int
+    category: str  # child | pregnant
+    due: list[DueLineOut]
+
+
+class DueListResponse(Out):
+    as_of: str
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    limit: int
+    next_after: str | None  # pass as ``after`` for the next page; null on the last
+    people: list[DueListEntry]
+
+
+# -- the immunization card -------------------------------------------------------------------
+
+
+class ImmunizationCardResponse(Out):
+    card_id: str
+    version: int  # the number of routine doses on record: each dose re-issues the card
+    fhir: dict[str, Any]  # FHIR R4 Bundle: Patient, Immunization, ImmunizationRecommendation
+    shc: dict[str, Any]  # {"jws", "qr": [numeric chunks]}
+    vc: dict[str, Any]  # {"credential": signed VC, "qr"}

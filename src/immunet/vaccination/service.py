@@ -32,12 +32,14 @@ from immunet.people.auth import (
     request_otp,
     verify_otp,
 )
+from immunet.people.family import active_pregnancy_edd
 from immunet.people.identifiers import normalize_mobile
 from immunet.people.models import AadhaarVaultEntry, Beneficiary
 from immunet.people.schemas import NewBeneficiaryRequest
 from immunet.people.service import (
     BeneficiaryNotFound,
     BeneficiaryView,
+    ChildDetails,
     Registration,
     conflicting_registrations,
     register_beneficiary_for_account,
@@ -50,6 +52,7 @@ from immunet.security.ratelimit import Limit
 from immunet.sessions.models import VaccinationSession
 from immunet.staff import misuse
 from immunet.staff.principal import StaffPrincipal
+from immunet.vaccination import uip
 from immunet.vaccination.access import (
     AccessChannel,
     PersonAccess,
@@ -66,6 +69,7 @@ from immunet.vaccination.rules import (
     CheckInRequired,
     DoseAlreadyRecorded,
     DoseNotFound,
+    DoseOutOfOrder,
     DoseRule,
     IdempotencyKeyRequired,
     NoOpenSession,
@@ -468,6 +472,7 @@ async def register_walk_in(
     async with ctx.db.reader() as session:
         grant = await _live_grant(session, actor, txn_id)
         account_id = grant.account_id
+    relation = getattr(form, "guardian_relation", None)
     return await register_beneficiary_for_account(
         ctx,
         form,
@@ -475,6 +480,7 @@ async def register_walk_in(
         actor=actor.actor,
         context=actor.context,
         purpose="walk-in-registration",
+        child=ChildDetails(relation, center_of(actor)) if relation else None,
     )
 
 
@@ -545,6 +551,7 @@ async def _dose_session(
     found: tuple[Appointment, VaccinationSession] | None,
     *,
     on: dt.date,
+    routine: bool = False,
 ) -> VaccinationSession:
     """The session the dose is given at: the appointment's, else the named one (of the
     caller's centre, whatever its date or state: the rule then says why it is refused), else
@@ -557,18 +564,20 @@ async def _dose_session(
         if named is None or named.center_id != center_id:
             raise RosterNotFound("No such session at your centre.")
         return named
-    implicit = (
-        await session.execute(
-            select(VaccinationSession)
-            .where(
-                VaccinationSession.center_id == center_id,
-                VaccinationSession.date == on,
-                VaccinationSession.vaccine_code == data.vaccine,
-                VaccinationSession.status == OPEN_SESSION_STATUS,
-            )
-            .order_by(VaccinationSession.session_id)
-            .limit(1)
+    stmt = select(VaccinationSession).where(
+        VaccinationSession.center_id == center_id,
+        VaccinationSession.date == on,
+        VaccinationSession.status == OPEN_SESSION_STATUS,
+    )
+    if routine:
+        # A routine-immunization session offers the whole schedule (decision 0014).
+        stmt = stmt.join(Vaccine, Vaccine.code == VaccinationSession.vaccine_code).where(
+            Vaccine.programme_code == uip.PROGRAMME
         )
+    else:
+        stmt = stmt.where(VaccinationSession.vaccine_code == data.vaccine)
+    implicit = (
+        await session.execute(stmt.order_by(VaccinationSession.session_id).limit(1))
     ).scalar_one_or_none()
     if implicit is None:
         raise NoOpenSession()
@@ -629,6 +638,62 @@ async def _dose_rule(
         row.min_interval_days,
         row.same_vaccine_as_previous,
     )
+
+
+async def _check_routine_session(session: AsyncSession, vs: VaccinationSession) -> None:
+    """A routine dose is given at a routine-immunization session (any schedule vaccine)."""
+    offered = await session.get(Vaccine, vs.vaccine_code)
+    if offered is None or offered.programme_code != uip.PROGRAMME:
+        raise AppointmentMismatch("The session is not a routine-immunization session.")
+
+
+async def _judge_routine(
+    ctx: AppContext,
+    session: AsyncSession,
+    person: Beneficiary,
+    view: BeneficiaryView,
+    data: DoseInput,
+    on: dt.date,
+    history: Sequence[PriorDose],
+) -> tuple[str, uip.DoseVerdict]:
+    """The schedule group and series of a routine dose, its number checked against the
+    doses on record (a repeat is "already recorded", a gap "out of order"), and the
+    engine's verdict: never a refusal for being early, late or extra."""
+    pregnant = await active_pregnancy_edd(session, ctx.keyring, person) is not None
+    group = uip.group_for(data.vaccine, pregnant=pregnant)
+    if group is None:
+        raise UnknownVaccine()
+    series_code = uip.series_code(group)
+    expected = 1 + sum(1 for d in history if d.series_code == series_code)
+    if data.dose_number < expected:
+        raise DoseAlreadyRecorded()
+    if data.dose_number > expected:
+        raise DoseOutOfOrder(f"The next {group} dose on record is number {expected}.")
+    dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
+    given = sorted((d.given_on, d.vaccine) for d in history)
+    return series_code, uip.judge(dob, given, (on, data.vaccine), group, pregnant=pregnant)
+
+
+def verdict_payload(verdict: uip.DoseVerdict) -> dict[str, object]:
+    """What the vaccinator is shown: the schedule's judgement and the next dose."""
+    nxt = verdict.next_dose
+
+    def day(value: dt.date | None) -> str | None:
+        return value.strftime("%d-%m-%Y") if value else None
+
+    return {
+        "vaccine_group": verdict.group,
+        "status": verdict.status,
+        "reason": verdict.reason,
+        "next_dose": None
+        if nxt is None
+        else {
+            "dose_number": nxt.dose_number,
+            "earliest_date": day(nxt.earliest),
+            "recommended_date": day(nxt.recommended),
+            "past_due_date": day(nxt.past_due),
+        },
+    }
 
 
 async def record_dose(
@@ -697,8 +762,16 @@ async def record_dose(
                 .order_by(Beneficiary.id)
                 .with_for_update()
             )
-            found = await _find_appointment(
-                session, actor, beneficiary_id, data, now=now, first=first, last=last
+            vaccine = await session.get(Vaccine, data.vaccine)
+            routine = vaccine is not None and vaccine.programme_code == uip.PROGRAMME
+            # A routine dose completes only a named appointment (its number is the
+            # schedule's, not the booking's).
+            found = (
+                None
+                if routine and data.appointment_id is None
+                else await _find_appointment(
+                    session, actor, beneficiary_id, data, now=now, first=first, last=last
+                )
             )
             appointment = found[0] if found else None
             if appointment is not None:
@@ -707,7 +780,9 @@ async def record_dose(
                 if appointment.code_failures >= ctx.settings.appointment_code_max_failures:
                     raise AppointmentLocked()
                 assert found is not None
-                if found[1].vaccine_code != data.vaccine or appointment.dose != data.dose_number:
+                if routine:
+                    await _check_routine_session(session, found[1])
+                elif found[1].vaccine_code != data.vaccine or appointment.dose != data.dose_number:
                     raise AppointmentMismatch()
                 channel = AccessChannel.SECRET_CODE
             else:
@@ -719,18 +794,22 @@ async def record_dose(
             # a stranger that a reference ID exists. The session row is not locked (it is
             # hot): a recording that read it open comes before a cancellation committing
             # meanwhile, which reads no dose and waits for the appointment row locked above.
-            vs = await _dose_session(session, actor, data, found, on=stated_on or today)
+            vs = await _dose_session(
+                session, actor, data, found, on=stated_on or today, routine=routine
+            )
+            if routine and found is None and data.session_id is not None:
+                await _check_routine_session(session, vs)
             on = stated_on or vs.date
             check_session_accepts_doses(
                 status=vs.status,
                 session_date=vs.date,
-                session_vaccine=vs.vaccine_code,
+                # Any vaccine of the schedule at a routine session (checked above).
+                session_vaccine=data.vaccine if routine else vs.vaccine_code,
                 vaccine=data.vaccine,
                 on=on,
                 today=today,
                 backdate_days=backdate_days,
             )
-            vaccine = await session.get(Vaccine, data.vaccine)
             if vaccine is None or not vaccine.active:
                 raise UnknownVaccine()
             if linked and not data.photo_id_checked:
@@ -739,15 +818,26 @@ async def record_dose(
             # No second course through a second registration: the doses of every
             # registration of the same ID count (dose 1 twice is "already recorded").
             history = await _prior_doses(session, group, vaccine.programme_code)
-            series_code, rule = await _dose_rule(session, vaccine.code, data.dose_number, history)
-            check_sequence(data.dose_number, vaccine.code, on, history, rule)
-            assert rule is not None
-            check_age_band(
-                age_in_days(on, view.birth_year, view.date_of_birth),
-                vaccine_min=vaccine.min_age_days,
-                vaccine_max=vaccine.max_age_days,
-                rule=rule,
-            )
+            verdict: uip.DoseVerdict | None = None
+            series_code: str | None
+            if routine:
+                series_code, verdict = await _judge_routine(
+                    ctx, session, person.beneficiary, view, data, on, history
+                )
+                # The child is now in this facility's catchment (decision 0013).
+                person.beneficiary.home_center_id = center_id
+            else:
+                series_code, rule = await _dose_rule(
+                    session, vaccine.code, data.dose_number, history
+                )
+                check_sequence(data.dose_number, vaccine.code, on, history, rule)
+                assert rule is not None
+                check_age_band(
+                    age_in_days(on, view.birth_year, view.date_of_birth),
+                    vaccine_min=vaccine.min_age_days,
+                    vaccine_max=vaccine.max_age_days,
+                    rule=rule,
+                )
             stock_id = await usable_batch(
                 session, center_id=center_id, vaccine=vaccine.code, lot=data.batch, on=on
             )
@@ -764,6 +854,8 @@ async def record_dose(
                 status="recorded",
                 appointment_id=appointment.appointment_id if appointment else None,
                 stock_batch_id=stock_id,
+                evaluation_status=verdict.status if verdict else None,
+                evaluation_reason=verdict.reason if verdict else None,
             )
             session.add(dose)
             await session.flush()
@@ -792,6 +884,7 @@ async def record_dose(
                     "batch": data.batch,
                     "administered_on": on.strftime("%d-%m-%Y"),
                     "certificate_id": certificate_id,
+                    **({"evaluation": verdict_payload(verdict)} if verdict else {}),
                 },
             )
             # Hot rows last: the batch counter and the audit chain are locked only for

@@ -183,3 +183,31 @@ def test_covid_dose_two_window_and_same_product() -> None:
     assert [result.doses[i][0] for i in range(2)] == [VALID, VALID]
     assert result.forecast is not None
     assert result.forecast.earliest == D(2022, 3, 1)  # precaution 273 days after dose 2
+
+
+def test_a_missed_dose_is_overdue_and_catch_up_keeps_the_interval() -> None:
+    # Pentavalent-1 on time at 6 weeks (26 Apr 2024), pentavalent-2 missed.
+    history = [(D(2024, 4, 26), "PENTA"), (D(2024, 4, 26), "ROTA")]
+    visit = D(2024, 8, 15)
+    line = due_list(DOB, history, visit)["Pentavalent"].forecast
+    assert line is not None
+    assert (line.dose_number, line.earliest) == (2, D(2024, 5, 24))  # 10 weeks of age
+    assert line.past_due == D(2024, 6, 20)  # the day before 14 weeks: overdue at the visit
+    # Given at the visit; pentavalent-3 then needs four weeks more, not 14 weeks of age.
+    after = due_list(DOB, [*history, (visit, "PENTA")], visit)["Pentavalent"].forecast
+    assert after is not None
+    assert (after.dose_number, after.earliest) == (3, D(2024, 9, 12))
+    # Rotavirus-2 never given: at the first birthday the series is closed.
+    assert due_list(DOB, history, D(2025, 3, 15))["Rotavirus"].status == AGED_OUT
+
+
+def test_the_recording_verdict_names_a_short_interval() -> None:
+    from immunet.vaccination.uip import judge
+
+    first = (D(2024, 6, 1), "PENTA")  # 11 weeks of age
+    verdict = judge(DOB, [first], (D(2024, 6, 15), "PENTA"), "Pentavalent", pregnant=False)
+    assert (verdict.status, verdict.reason) == (NOT_VALID, "Interval: too short")
+    assert verdict.next_dose is not None
+    # CDSi measures the interval from the immediate previous dose administered, valid or
+    # not: the repeat of pentavalent-2 waits four weeks after the invalid one.
+    assert (verdict.next_dose.dose_number, verdict.next_dose.earliest) == (2, D(2024, 7, 13))

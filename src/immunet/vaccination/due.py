@@ -1,0 +1,224 @@
+"""Due lists: who in a facility's catchment is due or overdue for which vaccine.
+
+The catchment (decision 0013) is a ``WHERE`` clause on ``beneficiaries.home_center_id``;
+the schedule engine forecasts each candidate's next doses as of today (``ctx.clock``), and
+only the people with something due in the range are shown — each one through the access
+chokepoint (channel ``catchment``: role, own centre, read quota, canaries) and audited,
+masked like a roster. Pages are keyset pages over the random reference IDs, so a page costs
+the same wherever it starts and the cursor says nothing about how many people exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from immunet.booking.rules import today_in_india
+from immunet.context import AppContext
+from immunet.errors import Forbidden, ValidationFailed
+from immunet.people.models import Beneficiary, Pregnancy
+from immunet.people.service import BeneficiaryView, reveal
+from immunet.schedules.engine import NOT_COMPLETE
+from immunet.schedules.india import due_list as forecast_due
+from immunet.staff.principal import StaffPrincipal
+from immunet.vaccination import uip
+from immunet.vaccination.access import (
+    AccessChannel,
+    authorize_people_for_staff,
+    own_center_id,
+    record_person_access,
+)
+from immunet.vaccination.models import DoseRecord, Vaccine
+
+MAX_RANGE_DAYS = 92
+# Candidates read per page for each person asked for: a page may come back short (with a
+# cursor) rather than scan a whole catchment in one request.
+SCAN_FACTOR = 4
+CATEGORIES = ("child", "pregnant")
+
+
+class InvalidDueQuery(ValidationFailed):
+    error_code = "VACCIN0440"
+    message = "The due-list query is not valid."
+
+
+@dataclass(frozen=True)
+class DueLine:
+    group: str
+    dose_number: int
+    status: str  # due | overdue
+    recommended: dt.date
+    past_due: dt.date | None
+    latest: dt.date | None
+
+
+@dataclass(frozen=True)
+class DueEntry:
+    view: BeneficiaryView
+    lines: list[DueLine]
+
+
+@dataclass(frozen=True)
+class DuePage:
+    as_of: dt.date
+    start: dt.date
+    end: dt.date
+    entries: list[DueEntry]
+    next_after: str | None
+
+
+def parse_day(value: str | None, field: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%d-%m-%Y").date()
+    except ValueError as exc:
+        raise InvalidDueQuery(f"{field} must be DD-MM-YYYY") from exc
+
+
+def check_range(start: dt.date, end: dt.date) -> None:
+    if end < start or (end - start).days > MAX_RANGE_DAYS:
+        raise InvalidDueQuery(f"to must be on or after from, at most {MAX_RANGE_DAYS} days later")
+
+
+def due_lines(
+    dob: dt.date,
+    history: list[tuple[dt.date, str]],
+    *,
+    today: dt.date,
+    start: dt.date,
+    end: dt.date,
+    pregnant: bool,
+    group: str | None,
+) -> list[DueLine]:
+    """Pure: the doses of one person recommended by ``end`` and still givable on ``start``."""
+    lines = []
+    for name, due in forecast_due(dob, history, today, pregnant=pregnant).items():
+        # A pregnant woman's list is Td in pregnancy; a child's is the childhood schedule.
+        if (name == uip.PREGNANCY_TD) != pregnant or (group is not None and name != group):
+            continue
+        f = due.forecast
+        if due.status != NOT_COMPLETE or f is None:
+            continue
+        if f.recommended > end or (f.latest is not None and f.latest < start):
+            continue
+        overdue = f.past_due is not None and f.past_due <= today
+        lines.append(
+            DueLine(
+                name,
+                f.dose_number,
+                "overdue" if overdue else "due",
+                f.recommended,
+                f.past_due,
+                f.latest,
+            )
+        )
+    return lines
+
+
+async def routine_histories(
+    session: AsyncSession, ids: list[int]
+) -> tuple[dict[int, list[tuple[dt.date, str]]], set[int]]:
+    """For a page of people: their live routine doses (date, vaccine), and who has a live
+    pregnancy. Two statements whatever the page size."""
+    history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
+    if not ids:
+        return history, set()
+    rows = await session.execute(
+        select(DoseRecord.beneficiary_id, DoseRecord.administered_on, DoseRecord.vaccine_code)
+        .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+        .where(
+            DoseRecord.beneficiary_id.in_(ids),
+            DoseRecord.status == "recorded",
+            Vaccine.programme_code == uip.PROGRAMME,
+        )
+    )
+    for beneficiary_id, on, code in rows:
+        history[beneficiary_id].append((on, code))
+    pregnant = set(
+        (
+            await session.execute(
+                select(Pregnancy.beneficiary_id).where(
+                    Pregnancy.beneficiary_id.in_(ids), Pregnancy.status == "active"
+                )
+            )
+        ).scalars()
+    )
+    return history, pregnant
+
+
+async def due_list(
+    ctx: AppContext,
+    *,
+    actor: StaffPrincipal,
+    start: dt.date | None,
+    end: dt.date | None,
+    group: str | None,
+    after: str | None,
+    limit: int,
+) -> DuePage:
+    center_id = own_center_id(actor)
+    if center_id is None:
+        raise Forbidden("Due lists belong to a facility: sign in as its staff.")
+    today = today_in_india(ctx.clock.now())
+    start = start or today
+    end = end or start + dt.timedelta(days=30)
+    check_range(start, end)
+    if group is not None and group not in uip.schedule_group_names():
+        raise InvalidDueQuery("vaccine_group is not a group of the national schedule")
+    async with ctx.db.transaction() as session:
+        stmt = (
+            select(Beneficiary)
+            .where(
+                Beneficiary.home_center_id == center_id,
+                Beneficiary.category.in_(CATEGORIES),
+                Beneficiary.is_canary.is_(False),
+            )
+            .order_by(Beneficiary.reference_id)
+            .limit(limit * SCAN_FACTOR)
+        )
+        if after is not None:
+            stmt = stmt.where(Beneficiary.reference_id > after)
+        candidates = list((await session.execute(stmt)).scalars())
+        ids = [c.id for c in candidates]
+        history, pregnant = await routine_histories(session, ids)
+        shown: list[tuple[Beneficiary, list[DueLine]]] = []
+        last_scanned: str | None = None
+        for row in candidates:
+            if len(shown) == limit:
+                break
+            last_scanned = row.reference_id
+            # Decrypted for the forecast only; shown (and audited) only if something is due.
+            view = reveal(ctx.keyring, row, mobile="", vault_number=None)
+            dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
+            lines = due_lines(
+                dob,
+                sorted(history[row.id]),
+                today=today,
+                start=start,
+                end=end,
+                pregnant=row.id in pregnant and row.category == "pregnant",
+                group=group,
+            )
+            if lines:
+                shown.append((row, lines))
+        accesses = await authorize_people_for_staff(
+            ctx,
+            session,
+            actor,
+            [row.id for row, _ in shown],
+            purpose="due-list",
+            channel=AccessChannel.CATCHMENT,
+        )
+        for access in accesses:
+            await record_person_access(session, actor, access)
+        entries = [
+            DueEntry(reveal(ctx.keyring, row, mobile="", vault_number=None), lines)
+            for row, lines in shown
+        ]
+    more = len(candidates) == limit * SCAN_FACTOR or len(shown) == limit
+    return DuePage(today, start, end, entries, last_scanned if more else None)
