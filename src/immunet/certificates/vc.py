@@ -487,11 +487,13 @@ def _read_simple_zip(data: bytes) -> bytes | None:
     if cd_offset + cd_size != len(data) - _END.size or cd_size < _CENTRAL.size:
         return None
     central = _CENTRAL.unpack_from(data, cd_offset)
-    (sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, *_rest) = (
-        central
-    )
+    (sig, _made, need, flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, *_rest) = central
     local_offset = central[16]
-    if sig != b"PK\x01\x02" or flags != 0 or method != 8 or xlen or clen or local_offset != 0:
+    # version needed 2.0, as written: zipfile refuses some other versions (NotImplementedError),
+    # and the fast path must never accept what zipfile refuses
+    if sig != b"PK\x01\x02" or need != 20 or flags != 0 or method != 8 or xlen or clen:
+        return None
+    if local_offset != 0:
         return None
     if cd_size != _CENTRAL.size + nlen or data[cd_offset + _CENTRAL.size : cd_offset + cd_size] != (
         ZIP_MEMBER.encode("ascii")
@@ -500,6 +502,7 @@ def _read_simple_zip(data: bytes) -> bytes | None:
     local = _LOCAL.unpack_from(data, 0)
     if (
         local[0] != b"PK\x03\x04"
+        or local[1] != 20
         or local[2:4] != (0, 8)
         or local[6:10] != (crc, csize, usize, nlen)
     ):

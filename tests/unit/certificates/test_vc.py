@@ -179,3 +179,16 @@ def test_fast_zip_reader_never_disagrees_with_zipfile(data: bytes, draw: st.Data
         fast = None
     if fast is not None:
         assert vcmod._read_zip(blob) == fast
+
+
+def test_fast_zip_reader_leaves_versions_zipfile_refuses_to_zipfile() -> None:
+    """A "version needed to extract" above what zipfile supports makes zipfile raise
+    NotImplementedError; the direct reader must not accept such an archive either (found by
+    hypothesis: a flipped byte in the version field)."""
+    archive = bytearray(vcmod.zip_single("certificate.json", b'{"a": 1}'))
+    offset = archive.rindex(b"PK\x01\x02") + 6  # the central directory's "version needed"
+    archive[offset] = 0x70  # version 11.2 > zipfile's MAX_EXTRACT_VERSION (6.3)
+    blob = bytes(archive)
+    assert vcmod._read_simple_zip(blob) is None
+    with pytest.raises(vcmod.DecodeError):
+        vcmod._read_zip(blob)
