@@ -322,8 +322,12 @@ async def test_two_workers_never_deliver_the_same_message_twice(ctx, settings, k
     assert attempts == 1  # no message was claimed twice
 
 
-async def test_serve_s_in_process_worker_sends_an_otp_within_a_second(settings, keyring, sms_path):
-    """The app's own lifespan starts the worker; the commit wakes it (the poll is 30 s)."""
+async def test_serve_s_in_process_worker_sends_an_otp_long_before_its_poll(
+    settings, keyring, sms_path
+):
+    """The app's own lifespan starts the worker; the commit wakes it (the poll is 30 s). The
+    bound is 5 s, far under the poll and loose enough for a loaded CI machine: the test
+    tells a wake-up from a poll, it does not time the delivery."""
     keyring.save(settings.keyring)
     served = settings.model_copy(update={"outbox_poll_seconds": 30.0, "run_sequencer": False})
     app = create_app(served)
@@ -334,7 +338,7 @@ async def test_serve_s_in_process_worker_sends_an_otp_within_a_second(settings, 
             started = time.monotonic()
             await _generate(http)
             while not Outbox(sms_path).messages():
-                assert time.monotonic() - started < 1.0, "the OTP took longer than 1 s"
+                assert time.monotonic() - started < 5.0, "the OTP waited for the worker's poll"
                 await asyncio.sleep(0.02)
     assert [m["template"] for m in Outbox(sms_path).messages()] == ["otp"]
 
@@ -361,7 +365,7 @@ async def test_a_separate_worker_is_woken_by_the_otp_commit(settings, ctx, keyri
             started = time.monotonic()
             await _generate(http)
         while not Outbox(sms_path).messages():
-            assert time.monotonic() - started < 1.0, "the worker waited for its poll"
+            assert time.monotonic() - started < 5.0, "the worker waited for its poll"
             await asyncio.sleep(0.02)
     finally:
         stop.set()
