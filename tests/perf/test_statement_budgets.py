@@ -201,3 +201,37 @@ async def test_hot_paths_stay_within_their_statement_budgets(client, ctx, outbox
     # Budgets are kept tight: a path that got cheaper lowers its budget.
     slack = {name: (c.count, budget[name]) for name, c in seen.items() if c.count < budget[name]}
     assert not slack, f"lower these budgets to the new counts: {slack}"
+
+
+ROSTER_BUDGET = {"sqlite": 10, "postgresql": 10}
+
+
+async def test_a_roster_page_costs_the_same_statements_whatever_its_size_and_place(
+    client, ctx, outbox
+):
+    """No per-person statement: one page of 1 and one of 4, first or after a cursor, send
+    the same statements (each person is still checked and gets their own audit leaf)."""
+    day = await setup_day(ctx, client)
+    for _ in range(5):
+        await book(client, outbox, day.session)
+    base = f"/api/staff/sessions/{day.session.session_id}/roster"
+    staff = day.vaccinator.headers
+    await client.get(f"{base}?limit=1", headers=staff)  # warm, as a running server is
+    seen: dict[str, Counter] = {}
+    with counting(ctx) as seen["one"]:
+        one = await client.get(f"{base}?limit=1", headers=staff)
+    with counting(ctx) as seen["four"]:
+        four = await client.get(f"{base}?limit=4", headers=staff)
+    assert len(one.json()["appointments"]) == 1 and len(four.json()["appointments"]) == 4
+    cursor = one.json()["next_cursor"]
+    with counting(ctx) as seen["four_after"]:
+        after = await client.get(f"{base}?limit=4&after={cursor}", headers=staff)
+    assert [e["appointment_id"] for e in after.json()["appointments"]] == [
+        e["appointment_id"] for e in four.json()["appointments"]
+    ][1:] + [after.json()["appointments"][-1]["appointment_id"]]
+    budget = ROSTER_BUDGET[ctx.db.dialect]
+    # The cursor's own row is one look-up more; the page size adds nothing.
+    assert seen["one"].count == seen["four"].count, report("four", seen["four"])
+    assert seen["four_after"].count == seen["four"].count + 1, report("after", seen["four_after"])
+    assert seen["four"].count <= budget + BATCH_FLUSH, report("four", seen["four"])
+    assert seen["four"].count >= budget, f"lower ROSTER_BUDGET to {seen['four'].count}"
