@@ -67,8 +67,10 @@ BATCH_FLUSH = 1
 BUDGETS = {
     "sqlite": {
         "generate_otp": 10,  # was 9: the OTP's SMS is queued in the outbox, in the transaction
-        "confirm_otp": 11,
-        "registration": 11,
+        "confirm_otp": 10,  # was 11: a new account's INSERT ... RETURNING, no re-read
+        # was 11: account lock and count in one statement; no reference-ID look-up (the
+        # unique index refuses a collision and the registration is drawn again)
+        "registration": 9,
         # was 14: session+centre, beneficiaries+mobile joined, no live-dose SELECT (10); +1 the
         # confirmation SMS queued in the outbox, in the booking's transaction
         "booking": 11,
@@ -85,8 +87,8 @@ BUDGETS = {
     },
     "postgresql": {
         "generate_otp": 11,  # + the outbox INSERT and its NOTIFY to listening workers
-        "confirm_otp": 11,
-        "registration": 12,
+        "confirm_otp": 10,
+        "registration": 10,
         "booking": 11,
         "check_in": 12,
         "dose": 28,
