@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.db.base import utcnow
@@ -266,6 +266,13 @@ def _event(seq: int, entry: AuditEntry) -> AuditEvent:
     return event
 
 
+async def _insert(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
+    """One bulk INSERT of the leaves' values: no unit of work per leaf (the objects stay
+    transient; nothing reads a leaf back in the transaction that wrote it)."""
+    rows = [{**_fields(e), "prev_hash": None, "hash": e.hash} for e in events]
+    await session.execute(insert(AuditEvent), rows)
+
+
 class AuditChain:
     @staticmethod
     async def append(
@@ -288,13 +295,13 @@ class AuditChain:
         """
         seq = await _next_seq(session)
         event = _event(seq, AuditEntry(actor, action, subject_ref, purpose, context, detail, at))
-        session.add(event)
-        await session.flush()
+        await _insert(session, [event])
         return event
 
     @staticmethod
-    async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-        """Append several leaves at once: one id statement and one INSERT for all of them.
+    async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append several leaves at once: one id statement and one INSERT for all of them;
+        returns their ids.
 
         Each entry is its own leaf with its own id, hash and tree position, exactly as if
         appended one by one in this order (a roster page audits every person shown, and
@@ -303,10 +310,8 @@ class AuditChain:
         if not entries:
             return []
         seqs = await _next_seqs(session, len(entries))
-        events = [_event(seq, entry) for seq, entry in zip(seqs, entries, strict=True)]
-        session.add_all(events)
-        await session.flush()
-        return events
+        await _insert(session, [_event(s, e) for s, e in zip(seqs, entries, strict=True)])
+        return seqs
 
     @staticmethod
     async def iterate(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
