@@ -270,7 +270,8 @@ async def _insert(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
     """One bulk INSERT of the leaves' values: no unit of work per leaf (the objects stay
     transient; nothing reads a leaf back in the transaction that wrote it)."""
     rows = [{**_fields(e), "prev_hash": None, "hash": e.hash} for e in events]
-    await session.execute(insert(AuditEvent), rows)
+    # render_nulls: one statement for all rows, whichever fields are None in which row.
+    await session.execute(insert(AuditEvent).execution_options(render_nulls=True), rows)
 
 
 class AuditChain:

@@ -903,8 +903,16 @@ async def record_dose(
                     .values(status="completed", updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
+            # The certificate's leaves are written with the dose's, in one batch, last.
+            leaves: list[AuditEntry] = []
             issued = await issue_for_beneficiary(
-                ctx, session, beneficiary_id, actor=actor, context=actor.context
+                ctx,
+                session,
+                beneficiary_id,
+                actor=actor,
+                context=actor.context,
+                locked=person.beneficiary,
+                leaves=leaves,
             )
             certificate_id = issued.certificate_id if issued is not None else None
             result = StoredResponse.of(
@@ -924,7 +932,9 @@ async def record_dose(
             # the final moments of the transaction.
             await consume_dose(session, stock_id, on=on)
             await idem.complete(session, result)
-            await _audit_dose(session, actor, person, dose, channel, photo_id_checked=bool(linked))
+            await _audit_dose(
+                session, actor, person, dose, channel, leaves, photo_id_checked=bool(linked)
+            )
     except IntegrityError as exc:
         # A concurrent request with the same key won (replay its answer), or a concurrent
         # recording of the same dose did (the partial unique index).
@@ -941,6 +951,7 @@ async def _audit_dose(
     person: PersonAccess,
     dose: DoseRecord,
     channel: AccessChannel,
+    leaves: list[AuditEntry],
     *,
     photo_id_checked: bool,
 ) -> None:
@@ -953,10 +964,11 @@ async def _audit_dose(
     }
     if photo_id_checked:  # a flagged registration: the vaccinator vouched for the ID
         detail["photo_id_checked"] = True
-    # The read and the dose, two leaves written in one batch.
+    # The certificate's leaves, the read and the dose, written in one batch.
     await AuditChain.append_many(
         session,
         [
+            *leaves,
             person_access_entry(actor, person),
             AuditEntry(
                 actor=actor.actor,
