@@ -25,6 +25,10 @@ class Appointment(Base):
             sqlite_where=text("status = 'booked'"),
             postgresql_where=text("status = 'booked'"),
         ),
+        # Roster order: a page continues after the previous page's last row (keyset).
+        Index(
+            "ix_appointments_session_order", "session_id", "slot", "created_at", "appointment_id"
+        ),
     )
 
     appointment_id: Mapped[str] = mapped_column(String(36), primary_key=True)

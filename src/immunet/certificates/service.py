@@ -49,7 +49,7 @@ from immunet.geography.centers import Center
 from immunet.people.models import Beneficiary
 from immunet.people.service import _vault_number, access_own_beneficiary, reveal
 from immunet.security.access import CitizenPrincipal
-from immunet.security.audit import AuditAction, AuditChain, RequestContext
+from immunet.security.audit import AuditAction, AuditChain, AuditEntry, RequestContext
 from immunet.security.ratelimit import Limit
 from immunet.staff.principal import StaffPrincipal
 from immunet.vaccination.models import DoseRecord, Series, Vaccine
@@ -404,20 +404,33 @@ async def _revoke(
     actor: str,
     context: RequestContext | None,
     superseded_by: int | None = None,
+    leaves: list[AuditEntry] | None = None,
 ) -> None:
     row.revoked_at = utcnow()
     row.revocation_reason = reason
     row.superseded_by = superseded_by
     await session.flush()
-    await AuditChain.append(
+    await _audit(
         session,
-        actor=actor,
-        action=AuditAction.CERTIFICATE_REVOKED,
-        subject_ref=f"beneficiary:{beneficiary_ref}",
-        purpose=reason,
-        context=context,
-        detail={"certificate": row.certificate_id, "version": row.version},
+        leaves,
+        AuditEntry(
+            actor=actor,
+            action=AuditAction.CERTIFICATE_REVOKED,
+            subject_ref=f"beneficiary:{beneficiary_ref}",
+            purpose=reason,
+            context=context,
+            detail={"certificate": row.certificate_id, "version": row.version},
+        ),
     )
+
+
+async def _audit(session: AsyncSession, leaves: list[AuditEntry] | None, entry: AuditEntry) -> None:
+    """Append now, or hand the leaf to the caller that writes its request's leaves in one
+    batch (a dose: its certificate's leaves go with the dose's own)."""
+    if leaves is None:
+        await AuditChain.append_many(session, [entry])
+    else:
+        leaves.append(entry)
 
 
 async def _reissue(
@@ -428,13 +441,17 @@ async def _reissue(
     actor: str,
     context: RequestContext | None,
     reason: str,
+    locked: Beneficiary | None = None,
+    leaves: list[AuditEntry] | None = None,
 ) -> IssuedCertificate | None:
     await session.flush()  # the caller's new or voided dose rows must be visible
-    beneficiary = (
-        await session.execute(
-            select(Beneficiary).where(Beneficiary.id == beneficiary_id).with_for_update()
-        )
-    ).scalar_one_or_none()
+    beneficiary = locked
+    if beneficiary is None or beneficiary.id != beneficiary_id:
+        beneficiary = (
+            await session.execute(
+                select(Beneficiary).where(Beneficiary.id == beneficiary_id).with_for_update()
+            )
+        ).scalar_one_or_none()
     if beneficiary is None:
         raise NotFound()
     previous = await _current(session, beneficiary_id)
@@ -468,6 +485,7 @@ async def _reissue(
                 beneficiary_ref=beneficiary.reference_id,
                 actor=actor,
                 context=context,
+                leaves=leaves,
             )
         return None
     key_row, keyset = await _active_or_create(ctx, session, actor=actor, context=context)
@@ -496,15 +514,19 @@ async def _reissue(
             actor=actor,
             context=context,
             superseded_by=row.id,
+            leaves=leaves,
         )
-    await AuditChain.append(
+    await _audit(
         session,
-        actor=actor,
-        action=AuditAction.CERTIFICATE_ISSUED,
-        subject_ref=f"beneficiary:{beneficiary.reference_id}",
-        purpose="dose-recorded" if reason == "superseded" else "record-corrected",
-        context=context,
-        detail={"certificate": certificate_id, "version": version, "status": record.status},
+        leaves,
+        AuditEntry(
+            actor=actor,
+            action=AuditAction.CERTIFICATE_ISSUED,
+            subject_ref=f"beneficiary:{beneficiary.reference_id}",
+            purpose="dose-recorded" if reason == "superseded" else "record-corrected",
+            context=context,
+            detail={"certificate": certificate_id, "version": version, "status": record.status},
+        ),
     )
     return row
 
@@ -516,15 +538,27 @@ async def issue_for_beneficiary(
     *,
     actor: Actor,
     context: RequestContext | None,
+    locked: Beneficiary | None = None,
+    leaves: list[AuditEntry] | None = None,
 ) -> IssuedCertificate | None:
     """Issue the beneficiary's next certificate version inside the caller's transaction.
 
     Call it after recording a dose (the dose row added to ``session``). The previous version,
     if any, is marked superseded (not published as revoked: it still states true doses).
     Returns ``None`` when the beneficiary has no dose the certificate formats cover.
+    ``locked``: the beneficiary's row, already locked FOR UPDATE by the caller (no second
+    lock statement). ``leaves``: the caller appends the certificate's audit leaves with its
+    own, in one batch, in this order.
     """
     return await _reissue(
-        ctx, session, beneficiary_id, actor=_actor_ref(actor), context=context, reason="superseded"
+        ctx,
+        session,
+        beneficiary_id,
+        actor=_actor_ref(actor),
+        context=context,
+        reason="superseded",
+        locked=locked,
+        leaves=leaves,
     )
 
 

@@ -199,16 +199,22 @@ async def _account_for(ctx: AppContext, index: str, mobile: str, *, context: Req
         account_id = secrets.token_hex(16)
         dialect = postgresql if ctx.db.dialect == "postgresql" else sqlite
         sealed = ctx.keyring.field_cipher.encrypt(mobile, context=f"account:{account_id}:mobile")
-        await session.execute(
-            dialect.insert(CitizenAccount)
-            .values(id=account_id, mobile_index=index, mobile_ct=sealed, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=[CitizenAccount.mobile_index])
-        )
+        # RETURNING says whether this insert won; only a concurrent first login that won
+        # instead needs the read of its row.
         final_id = (
             await session.execute(
-                select(CitizenAccount.id).where(CitizenAccount.mobile_index == index)
+                dialect.insert(CitizenAccount)
+                .values(id=account_id, mobile_index=index, mobile_ct=sealed, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=[CitizenAccount.mobile_index])
+                .returning(CitizenAccount.id)
             )
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if final_id is None:
+            final_id = (
+                await session.execute(
+                    select(CitizenAccount.id).where(CitizenAccount.mobile_index == index)
+                )
+            ).scalar_one()
         await AuditChain.append(
             session,
             actor=f"citizen:{final_id}",

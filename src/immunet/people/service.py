@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.clock import india_today
@@ -233,6 +234,11 @@ class Registration:
     reference_id: str
 
 
+# Registrations tried with a fresh reference ID when the drawn one is taken (about one in
+# 10^14 / registered people: a second try is already vanishingly rare).
+REFERENCE_ATTEMPTS = 3
+
+
 def registration_limit(ctx: AppContext) -> Limit:
     return Limit("beneficiary-registrations", ctx.settings.registrations_per_account_per_day, 86400)
 
@@ -307,21 +313,28 @@ async def register_beneficiary_for_account(
     # Every registration counts alike, known ID or not: the limit reveals nothing.
     await ctx.limiter.hit(registration_limit(ctx), account_id)
     index = _identifier_index(ctx.keyring, data)
-    try:
-        reference_id = await _register(
-            ctx,
-            form,
-            data,
-            index,
-            account_id=account_id,
-            actor=actor,
-            context=context,
-            purpose=purpose,
-            child=child,
-        )
-    except AlreadyInThisAccount:
-        await _audit_refusal(ctx, actor, account_id, context)
-        raise
+    for attempt in range(REFERENCE_ATTEMPTS):
+        try:
+            reference_id = await _register(
+                ctx,
+                form,
+                data,
+                index,
+                account_id=account_id,
+                actor=actor,
+                context=context,
+                purpose=purpose,
+                child=child,
+            )
+            break
+        except AlreadyInThisAccount:
+            await _audit_refusal(ctx, actor, account_id, context)
+            raise
+        except IntegrityError as exc:
+            # The drawn reference ID was taken (the transaction rolled back whole): draw
+            # again. Any other constraint is a real error.
+            if attempt + 1 == REFERENCE_ATTEMPTS or "reference_id" not in str(exc.orig):
+                raise
     log.info("beneficiary registered ref=%s request=%s", reference_id, context.request_id)
     return Registration(reference_id)
 
@@ -341,14 +354,23 @@ async def _register(
     keyring = ctx.keyring
     cipher = keyring.field_cipher
     async with ctx.db.transaction() as session:
-        await _lock_account(session, account_id)
-        count = (
+        # The account locked and its registrations counted in one statement.
+        registered = (
+            select(func.count())
+            .select_from(Beneficiary)
+            .where(Beneficiary.account_id == account_id)
+            .scalar_subquery()
+        )
+        locked = (
             await session.execute(
-                select(func.count())
-                .select_from(Beneficiary)
-                .where(Beneficiary.account_id == account_id)
+                select(CitizenAccount.id, registered)
+                .where(CitizenAccount.id == account_id)
+                .with_for_update(of=CitizenAccount)
             )
-        ).scalar_one()
+        ).first()
+        if locked is None:
+            raise NotFound()
+        count = int(locked[1])
         if count >= ctx.settings.max_beneficiaries_per_mobile:
             raise BeneficiaryLimitReached()
         if child is not None and child.home_center_id is not None:
@@ -359,13 +381,9 @@ async def _register(
             holders = await _holders(session, data, index)
             if any(h.account_id == account_id for h in holders):
                 raise AlreadyInThisAccount()
+        # 14 random digits: a collision is left to the unique index, and the caller runs
+        # the whole registration again with a new one (no look-up on every registration).
         reference_id = new_reference_id()
-        while (
-            await session.execute(
-                select(Beneficiary.id).where(Beneficiary.reference_id == reference_id)
-            )
-        ).first() is not None:
-            reference_id = new_reference_id()
         aadhaar_token: str | None = None
         id_number_ct: bytes | None = None
         id_index: str | None = None

@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.db.base import utcnow
@@ -193,6 +193,25 @@ def expected_hash(event: AuditEvent) -> str:
     return content_hash(**_fields(event))  # type: ignore[arg-type]
 
 
+async def _next_seqs(session: AsyncSession, n: int) -> list[int]:
+    """``n`` leaf ids in one statement (see :func:`_next_seq`); on PostgreSQL the
+    transaction id is still taken before the first of them (the first row's select list
+    is evaluated left to right before the second row's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(
+            text(
+                "SELECT pg_current_xact_id(), "
+                "nextval(pg_get_serial_sequence('audit_events', 'seq')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": n},
+        )
+        return sorted(int(row[1]) for row in rows)
+    value = await session.execute(select(func.coalesce(func.max(AuditEvent.seq), 0)))
+    top = int(value.scalar_one())
+    return list(range(top + 1, top + 1 + n))
+
+
 async def _next_seq(session: AsyncSession) -> int:
     """The leaf's id, known before the insert so that its hash can cover it.
 
@@ -211,6 +230,51 @@ async def _next_seq(session: AsyncSession) -> int:
         return int(value.one()[1])
     value = await session.execute(select(func.coalesce(func.max(AuditEvent.seq), 0)))
     return int(value.scalar_one()) + 1
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One leaf to append with :meth:`AuditChain.append_many` (never personal data)."""
+
+    actor: str
+    action: AuditAction | str
+    subject_ref: str | None = None
+    purpose: str | None = None
+    context: RequestContext | None = None
+    detail: dict[str, object] | None = None
+    at: dt.datetime | None = None
+
+
+def _event(seq: int, entry: AuditEntry) -> AuditEvent:
+    ctx = entry.context or RequestContext.system()
+    occurred_at = entry.at.astimezone(dt.UTC) if entry.at is not None else utcnow()
+    detail_text = (
+        json.dumps(entry.detail, sort_keys=True, separators=(",", ":"), default=str)
+        if entry.detail
+        else None
+    )
+    event = AuditEvent(
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=entry.actor,
+        action=str(entry.action),
+        subject_ref=entry.subject_ref,
+        purpose=entry.purpose,
+        request_id=ctx.request_id,
+        client_address=ctx.client_address,
+        detail=detail_text,
+        prev_hash=None,
+    )
+    event.hash = expected_hash(event)
+    return event
+
+
+async def _insert(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
+    """One bulk INSERT of the leaves' values: no unit of work per leaf (the objects stay
+    transient; nothing reads a leaf back in the transaction that wrote it)."""
+    rows = [{**_fields(e), "prev_hash": None, "hash": e.hash} for e in events]
+    # render_nulls: one statement for all rows, whichever fields are None in which row.
+    await session.execute(insert(AuditEvent).execution_options(render_nulls=True), rows)
 
 
 class AuditChain:
@@ -233,30 +297,25 @@ class AuditChain:
         instant from the caller's clock (``ctx.clock``) when rules count these entries over
         time windows (staff reads against quotas), so rule and record agree.
         """
-        ctx = context or RequestContext.system()
         seq = await _next_seq(session)
-        occurred_at = at.astimezone(dt.UTC) if at is not None else utcnow()
-        detail_text = (
-            json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
-            if detail
-            else None
-        )
-        event = AuditEvent(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor=actor,
-            action=str(action),
-            subject_ref=subject_ref,
-            purpose=purpose,
-            request_id=ctx.request_id,
-            client_address=ctx.client_address,
-            detail=detail_text,
-            prev_hash=None,
-        )
-        event.hash = expected_hash(event)
-        session.add(event)
-        await session.flush()
+        event = _event(seq, AuditEntry(actor, action, subject_ref, purpose, context, detail, at))
+        await _insert(session, [event])
         return event
+
+    @staticmethod
+    async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append several leaves at once: one id statement and one INSERT for all of them;
+        returns their ids.
+
+        Each entry is its own leaf with its own id, hash and tree position, exactly as if
+        appended one by one in this order (a roster page audits every person shown, and
+        each person's access log and inclusion proof name that person's own leaf).
+        """
+        if not entries:
+            return []
+        seqs = await _next_seqs(session, len(entries))
+        await _insert(session, [_event(s, e) for s, e in zip(seqs, entries, strict=True)])
+        return seqs
 
     @staticmethod
     async def iterate(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import jwt
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.db.base import utcnow
 from immunet.db.engine import Database
@@ -43,6 +46,13 @@ class IssuedToken:
     token: str
     session_id: str
     expires_in: int
+
+
+async def _load_nothing(_session: AsyncSession, _subject: str) -> None:
+    return None
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,22 @@ class TokenService:
     async def verify(
         self, token: str, audience: TokenAudience, *, idle_seconds: int | None = None
     ) -> VerifiedSession:
+        verified, _ = await self.verify_and_load(
+            token, audience, idle_seconds=idle_seconds, load=_load_nothing
+        )
+        return verified
+
+    async def verify_and_load(
+        self,
+        token: str,
+        audience: TokenAudience,
+        *,
+        idle_seconds: int | None = None,
+        load: Callable[[AsyncSession, str], Awaitable[T]],
+    ) -> tuple[VerifiedSession, T]:
+        """:meth:`verify`, then ``load(session, subject)`` in the same read session (a
+        guard's user row: one pool checkout and one read transaction per request, not
+        two). ``load`` runs only for a session that passed every check."""
         if len(token) > 2048:
             raise Unauthenticated()
         try:
@@ -109,25 +135,26 @@ class TokenService:
         now = utcnow()
         async with self._db.reader() as db_session:
             row = await db_session.get(AuthSession, session_id)
-        if (
-            row is None
-            or row.revoked_at is not None
-            or row.audience != str(audience)
-            or row.subject != str(claims["sub"])
-            or row.expires_at <= now
-        ):
-            raise Unauthenticated()
-        if (
-            idle_seconds is not None
-            and row.last_seen_at + dt.timedelta(seconds=idle_seconds) <= now
-        ):
-            raise Unauthenticated("The session timed out. Please log in again.")
+            if (
+                row is None
+                or row.revoked_at is not None
+                or row.audience != str(audience)
+                or row.subject != str(claims["sub"])
+                or row.expires_at <= now
+            ):
+                raise Unauthenticated()
+            if (
+                idle_seconds is not None
+                and row.last_seen_at + dt.timedelta(seconds=idle_seconds) <= now
+            ):
+                raise Unauthenticated("The session timed out. Please log in again.")
+            loaded = await load(db_session, row.subject)
         if now - row.last_seen_at >= _TOUCH_EVERY:
             async with self._db.transaction() as db_session:
                 await db_session.execute(
                     update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
                 )
-        return VerifiedSession(session_id, row.subject, audience)
+        return VerifiedSession(session_id, row.subject, audience), loaded
 
     async def revoke(self, session_id: str) -> None:
         async with self._db.transaction() as session:

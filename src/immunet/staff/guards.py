@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.errors import Forbidden, Unauthenticated
 from immunet.security.access import Audience, Guard, app_context, bearer_token, request_context
@@ -27,6 +28,10 @@ class PasswordChangeRequired(Forbidden):
     )
 
 
+async def _staff_user(session: AsyncSession, subject: str) -> StaffUser | None:
+    return await session.get(StaffUser, int(subject))
+
+
 class StaffGuard(Guard):
     audience = Audience.STAFF
 
@@ -40,11 +45,12 @@ class StaffGuard(Guard):
 
     async def __call__(self, request: Request) -> StaffPrincipal:
         ctx = app_context(request)
-        verified = await ctx.tokens.verify(
-            self.token(request), TokenAudience.STAFF, idle_seconds=STAFF_IDLE_SECONDS
+        verified, user = await ctx.tokens.verify_and_load(
+            self.token(request),
+            TokenAudience.STAFF,
+            idle_seconds=STAFF_IDLE_SECONDS,
+            load=_staff_user,
         )
-        async with ctx.db.reader() as session:
-            user = await session.get(StaffUser, int(verified.subject))
         if user is None or not user.active:
             raise Unauthenticated()
         principal = StaffPrincipal(

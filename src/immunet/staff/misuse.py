@@ -1,7 +1,8 @@
 """Insider-misuse defences, checked on every staff read of a person's data.
 
-The access chokepoint (``vaccination/access.py``) calls :func:`before_person_read` inside
-its transaction, before it reveals anything, and :func:`check_break_glass` for the
+The access chokepoint (``vaccination/access.py``) calls :func:`before_people_read` inside
+its transaction, before it reveals anything (once per request: every rule is about the
+staff user, none about the person), and :func:`check_break_glass` for the
 break-glass channel. Here a read is refused when the account is suspended, when a
 citizen's dispute has frozen the user's look-ups, when the person is a canary (which also
 suspends the account), or when the user is over a quota (person reads per hour and per
@@ -29,6 +30,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true, update
@@ -176,6 +178,7 @@ async def raise_alert(
 async def _suspend_in(
     session: AsyncSession, user: StaffUser, reason: str, now: dt.datetime
 ) -> None:
+    _forget_state(session, user.id)
     await session.execute(
         update(StaffUser)
         .where(StaffUser.id == user.id)
@@ -289,9 +292,108 @@ async def trip_canary(
 # --- the checks the chokepoint calls ---------------------------------------------------------
 
 
-async def _active_user(session: AsyncSession, principal: StaffPrincipal) -> StaffUser:
-    user = await session.get(StaffUser, principal.user_id)
-    if user is None or not user.active:
+@dataclass(frozen=True)
+class _StaffState:
+    """What every misuse check needs about the acting user, read in ONE statement."""
+
+    user_id: int
+    active: bool
+    jurisdiction_kind: str
+    jurisdiction_id: int | None
+    # An admin froze this user's look-ups over a reported access.
+    frozen_by_decision: bool
+    # Distinct citizen accounts with an unresolved report about this user.
+    reporting_accounts: int
+    # The own centre's hours (centre staff only), for the off-hours rule.
+    opens_at: dt.time | None
+    closes_at: dt.time | None
+
+
+# session.info key: the state is read once per transaction (each transaction is its own
+# session), however many checks the request makes; a suspension in the same transaction
+# drops it.
+_STATE_KEY = "immunet.misuse.staff_state"
+
+
+async def _staff_state(session: AsyncSession, user_id: int) -> _StaffState | None:
+    cache: dict[int, _StaffState | None] = session.info.setdefault(_STATE_KEY, {})
+    if user_id in cache:
+        return cache[user_id]
+    decided = (
+        select(AccessDispute.id)
+        .where(AccessDispute.staff_user_id == user_id, AccessDispute.status == DISPUTE_FROZEN)
+        .exists()
+    )
+    reporting = (
+        select(func.count(func.distinct(AccessDispute.account_id)))
+        .where(
+            AccessDispute.staff_user_id == user_id,
+            AccessDispute.status.in_(DISPUTE_UNRESOLVED),
+        )
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(
+                StaffUser.active,
+                StaffUser.jurisdiction_kind,
+                StaffUser.jurisdiction_id,
+                decided,
+                reporting,
+                Center.opens_at,
+                Center.closes_at,
+            )
+            .select_from(StaffUser)
+            .outerjoin(
+                Center,
+                and_(
+                    StaffUser.jurisdiction_kind == "center",
+                    Center.center_id == StaffUser.jurisdiction_id,
+                ),
+            )
+            .where(StaffUser.id == user_id)
+        )
+    ).first()
+    state = (
+        None
+        if row is None
+        else _StaffState(
+            user_id=user_id,
+            active=bool(row[0]),
+            jurisdiction_kind=str(row[1]),
+            jurisdiction_id=row[2],
+            frozen_by_decision=bool(row[3]),
+            reporting_accounts=int(row[4] or 0),
+            opens_at=row[5],
+            closes_at=row[6],
+        )
+    )
+    cache[user_id] = state
+    return state
+
+
+def _forget_state(session: AsyncSession, user_id: int) -> None:
+    session.info.get(_STATE_KEY, {}).pop(user_id, None)
+
+
+async def _active_state(session: AsyncSession, principal: StaffPrincipal) -> _StaffState:
+    state = await _staff_state(session, principal.user_id)
+    if state is None or not state.active:
+        raise AccountSuspended()
+    return state
+
+
+def _is_frozen(ctx: AppContext, state: _StaffState) -> bool:
+    """:func:`_frozen` over the already-read state."""
+    return (
+        state.frozen_by_decision or state.reporting_accounts >= ctx.settings.dispute_freeze_accounts
+    )
+
+
+async def _user_row(session: AsyncSession, user_id: int) -> StaffUser:
+    """The full row, only where an alert has to be written about the user (rare)."""
+    user = await session.get(StaffUser, user_id)
+    if user is None:  # pragma: no cover - the state above was read in this transaction
         raise AccountSuspended()
     return user
 
@@ -328,6 +430,36 @@ async def reporting_accounts(session: AsyncSession, user_id: int) -> int:
     return int(count)
 
 
+def _wait_in_windows(
+    times: Sequence[dt.datetime],
+    quotas: Sequence[tuple[str, int, dt.timedelta]],
+    now: dt.datetime,
+) -> tuple[str, int, int] | None:
+    """The first quota a use now would exceed, with its limit and the seconds until one
+    more use fits (``None`` when all fit). ``times``: the newest uses, newest first, at
+    least ``max(limit)`` of them when there are that many in the longest window."""
+    for name, limit, window in quotas:
+        inside = [t for t in times if t > now - window]
+        if len(inside) >= limit:
+            # Uses count while newer than now - window: one more fits once the
+            # limit-th newest is exactly a window old (rounded up to whole seconds).
+            oldest_blocking = inside[limit - 1]
+            return name, limit, max(1, math.ceil((oldest_blocking + window - now).total_seconds()))
+    return None
+
+
+async def _newest_uses(
+    session: AsyncSession,
+    stmt: Any,
+    quotas: Sequence[tuple[str, int, dt.timedelta]],
+) -> list[dt.datetime]:
+    """The newest ``max(limit)`` uses of the longest window, in ONE statement: the cost is
+    bounded by the largest quota, not by the day's activity (a windowed count that also
+    says when the window frees a place, so ``Retry-After`` stays exact)."""
+    most = max(limit for _, limit, _ in quotas)
+    return [row[0] for row in (await session.execute(stmt.limit(most))).all()]
+
+
 def _counted_reads(actor: str, since: dt.datetime) -> Any:
     exempt = [AuditEvent.detail.like(f'{{"channel":"{c}"%') for c in sorted(EXEMPT_CHANNELS)]
     return (
@@ -362,15 +494,16 @@ async def _window_check(
 async def _check_read_quota(
     ctx: AppContext, session: AsyncSession, principal: StaffPrincipal, now: dt.datetime
 ) -> None:
-    for name, limit, window in (
+    quotas = (
         ("quota.reads-per-hour", ctx.settings.staff_reads_per_hour, HOUR),
         ("quota.reads-per-day", ctx.settings.staff_reads_per_day, DAY),
-    ):
-        wait = await _window_check(
-            session, _counted_reads(principal.actor, now - window), limit, window, now
-        )
-        if wait is not None:
-            raise _breach(ctx, principal, name, {"limit": limit}, wait)
+    )
+    longest = max(window for _, _, window in quotas)
+    times = await _newest_uses(session, _counted_reads(principal.actor, now - longest), quotas)
+    over = _wait_in_windows(times, quotas, now)
+    if over is not None:
+        name, limit, wait = over
+        raise _breach(ctx, principal, name, {"limit": limit}, wait)
 
 
 def _breach(
@@ -386,33 +519,27 @@ def _breach(
     return with_followup(QuotaExceeded(retry_after=retry_after), followup)
 
 
-async def before_person_read(
+async def before_people_read(
     ctx: AppContext,
     session: AsyncSession,
     principal: StaffPrincipal,
-    beneficiary_id: int,
     *,
     channel: str | None = None,
 ) -> None:
-    """Refuse a staff read of one person's record, or let it go on (inside the caller's
-    transaction, before anything is revealed). ``channel`` exempts roster reads from the
-    read quotas when given. Canaries are refused earlier, by :func:`refuse_canaries`."""
+    """Refuse a staff read of the people of one request, or let it go on (inside the
+    caller's transaction, before anything is revealed). ``channel`` exempts roster reads
+    from the read quotas when given. Canaries are refused earlier, by
+    :func:`refuse_canaries` (the chokepoint calls it first). Every rule here is about the
+    staff user (suspended, frozen, over quota, off-hours), none about the person, so one
+    check stands for the whole batch, as the per-person checks it replaces did: all of
+    them saw the same counts, the batch's reads being audited after them."""
     now = ctx.clock.now()
-    user = await _active_user(session, principal)
-    target = (
-        await session.execute(
-            select(Beneficiary.is_canary, Beneficiary.reference_id).where(
-                Beneficiary.id == beneficiary_id
-            )
-        )
-    ).first()
-    if target is not None and target.is_canary:  # pragma: no cover - refused before
-        raise canary_refusal(ctx, principal, str(target.reference_id))
-    if await _frozen(ctx, session, user.id):
+    state = await _active_state(session, principal)
+    if _is_frozen(ctx, state):
         raise LookupFrozen()
     if channel is None or str(channel) not in EXEMPT_CHANNELS:
         await _check_read_quota(ctx, session, principal, now)
-    await cheap_checks(session, user, now)
+    await cheap_checks(session, state, now)
 
 
 def canary_refusal(ctx: AppContext, principal: StaffPrincipal, reference_id: str) -> ApiError:
@@ -476,22 +603,22 @@ async def before_otp_lookup(
     """Count one look-up by mobile (``target``: the mobile's blind index) against the
     user's daily quota; refuse when over it; flag many distinct mobiles in 10 minutes."""
     now = ctx.clock.now()
-    user = await _active_user(session, principal)
-    if await _frozen(ctx, session, user.id):
+    state = await _active_state(session, principal)
+    if _is_frozen(ctx, state):
         raise LookupFrozen()
     limit = ctx.settings.staff_otp_lookups_per_day
-    stmt = _activity_since(user.id, KIND_OTP_LOOKUP, now - DAY)
+    stmt = _activity_since(state.user_id, KIND_OTP_LOOKUP, now - DAY)
     wait = await _window_check(session, stmt, limit, DAY, now)
     if wait is not None:
         raise _breach(ctx, principal, "quota.otp-lookups-per-day", {"limit": limit}, wait)
     session.add(
-        StaffActivity(staff_user_id=user.id, kind=KIND_OTP_LOOKUP, target=target[:32], at=now)
+        StaffActivity(staff_user_id=state.user_id, kind=KIND_OTP_LOOKUP, target=target[:32], at=now)
     )
     await session.flush()
     distinct = (
         await session.execute(
             select(func.count(func.distinct(StaffActivity.target))).where(
-                StaffActivity.staff_user_id == user.id,
+                StaffActivity.staff_user_id == state.user_id,
                 StaffActivity.kind == KIND_OTP_LOOKUP,
                 StaffActivity.at > now - dt.timedelta(minutes=10),
             )
@@ -499,6 +626,7 @@ async def before_otp_lookup(
     ).scalar_one()
     finding = rules.many_distinct_mobiles(int(distinct))
     if finding is not None:
+        user = await _user_row(session, state.user_id)
         await raise_alert(
             session, user, finding.kind, finding.severity, finding.detail, dedupe=HOUR, now=now
         )
@@ -517,12 +645,14 @@ async def before_code_check(
     """Refuse further appointment-code checks while the user is locked out: the hour's or
     the day's wrong codes are used up (each refusal is a breach: alert, then suspension)."""
     now = ctx.clock.now()
-    user = await _active_user(session, principal)
-    for name, limit, window in _code_quotas(ctx):
-        stmt = _activity_since(user.id, KIND_WRONG_CODE, now - window)
-        wait = await _window_check(session, stmt, limit, window, now)
-        if wait is not None:
-            raise _breach(ctx, principal, name, {"limit": limit}, wait)
+    state = await _active_state(session, principal)
+    quotas = _code_quotas(ctx)
+    longest = max(window for _, _, window in quotas)
+    stmt = _activity_since(state.user_id, KIND_WRONG_CODE, now - longest)
+    over = _wait_in_windows(await _newest_uses(session, stmt, quotas), quotas, now)
+    if over is not None:
+        name, limit, wait = over
+        raise _breach(ctx, principal, name, {"limit": limit}, wait)
 
 
 async def note_wrong_code(
@@ -574,16 +704,19 @@ async def note_wrong_code(
 # --- anomaly rules ------------------------------------------------------------------------
 
 
-async def cheap_checks(session: AsyncSession, user: StaffUser, now: dt.datetime) -> None:
+async def cheap_checks(session: AsyncSession, state: _StaffState, now: dt.datetime) -> None:
     """Rules cheap enough to run on every read: activity outside the centre's hours."""
-    if user.jurisdiction_kind != "center" or user.jurisdiction_id is None:
-        return
-    center = await session.get(Center, user.jurisdiction_id)
-    if center is None:
+    if (
+        state.jurisdiction_kind != "center"
+        or state.jurisdiction_id is None
+        or state.opens_at is None
+        or state.closes_at is None
+    ):
         return
     local = now.astimezone(INDIA).time()
-    finding = rules.outside_session_hours(local, center.opens_at, center.closes_at)
+    finding = rules.outside_session_hours(local, state.opens_at, state.closes_at)
     if finding is not None:
+        user = await _user_row(session, state.user_id)
         await raise_alert(
             session,
             user,

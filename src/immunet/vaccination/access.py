@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.models import Appointment
@@ -39,7 +39,7 @@ from immunet.db.base import utcnow
 from immunet.errors import Forbidden
 from immunet.people.models import Beneficiary
 from immunet.people.service import BeneficiaryNotFound
-from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.audit import AuditAction, AuditChain, AuditEntry
 from immunet.sessions.models import VaccinationSession
 from immunet.staff import misuse
 from immunet.staff.permissions import Permission
@@ -88,30 +88,27 @@ def own_center_id(principal: StaffPrincipal) -> int | None:
     return j.ref_id if j.kind == "center" else None
 
 
-async def _on_own_roster(
-    session: AsyncSession,
-    principal: StaffPrincipal,
-    beneficiary_ids: Sequence[int],
-    now: dt.datetime,
-) -> set[int]:
+def _on_own_roster(principal: StaffPrincipal, now: dt.datetime) -> ColumnElement[bool]:
+    """Per beneficiary row: booked into a session of the caller's own centre in the
+    roster window (and not a decoy). A column of the people query itself, so the
+    relationship is checked in the same statement that reads the people."""
     center_id = own_center_id(principal)
-    if center_id is None or not beneficiary_ids:
-        return set()
+    if center_id is None:
+        return false()
     first, last = roster_window(now)
-    rows = await session.execute(
-        select(Appointment.beneficiary_id)
+    booked = (
+        select(Appointment.appointment_id)
         .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
-        .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
         .where(
-            Beneficiary.is_canary.is_(False),
-            Appointment.beneficiary_id.in_(list(beneficiary_ids)),
+            Appointment.beneficiary_id == Beneficiary.id,
             Appointment.status.in_(ROSTER_STATUSES),
             VaccinationSession.center_id == center_id,
             VaccinationSession.date >= first,
             VaccinationSession.date <= last,
         )
+        .exists()
     )
-    return {int(b) for b in rows.scalars()}
+    return and_(Beneficiary.is_canary.is_(False), booked)
 
 
 async def _otp_granted_accounts(
@@ -152,19 +149,23 @@ async def authorize_people_for_staff(
     ids = list(dict.fromkeys(int(b) for b in beneficiary_ids))
     if not ids:
         return []
-    rows = (
-        (await session.execute(select(Beneficiary).where(Beneficiary.id.in_(ids)))).scalars().all()
-    )
-    by_id = {row.id: row for row in rows}
+    now = ctx.clock.now()
+    on_roster = channel in (AccessChannel.ROSTER, AccessChannel.SECRET_CODE)
+    relation = _on_own_roster(principal, now) if on_roster else false()
+    result = (
+        await session.execute(
+            select(Beneficiary, relation.label("on_roster")).where(Beneficiary.id.in_(ids))
+        )
+    ).all()
+    by_id = {row[0].id: row[0] for row in result}
     if len(by_id) != len(ids):
         raise BeneficiaryNotFound()
     # Before any relationship check: naming a decoy is the misuse, whatever the answer.
     misuse.refuse_canaries(ctx, principal, list(by_id.values()))
-    now = ctx.clock.now()
     grants: dict[int, int] = {}
     allowed: set[int]
-    if channel in (AccessChannel.ROSTER, AccessChannel.SECRET_CODE):
-        allowed = await _on_own_roster(session, principal, ids, now)
+    if on_roster:
+        allowed = {row[0].id for row in result if row[1]}
     elif channel is AccessChannel.OTP_VERIFIED:
         if own_center_id(principal) is None:
             allowed = set()
@@ -188,11 +189,9 @@ async def authorize_people_for_staff(
         allowed = set(grants)
     if any(b not in allowed for b in ids):
         raise BeneficiaryNotFound()
-    accesses = []
-    for b in ids:
-        await misuse.before_person_read(ctx, session, principal, b, channel=str(channel))
-        accesses.append(PersonAccess(by_id[b], channel, purpose, now, grants.get(b)))
-    return accesses
+    # The misuse rules are about the staff user, not the person: checked once for all.
+    await misuse.before_people_read(ctx, session, principal, channel=str(channel))
+    return [PersonAccess(by_id[b], channel, purpose, now, grants.get(b)) for b in ids]
 
 
 async def authorize_person_for_staff(
@@ -211,10 +210,8 @@ async def authorize_person_for_staff(
     return access
 
 
-async def record_person_access(
-    session: AsyncSession, principal: StaffPrincipal, access: PersonAccess
-) -> None:
-    """The ``BENEFICIARY_VIEWED`` audit event of one passed access (no personal data)."""
+def person_access_entry(principal: StaffPrincipal, access: PersonAccess) -> AuditEntry:
+    """The ``BENEFICIARY_VIEWED`` audit leaf of one passed access (no personal data)."""
     detail: dict[str, object] = {
         "channel": str(access.channel),
         "role": str(principal.role),
@@ -222,8 +219,7 @@ async def record_person_access(
     }
     if access.grant_id is not None:
         detail["grant"] = access.grant_id
-    await AuditChain.append(
-        session,
+    return AuditEntry(
         actor=principal.actor,
         action=AuditAction.BENEFICIARY_VIEWED,
         subject_ref=f"beneficiary:{access.beneficiary.reference_id}",
@@ -232,6 +228,21 @@ async def record_person_access(
         detail=detail,
         at=access.at,
     )
+
+
+async def record_person_access(
+    session: AsyncSession, principal: StaffPrincipal, access: PersonAccess
+) -> None:
+    """Write the audit leaf of one passed access."""
+    await AuditChain.append_many(session, [person_access_entry(principal, access)])
+
+
+async def record_people_access(
+    session: AsyncSession, principal: StaffPrincipal, accesses: Sequence[PersonAccess]
+) -> None:
+    """One leaf per person (each person's access log and proofs name their own leaf),
+    written in one batch: two statements for a whole roster page."""
+    await AuditChain.append_many(session, [person_access_entry(principal, a) for a in accesses])
 
 
 async def access_people_for_staff(
@@ -247,8 +258,7 @@ async def access_people_for_staff(
     accesses = await authorize_people_for_staff(
         ctx, session, principal, beneficiary_ids, purpose=purpose, channel=channel
     )
-    for access in accesses:
-        await record_person_access(session, principal, access)
+    await record_people_access(session, principal, accesses)
     return [access.beneficiary for access in accesses]
 
 

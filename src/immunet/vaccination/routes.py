@@ -71,6 +71,8 @@ Page = Annotated[int, Query(ge=1, le=10_000)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SessionId = Annotated[str, Path(min_length=1, max_length=36)]
 AppointmentId = Annotated[str, Path(min_length=1, max_length=36)]
+# The last appointment of the previous roster page (the answer's ``next_cursor``).
+RosterCursor = Annotated[str | None, Query(min_length=1, max_length=36)]
 TxnId = Annotated[str, Path(min_length=36, max_length=36)]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -91,10 +93,18 @@ def _masked(view: BeneficiaryView) -> dict[str, object]:
 
 @router.get("/sessions/{session_id}/roster", response_model=RosterResponse)
 async def session_roster(
-    session_id: SessionId, principal: Roster, ctx: Ctx, page: Page = 1, limit: Limit = 50
+    session_id: SessionId,
+    principal: Roster,
+    ctx: Ctx,
+    page: Page = 1,
+    limit: Limit = 50,
+    after: RosterCursor = None,
 ) -> RosterResponse:
-    result = await service.roster(ctx, session_id, actor=principal, page=page, limit=limit)
+    result = await service.roster(
+        ctx, session_id, actor=principal, page=page, limit=limit, after=after
+    )
     return RosterResponse(
+        next_cursor=result.next_cursor,
         session_id=result.session.session_id,
         date=result.session.date.strftime("%d-%m-%Y"),
         vaccine=result.session.vaccine_code,

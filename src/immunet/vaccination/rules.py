@@ -136,6 +136,14 @@ class IdempotencyKeyRequired(BadRequest):
     message = "The Idempotency-Key header is required."
 
 
+class BadRosterCursor(BadRequest):
+    error_code = "VACCIN0031"
+    message = (
+        "The roster cursor does not name an appointment of this session, "
+        "or it was given with a page other than 1."
+    )
+
+
 class RosterNotFound(NotFound):
     error_code = "VACCIN0404"
     message = "No such session at your centre in the roster window."

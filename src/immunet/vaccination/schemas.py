@@ -72,6 +72,9 @@ class RosterResponse(Out):
     page: int
     limit: int
     appointments: list[RosterEntry]
+    # Pass as ``after`` for the next page (cost independent of the page's place in the
+    # session); null on the last page.
+    next_cursor: str | None = None
 
 
 class CheckInRequest(Strict):

@@ -14,8 +14,9 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from immunet.booking.rules import today_in_india
 from immunet.certificates.service import issue_for_beneficiary, revoke_for_correction
 from immunet.context import AppContext
 from immunet.db.base import utcnow
+from immunet.db.engine import Database
 from immunet.errors import NotFound
 from immunet.people.auth import (
     InvalidMobile,
@@ -45,7 +47,7 @@ from immunet.people.service import (
     register_beneficiary_for_account,
     reveal,
 )
-from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.audit import AuditAction, AuditChain, AuditEntry
 from immunet.security.idempotency import StoredResponse, prepare
 from immunet.security.keyring import Keyring, Purpose
 from immunet.security.ratelimit import Limit
@@ -58,7 +60,7 @@ from immunet.vaccination.access import (
     PersonAccess,
     access_people_for_staff,
     authorize_person_for_staff,
-    record_person_access,
+    person_access_entry,
     roster_window,
 )
 from immunet.vaccination.models import DoseRecord, SeriesDose, StaffOtpGrant, Vaccine
@@ -66,6 +68,7 @@ from immunet.vaccination.rules import (
     OPEN_SESSION_STATUS,
     AppointmentLocked,
     AppointmentMismatch,
+    BadRosterCursor,
     CheckInRequired,
     DoseAlreadyRecorded,
     DoseNotFound,
@@ -114,6 +117,24 @@ def lookup_limits(ctx: AppContext) -> tuple[Limit, Limit]:
     )
 
 
+async def _vault_numbers(
+    session: AsyncSession, keyring: Keyring, tokens: Sequence[str | None]
+) -> dict[str, str]:
+    """The vault numbers of a page of people in ONE statement (token -> number)."""
+    wanted = sorted({t for t in tokens if t is not None})
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(AadhaarVaultEntry.token, AadhaarVaultEntry.number_ct).where(
+            AadhaarVaultEntry.token.in_(wanted)
+        )
+    )
+    return {
+        str(token): keyring.vault_cipher.decrypt(ct, context=f"aadhaar:{token}")
+        for token, ct in rows.all()
+    }
+
+
 async def _vault_number(session: AsyncSession, keyring: Keyring, token: str | None) -> str | None:
     if token is None:
         return None
@@ -148,17 +169,17 @@ async def _own_session(
 ) -> VaccinationSession:
     """A session of the caller's own centre dated yesterday..tomorrow (``now`` from
     ``ctx.clock``), else 404."""
-    center_id = principal.jurisdiction.ref_id if principal.jurisdiction.kind == "center" else None
-    first, last = roster_window(now)
     row = await session.get(VaccinationSession, session_id)
-    if (
-        row is None
-        or center_id is None
-        or row.center_id != center_id
-        or not first <= row.date <= last
-    ):
+    if row is None or not _is_own_session(principal, row, now):
         raise RosterNotFound()
     return row
+
+
+def _is_own_session(principal: StaffPrincipal, row: VaccinationSession, now: dt.datetime) -> bool:
+    """At the caller's own centre and dated yesterday..tomorrow (``now`` from ctx.clock)."""
+    center_id = principal.jurisdiction.ref_id if principal.jurisdiction.kind == "center" else None
+    first, last = roster_window(now)
+    return center_id is not None and row.center_id == center_id and first <= row.date <= last
 
 
 async def _own_appointment(
@@ -170,16 +191,21 @@ async def _own_appointment(
     lock: bool = False,
 ) -> tuple[Appointment, VaccinationSession]:
     """An appointment in a session of the caller's centre in the roster window, else 404."""
-    stmt = select(Appointment).where(Appointment.appointment_id == appointment_id)
+    # The appointment and its session in one statement; only the appointment is locked
+    # (the session row is hot: every booking of the day updates its seat counts).
+    stmt = (
+        select(Appointment, VaccinationSession)
+        .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
+        .where(Appointment.appointment_id == appointment_id)
+    )
     if lock:
-        stmt = stmt.with_for_update()
-    appointment = (await session.execute(stmt)).scalar_one_or_none()
-    if appointment is None or appointment.status not in ROSTER_STATUSES:
+        stmt = stmt.with_for_update(of=Appointment)
+    row = (await session.execute(stmt)).first()
+    if row is None or row[0].status not in ROSTER_STATUSES:
         raise RosterNotFound("No such appointment at your centre.")
-    try:
-        vaccination_session = await _own_session(session, principal, appointment.session_id, now)
-    except RosterNotFound as exc:
-        raise RosterNotFound("No such appointment at your centre.") from exc
+    appointment, vaccination_session = row[0], row[1]
+    if not _is_own_session(principal, vaccination_session, now):
+        raise RosterNotFound("No such appointment at your centre.")
     return appointment, vaccination_session
 
 
@@ -202,31 +228,69 @@ class RosterLine:
 class Roster:
     session: VaccinationSession
     lines: list[RosterLine]
+    # The ``after`` of the next page (its last appointment), None on the last page.
+    next_cursor: str | None = None
 
 
 async def roster(
-    ctx: AppContext, session_id: str, *, actor: StaffPrincipal, page: int, limit: int
+    ctx: AppContext,
+    session_id: str,
+    *,
+    actor: StaffPrincipal,
+    page: int,
+    limit: int,
+    after: str | None = None,
 ) -> Roster:
-    """One page of a session's appointments, masked; each person shown is audited."""
+    """One page of a session's appointments, masked; each person shown is audited.
+
+    A page costs the same wherever it is in the session: ``after`` (the last appointment
+    of the previous page, :attr:`Roster.next_cursor`) continues in index order
+    (``ix_appointments_session_order``) instead of skipping rows with OFFSET; ``page``
+    still works (OFFSET) for clients of the fixed interface. The people of the page are
+    read, checked (one misuse check: its rules are about the staff user), audited (one
+    leaf per person, written in one batch) and unsealed with a fixed number of
+    statements, whatever the page size.
+    """
+    if after is not None and page != 1:
+        raise BadRosterCursor()
     async with ctx.db.transaction() as session:
         vaccination_session = await _own_session(session, actor, session_id, ctx.clock.now())
-        appointments = list(
-            (
-                await session.execute(
-                    select(Appointment)
-                    .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
-                    .where(
-                        Appointment.session_id == session_id,
-                        Appointment.status.in_(ROSTER_STATUSES),
-                        # Decoys are never on a roster: reading one's roster is the job.
-                        Beneficiary.is_canary.is_(False),
-                    )
-                    .order_by(Appointment.slot, Appointment.created_at, Appointment.appointment_id)
-                    .offset((page - 1) * limit)
-                    .limit(limit)
-                )
-            ).scalars()
+        order = (Appointment.slot, Appointment.created_at, Appointment.appointment_id)
+        stmt = (
+            select(Appointment)
+            .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
+            .where(
+                Appointment.session_id == session_id,
+                Appointment.status.in_(ROSTER_STATUSES),
+                # Decoys are never on a roster: reading one's roster is the job.
+                Beneficiary.is_canary.is_(False),
+            )
+            .order_by(*order)
+            .limit(limit)
         )
+        if after is not None:
+            mark = (
+                await session.execute(
+                    select(*order).where(
+                        Appointment.appointment_id == after,
+                        Appointment.session_id == session_id,
+                    )
+                )
+            ).first()
+            if mark is None:
+                raise BadRosterCursor()
+            stmt = stmt.where(
+                tuple_(*order)
+                > tuple_(
+                    *(
+                        literal(value, column.type)
+                        for value, column in zip(mark, order, strict=True)
+                    )
+                )
+            )
+        else:
+            stmt = stmt.offset((page - 1) * limit)
+        appointments = list((await session.execute(stmt)).scalars())
         people = await access_people_for_staff(
             ctx,
             session,
@@ -237,19 +301,24 @@ async def roster(
         )
         by_id = {p.id: p for p in people}
         conflicts = await conflicting_registrations(session, list(by_id))
+        numbers = await _vault_numbers(session, ctx.keyring, [p.aadhaar_token for p in people])
         lines = [
             RosterLine(
                 a,
-                await masked_view(
-                    session,
-                    ctx.keyring,
-                    by_id[a.beneficiary_id],
+                dataclasses.replace(
+                    reveal(
+                        ctx.keyring,
+                        by_id[a.beneficiary_id],
+                        mobile="",
+                        vault_number=numbers.get(by_id[a.beneficiary_id].aadhaar_token or ""),
+                    ),
                     id_conflict=bool(conflicts[a.beneficiary_id]),
                 ),
             )
             for a in appointments
         ]
-    return Roster(vaccination_session, lines)
+    next_cursor = appointments[-1].appointment_id if len(appointments) == limit else None
+    return Roster(vaccination_session, lines, next_cursor)
 
 
 # -- check-in ---------------------------------------------------------------------------------
@@ -333,14 +402,19 @@ async def check_in(
                 )
                 view = await masked_view(session, ctx.keyring, person.beneficiary)
                 result = CheckIn(appointment, vaccination_session.vaccine_code, view)
-                await record_person_access(session, actor, person)
-                await AuditChain.append(
+                # The read and the check-in, two leaves written in one batch.
+                await AuditChain.append_many(
                     session,
-                    actor=actor.actor,
-                    action=AuditAction.APPOINTMENT_CHECKED_IN,
-                    subject_ref=f"appointment:{appointment.appointment_id}",
-                    purpose="check-in",
-                    context=actor.context,
+                    [
+                        person_access_entry(actor, person),
+                        AuditEntry(
+                            actor=actor.actor,
+                            action=AuditAction.APPOINTMENT_CHECKED_IN,
+                            subject_ref=f"appointment:{appointment.appointment_id}",
+                            purpose="check-in",
+                            context=actor.context,
+                        ),
+                    ],
                 )
     if failure is not None:
         raise failure
@@ -522,7 +596,7 @@ async def _find_appointment(
         return appointment, vs
     center_id = center_of(actor)
     stmt = (
-        select(Appointment)
+        select(Appointment, VaccinationSession)
         .join(VaccinationSession, VaccinationSession.session_id == Appointment.session_id)
         .where(
             Appointment.beneficiary_id == beneficiary_id,
@@ -538,10 +612,13 @@ async def _find_appointment(
     )
     if data.session_id is not None:
         stmt = stmt.where(Appointment.session_id == data.session_id)
-    match = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+    match = (await session.execute(stmt.limit(1))).first()
     if match is None:
         return None
-    return match, await _own_session(session, actor, match.session_id, now)
+    appointment, vaccination_session = match[0], match[1]
+    if not _is_own_session(actor, vaccination_session, now):
+        raise RosterNotFound()
+    return appointment, vaccination_session
 
 
 async def _dose_session(
@@ -604,6 +681,45 @@ async def _prior_doses(
     return [PriorDose(n, v, d, s) for n, v, d, s in rows]
 
 
+@dataclass(frozen=True)
+class VaccineFacts:
+    """The vaccine catalogue row a dose is judged against (reference data)."""
+
+    code: str
+    active: bool
+    programme_code: str
+    min_age_days: int
+    max_age_days: int | None
+
+
+_MISSING = object()
+
+
+async def _reference(session: AsyncSession, key: tuple[object, ...], load: Any) -> Any:
+    """Reference data (vaccines, series: loaded by ``db upgrade``, never changed by the
+    service) read once per process and engine, like the booking's series rules."""
+    cache = Database.reference_of(session)
+    value = cache.get(key, _MISSING) if cache is not None else _MISSING
+    if value is _MISSING:
+        value = await load()
+        if cache is not None:
+            cache[key] = value
+    return value
+
+
+async def _vaccine(session: AsyncSession, code: str) -> VaccineFacts | None:
+    async def load() -> VaccineFacts | None:
+        row = await session.get(Vaccine, code)
+        if row is None:
+            return None
+        return VaccineFacts(
+            row.code, row.active, row.programme_code, row.min_age_days, row.max_age_days
+        )
+
+    result: VaccineFacts | None = await _reference(session, ("dose-vaccine", code), load)
+    return result
+
+
 async def _dose_rule(
     session: AsyncSession, vaccine: str, dose_number: int, history: Sequence[PriorDose]
 ) -> tuple[str | None, DoseRule | None]:
@@ -612,37 +728,47 @@ async def _dose_rule(
         (d.series_code for d in sorted(history, key=lambda d: d.number) if d.series_code), None
     )
     if series_code is None:
-        series_code = (
-            await session.execute(
-                select(SeriesDose.series_code)
-                .where(SeriesDose.vaccine_code == vaccine, SeriesDose.dose_number == 1)
-                .order_by(SeriesDose.series_code)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+
+        async def first_series() -> str | None:
+            return (
+                await session.execute(
+                    select(SeriesDose.series_code)
+                    .where(SeriesDose.vaccine_code == vaccine, SeriesDose.dose_number == 1)
+                    .order_by(SeriesDose.series_code)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+
+        series_code = await _reference(session, ("dose-series", vaccine), first_series)
     if series_code is None:
         return None, None
-    row = (
-        await session.execute(
-            select(SeriesDose).where(
-                SeriesDose.series_code == series_code, SeriesDose.dose_number == dose_number
+    code = series_code
+
+    async def rule() -> DoseRule | None:
+        row = (
+            await session.execute(
+                select(SeriesDose).where(
+                    SeriesDose.series_code == code, SeriesDose.dose_number == dose_number
+                )
             )
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return DoseRule(
+            row.dose_number,
+            row.min_age_days,
+            row.max_age_days,
+            row.min_interval_days,
+            row.same_vaccine_as_previous,
         )
-    ).scalar_one_or_none()
-    if row is None:
-        return series_code, None
-    return series_code, DoseRule(
-        row.dose_number,
-        row.min_age_days,
-        row.max_age_days,
-        row.min_interval_days,
-        row.same_vaccine_as_previous,
-    )
+
+    found: DoseRule | None = await _reference(session, ("dose-rule", code, dose_number), rule)
+    return series_code, found
 
 
 async def _check_routine_session(session: AsyncSession, vs: VaccinationSession) -> None:
     """A routine dose is given at a routine-immunization session (any schedule vaccine)."""
-    offered = await session.get(Vaccine, vs.vaccine_code)
+    offered = await _vaccine(session, vs.vaccine_code)
     if offered is None or offered.programme_code != uip.PROGRAMME:
         raise AppointmentMismatch("The session is not a routine-immunization session.")
 
@@ -762,7 +888,7 @@ async def record_dose(
                 .order_by(Beneficiary.id)
                 .with_for_update()
             )
-            vaccine = await session.get(Vaccine, data.vaccine)
+            vaccine = await _vaccine(session, data.vaccine)
             routine = vaccine is not None and vaccine.programme_code == uip.PROGRAMME
             # A routine dose completes only a named appointment (its number is the
             # schedule's, not the booking's).
@@ -869,8 +995,16 @@ async def record_dose(
                     .values(status="completed", updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
+            # The certificate's leaves are written with the dose's, in one batch, last.
+            leaves: list[AuditEntry] = []
             issued = await issue_for_beneficiary(
-                ctx, session, beneficiary_id, actor=actor, context=actor.context
+                ctx,
+                session,
+                beneficiary_id,
+                actor=actor,
+                context=actor.context,
+                locked=person.beneficiary,
+                leaves=leaves,
             )
             certificate_id = issued.certificate_id if issued is not None else None
             result = StoredResponse.of(
@@ -891,7 +1025,9 @@ async def record_dose(
             # the final moments of the transaction.
             await consume_dose(session, stock_id, on=on)
             await idem.complete(session, result)
-            await _audit_dose(session, actor, person, dose, channel, photo_id_checked=bool(linked))
+            await _audit_dose(
+                session, actor, person, dose, channel, leaves, photo_id_checked=bool(linked)
+            )
     except IntegrityError as exc:
         # A concurrent request with the same key won (replay its answer), or a concurrent
         # recording of the same dose did (the partial unique index).
@@ -908,10 +1044,10 @@ async def _audit_dose(
     person: PersonAccess,
     dose: DoseRecord,
     channel: AccessChannel,
+    leaves: list[AuditEntry],
     *,
     photo_id_checked: bool,
 ) -> None:
-    await record_person_access(session, actor, person)
     detail: dict[str, object] = {
         "dose_id": dose.id,
         "vaccine": dose.vaccine_code,
@@ -921,14 +1057,21 @@ async def _audit_dose(
     }
     if photo_id_checked:  # a flagged registration: the vaccinator vouched for the ID
         detail["photo_id_checked"] = True
-    await AuditChain.append(
+    # The certificate's leaves, the read and the dose, written in one batch.
+    await AuditChain.append_many(
         session,
-        actor=actor.actor,
-        action=AuditAction.DOSE_RECORDED,
-        subject_ref=f"beneficiary:{person.beneficiary.reference_id}",
-        purpose="dose-recording",
-        context=actor.context,
-        detail=detail,
+        [
+            *leaves,
+            person_access_entry(actor, person),
+            AuditEntry(
+                actor=actor.actor,
+                action=AuditAction.DOSE_RECORDED,
+                subject_ref=f"beneficiary:{person.beneficiary.reference_id}",
+                purpose="dose-recording",
+                context=actor.context,
+                detail=detail,
+            ),
+        ],
     )
 
 
