@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import inspect
+import pkgutil
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -166,6 +168,10 @@ def modules_used(module_name: str) -> set[str]:
     service and rules), and each module of another package its route module refers to."""
     parts = module_name.split(".")
     own = ".".join(parts[:2]) + "." if len(parts) > 2 else module_name
+    if len(parts) > 2:
+        # Every module of the package, imported here: the document must not depend on which
+        # of them this process happened to import before (a CLI or a test imports more).
+        _import_package(".".join(parts[:2]))
     package = {name for name in sys.modules if name.startswith(own)} | {module_name}
     used = set(package)
     for name in package:
@@ -175,6 +181,14 @@ def modules_used(module_name: str) -> set[str]:
             if isinstance(owner, str) and owner.startswith("immunet."):
                 used.add(owner)
     return used
+
+
+@functools.cache
+def _import_package(package_name: str) -> None:
+    package = importlib.import_module(package_name)
+    for module in pkgutil.walk_packages(package.__path__, package_name + "."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
 
 
 def _guard(route: Any) -> Guard | None:
@@ -189,6 +203,9 @@ def _guard(route: Any) -> Guard | None:
 
 def operation_errors(route: Any, method: str, guard: Guard | None) -> dict[int, set[str]]:
     """Status → the error codes this operation can answer with it."""
+    endpoint = getattr(getattr(route, "original_route", route), "endpoint", None)
+    module = getattr(endpoint, "__module__", "") or ""
+    used = modules_used(module)  # imports the whole package first: before the registry
     registry = error_registry()
     errors: dict[int, set[str]] = {400: {BadRequest.error_code}, 500: {"GEN0500"}}
 
@@ -209,9 +226,7 @@ def operation_errors(route: Any, method: str, guard: Guard | None) -> dict[int, 
         add(NotFound)
     if method in BODY_METHODS:
         add(PayloadTooLarge)
-    endpoint = getattr(getattr(route, "original_route", route), "endpoint", None)
-    module = getattr(endpoint, "__module__", "") or ""
-    for name in sorted(modules_used(module) - {"immunet.errors"}):
+    for name in sorted(used - {"immunet.errors"}):
         for cls in registry.get(name, []):
             # The staff package's refusals come from its guard: only staff routes (and the
             # staff package's own public login) can give them.

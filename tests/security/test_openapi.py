@@ -172,3 +172,35 @@ async def test_a_word_is_not_a_centre_id(client):
     assert {m.strip() for m in response.headers["allow"].split(",")} == {"POST"}
     response = await client.patch("/api/staff/centers/12", json={})
     assert response.status_code == 401
+
+
+def test_the_document_does_not_depend_on_what_the_process_imported():
+    """A fresh process that imports only the app serves the same document as one that has
+    imported every module (a CLI, the portal's catalogue builder, a test run): the error
+    codes come from whole packages, not from whatever ``sys.modules`` held."""
+    import importlib
+    import json
+    import pkgutil
+    import subprocess
+    import sys
+
+    import immunet
+
+    fresh = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from immunet.app import create_app; from immunet.settings import"
+            " Settings; print(json.dumps(create_app(Settings(env='test',"
+            " sms_backend='console')).openapi()))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    for module in pkgutil.walk_packages(immunet.__path__, "immunet."):
+        if ".migrations" not in module.name and not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    everything = create_app(Settings(env="test", sms_backend="console")).openapi()
+    assert json.loads(fresh.stdout) == json.loads(json.dumps(everything))
