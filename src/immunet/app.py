@@ -27,6 +27,7 @@ from immunet.http import (
 )
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
+from immunet.partners.routes import staff_router as partner_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
 from immunet.security.disclosure import router as disclosure_router
@@ -105,6 +106,7 @@ ROUTERS: list[APIRouter] = [
     oversight_staff_router,
     oversight_citizen_router,
     disclosure_router,
+    partner_staff_router,
 ]
 
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from immunet.certificates.cli import rotate_certificates_command, trust_app, verify_command
 from immunet.oversight.cli import alerts_app, canary_app
+from immunet.partners.cli import partner_app
 from immunet.schedules.cli import schedule_app
 from immunet.settings import Environment, Settings, get_settings
 from immunet.staff.cli import staff_app
@@ -33,6 +34,7 @@ app.add_typer(canary_app, name="canary")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(trust_app, name="trust")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(partner_app, name="partner")
 app.command("verify")(verify_command)
 keys_app.command("rotate-certificates")(rotate_certificates_command)
 

@@ -87,6 +87,10 @@ class AuditAction(StrEnum):
     DISPUTE_RESOLVED = "staff:dispute:resolved"
     STAFF_LOOKUPS_FROZEN = "staff:user:lookups-frozen"
     STAFF_PASSWORD_CHANGED = "staff:user:password-changed"  # noqa: S105 - an event name
+    PARTNER_CREATED = "partners:client:created"
+    PARTNER_SUSPENDED = "partners:client:suspended"
+    PARTNER_REINSTATED = "partners:client:reinstated"
+    PARTNER_KEY_ROTATED = "partners:client:key-rotated"
 
 
 @dataclass(frozen=True)
