@@ -48,3 +48,74 @@ class PartnerClient(Base):
     suspension_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PartnerGrant(Base):
+    """A citizen's consent: one client, one beneficiary, named scopes, a purpose, an expiry."""
+
+    __tablename__ = "partner_grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("partner_clients.client_id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("citizen_accounts.id"), index=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuthorizationRequest(Base):
+    """A pushed authorization request (RFC 9126): the only way to start an authorization."""
+
+    __tablename__ = "oauth_authorization_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the request_uri's tail
+    client_id: Mapped[str] = mapped_column(ForeignKey("partner_clients.client_id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(512))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    duration_days: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuthorizationCode(Base):
+    """A single-use code (≤ 60 s), kept as a keyed digest; its reuse revokes its tokens."""
+
+    __tablename__ = "oauth_codes"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    grant_id: Mapped[str] = mapped_column(ForeignKey("partner_grants.id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(512))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PartnerToken(Base):
+    """Access and refresh tokens as keyed digests, bound to a DPoP key thumbprint (jkt)."""
+
+    __tablename__ = "oauth_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # access | refresh
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("partner_grants.id"), index=True)
+    # The code the chain of tokens descends from: a reused code revokes them all.
+    code_digest: Mapped[str] = mapped_column(String(64), index=True)
+    jkt: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UsedJti(Base):
+    """JWT IDs of client assertions and DPoP proofs seen, so neither can be replayed."""
+
+    __tablename__ = "oauth_used_jtis"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

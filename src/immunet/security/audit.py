@@ -91,6 +91,9 @@ class AuditAction(StrEnum):
     PARTNER_SUSPENDED = "partners:client:suspended"
     PARTNER_REINSTATED = "partners:client:reinstated"
     PARTNER_KEY_ROTATED = "partners:client:key-rotated"
+    PARTNER_CONSENT_GRANTED = "partners:consent:granted"
+    PARTNER_CONSENT_DENIED = "partners:consent:denied"
+    PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
 
 
 @dataclass(frozen=True)
