@@ -69,11 +69,6 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/oauth/par"): "partner",
     ("POST", "/oauth/token"): "partner",
     ("POST", "/oauth/revoke"): "partner",
-    # The authorization page (immunet's own): its refusals are pages, its guard the API's.
-    ("GET", "/oauth/authorize"): "public",
-    ("POST", "/oauth/authorize/otp"): "public",
-    ("POST", "/oauth/authorize/verify"): "public",
-    ("POST", "/oauth/authorize/decide"): "citizen",
     ("POST", "/api/staff/partners"): "staff:partners:client:manage",
     ("POST", "/api/staff/partners/{client_id}/suspend"): "staff:partners:client:manage",
     ("POST", "/api/staff/partners/{client_id}/reinstate"): "staff:partners:client:manage",
@@ -117,6 +112,11 @@ EXPECTED: dict[tuple[str, str], str] = {
 # The portal's pages (immunet/web): one guard each, like routes. A citizen page without a
 # session answers 303 to /login rather than 401 (test_citizen_pages_send_anonymous_to_login).
 PAGES: dict[tuple[str, str], str] = {
+    # The OAuth authorization (consent) page of the partner path (immunet/partners/pages.py).
+    ("GET", "/oauth/authorize"): "public",
+    ("POST", "/oauth/authorize/otp"): "public",
+    ("POST", "/oauth/authorize/verify"): "public",
+    ("POST", "/oauth/authorize/decide"): "citizen",
     ("GET", "/"): "public",
     ("GET", "/lang"): "public",
     ("GET", "/login"): "public",

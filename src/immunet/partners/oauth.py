@@ -15,7 +15,8 @@ Rules, each one a test in ``tests/integration/test_partner_oauth.py``:
   implicit, no client credentials for person data.
 
 Codes and tokens are opaque 256-bit values kept only as keyed digests. Errors carry the
-OAuth error code as ``errorCode`` (the project's error shape).
+project's error shape: a stable ``OAUTHnnnn`` code, and the OAuth error name (``invalid_grant``
+and so on) in the ``WWW-Authenticate`` header.
 """
 
 from __future__ import annotations
@@ -66,52 +67,75 @@ TOKEN_DIGEST = "digest:partner-oauth"  # noqa: S105 - a label inside the digest
 
 
 class OAuthError(ApiError):
+    """An OAuth refusal in the project's error shape; the RFC 6749/9449 error code travels
+    in ``WWW-Authenticate`` (``error="..."``), as RFC 6750 §3 does for resource errors."""
+
     status_code = 400
-    error_code = "invalid_request"
+    error_code = "OAUTH0001"
+    oauth_error = "invalid_request"
     message = "The request is not valid."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        scheme = "DPoP" if type(self).status_code in (401, 403) else "OAuth"
+        self.headers.setdefault("WWW-Authenticate", f'{scheme} error="{self.oauth_error}"')
+
+
+class UnsupportedResponseType(OAuthError):
+    error_code = "OAUTH0010"
+    oauth_error = "unsupported_response_type"
+    message = "Only the authorization code flow (response_type=code) is supported."
 
 
 class InvalidClient(OAuthError):
     status_code = 401
-    error_code = "invalid_client"
+    error_code = "OAUTH0002"
+    oauth_error = "invalid_client"
     message = "Client authentication failed."
 
 
 class InvalidGrant(OAuthError):
-    error_code = "invalid_grant"
+    error_code = "OAUTH0003"
+    oauth_error = "invalid_grant"
     message = "The authorization grant is not valid."
 
 
 class UnsupportedGrantType(OAuthError):
-    error_code = "unsupported_grant_type"
+    error_code = "OAUTH0004"
+    oauth_error = "unsupported_grant_type"
     message = "Only the authorization_code and refresh_token grants are supported."
 
 
 class InvalidScope(OAuthError):
-    error_code = "invalid_scope"
+    error_code = "OAUTH0005"
+    oauth_error = "invalid_scope"
     message = "The requested scope is not allowed for this client."
 
 
 class InvalidDpopProof(OAuthError):
     status_code = 401
-    error_code = "invalid_dpop_proof"
+    error_code = "OAUTH0006"
+    oauth_error = "invalid_dpop_proof"
     message = "The DPoP proof is missing or not valid."
 
 
 class InvalidToken(OAuthError):
     status_code = 401
-    error_code = "invalid_token"
+    error_code = "OAUTH0007"
+    oauth_error = "invalid_token"
     message = "The access token is missing, expired, revoked or not bound to this key."
 
 
 class InsufficientScope(OAuthError):
     status_code = 403
-    error_code = "insufficient_scope"
+    error_code = "OAUTH0008"
+    oauth_error = "insufficient_scope"
     message = "The token does not grant this scope or this person."
 
 
 class AuthorizationRequestInvalid(OAuthError):
-    error_code = "invalid_request_uri"
+    error_code = "OAUTH0009"
+    oauth_error = "invalid_request_uri"
     message = "The authorization request is unknown, expired or already used."
 
 
@@ -282,7 +306,7 @@ async def push_authorization_request(
     if "request_uri" in form:
         raise OAuthError("request_uri is not allowed in a pushed request.")
     if form.get("response_type") != "code":
-        raise OAuthError("response_type must be code.", error_code="unsupported_response_type")
+        raise UnsupportedResponseType()
     redirect_uri = form.get("redirect_uri", "")
     if redirect_uri not in client.redirect_uris:
         raise OAuthError("redirect_uri is not registered for this client.")
