@@ -28,6 +28,7 @@ from immunet.http import (
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
 from immunet.partners.oauth_routes import router as partner_oauth_router
+from immunet.partners.resource_routes import router as partner_resource_router
 from immunet.partners.routes import staff_router as partner_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
@@ -109,6 +110,7 @@ ROUTERS: list[APIRouter] = [
     disclosure_router,
     partner_staff_router,
     partner_oauth_router,
+    partner_resource_router,
 ]
 
 

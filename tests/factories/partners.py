@@ -47,6 +47,7 @@ async def register_partner(
     scopes: tuple[str, ...] = ("immunization.read", "certificate.read", "appointment.write"),
     reads_per_minute: int = 60,
     reads_per_day: int = 10_000,
+    **_ignored: Any,
 ) -> RegisteredPartner:
     keys = new_keys()
     created = await add_partner_client(

@@ -171,6 +171,8 @@ class AccessGrant:
     beneficiary_id: int
     scopes: list[str]
     purpose: str
+    reads_per_minute: int
+    reads_per_day: int
 
 
 def issuer(ctx: AppContext) -> str:
@@ -715,4 +717,6 @@ async def resolve_access_token(ctx: AppContext, token: str, *, jkt: str) -> Acce
         beneficiary_id=grant.beneficiary_id,
         scopes=list(grant.scopes),
         purpose=grant.purpose,
+        reads_per_minute=client.reads_per_minute,
+        reads_per_day=client.reads_per_day,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field
@@ -65,3 +66,18 @@ class PartnerClientsResponse(Out):
     next: str | None = Field(
         default=None, description="Pass as `after` to read the next page; null on the last."
     )
+
+
+class ConsentOut(Out):
+    consent_id: str
+    partner: str
+    purpose: str
+    beneficiary_reference_id: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    status: str = Field(description="active, expired or revoked")
+
+
+class ConsentsResponse(Out):
+    consents: list[ConsentOut]

@@ -94,6 +94,7 @@ class AuditAction(StrEnum):
     PARTNER_CONSENT_GRANTED = "partners:consent:granted"
     PARTNER_CONSENT_DENIED = "partners:consent:denied"
     PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
+    PARTNER_PERSON_READ = "partners:person:read"
 
 
 @dataclass(frozen=True)
