@@ -4,10 +4,14 @@ log and data summary, and the client's quotas."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fhir.resources.R4B.bundle import Bundle
 from joserfc.jwk import ECKey
 
+from immunet.partners import service
 from immunet.partners.models import PartnerGrant
+from immunet.partners.resources import BREACHES_PER_HOUR
 from tests.conftest import bearer, login
 from tests.factories.certificates import record_dose
 from tests.factories.partners import REDIRECT_URI, OAuthClient, register_partner
@@ -135,3 +139,40 @@ async def test_quota_per_client_answers_429(client, ctx, clock, outbox, settings
     assert (await _read(client, oc, token)).status_code == 200
     third = await _read(client, oc, token)
     assert third.status_code == 429 and "retry-after" in third.headers
+
+
+async def test_repeated_breaches_suspend_the_client(client, ctx, clock, outbox, settings):
+    reference = await _citizen_with_beneficiary(client, outbox)
+    oc, token = await _tokens(
+        client,
+        ctx,
+        clock,
+        outbox,
+        settings,
+        reference,
+        scope="immunization.read",
+        reads_per_minute=1,
+    )
+    assert (await _read(client, oc, token)).status_code == 200
+    statuses = [(await _read(client, oc, token)).status_code for _ in range(BREACHES_PER_HOUR + 1)]
+    assert set(statuses) == {429}
+    views, _ = await service.list_clients(ctx)
+    assert [(v.client_id, v.state) for v in views] == [(oc.partner.client_id, "suspended")]
+    # Suspended: even once the minute has passed, the token is refused.
+    clock.advance(dt.timedelta(seconds=61))
+    assert (await _read(client, oc, token)).status_code == 401
+    async with ctx.db.reader() as session:
+        from sqlalchemy import select
+
+        from immunet.security.models import AuditEvent
+
+        actors = (
+            (
+                await session.execute(
+                    select(AuditEvent.actor).where(AuditEvent.action == "partners:client:suspended")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert actors == ["operator:misuse-defence"]
