@@ -101,6 +101,15 @@ async def test_a_token_without_the_scope_gets_403(client, ctx, clock, outbox, se
     )
     response = await _read(client, oc, token)
     assert response.status_code == 403, response.text
+    # The scope it holds: no certificate yet (404), then the signed formats.
+    missing = await _read(client, oc, token, path="/partner/v1/certificate")
+    assert missing.status_code == 404 and missing.json()["errorCode"] == "PARTNER0415"
+    issued = await record_dose(ctx, reference, dose=1, center_id=None)
+    found = await _read(client, oc, token, path="/partner/v1/certificate")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["certificate_id"] == issued.certificate_id
+    assert {"vc", "dcc", "shc", "fhir"} <= set(body["formats"])
 
 
 async def test_another_account_cannot_see_or_revoke_a_consent(client, ctx, clock, outbox, settings):

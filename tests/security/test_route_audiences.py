@@ -70,6 +70,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/oauth/token"): "partner",
     ("POST", "/oauth/revoke"): "partner",
     ("GET", "/partner/v1/Immunization"): "partner",
+    ("GET", "/partner/v1/certificate"): "partner",
     ("GET", "/api/v2/me/consents"): "citizen",
     ("POST", "/api/v2/me/consents/{consent_id}/revoke"): "citizen",
     ("POST", "/api/staff/partners"): "staff:partners:client:manage",

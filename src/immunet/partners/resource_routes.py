@@ -19,6 +19,7 @@ router = APIRouter(tags=["partners"])
 
 Ctx = Annotated[AppContext, Depends(app_context)]
 ImmunizationReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.IMMUNIZATION_READ])]
+CertificateReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.CERTIFICATE_READ])]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
 ConsentId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
@@ -29,6 +30,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 async def immunizations(call: ImmunizationReader, ctx: Ctx) -> JSONResponse:
     bundle: dict[str, Any] = await resources.immunization_bundle(ctx, call)
     return JSONResponse(bundle, media_type="application/fhir+json", headers=NO_STORE)
+
+
+@router.get("/partner/v1/certificate")
+async def certificate(call: CertificateReader, ctx: Ctx) -> JSONResponse:
+    formats: dict[str, Any] = await resources.certificate_formats(ctx, call)
+    return JSONResponse(formats, headers=NO_STORE)
 
 
 @router.get("/api/v2/me/consents", response_model=ConsentsResponse)

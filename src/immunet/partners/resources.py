@@ -125,6 +125,51 @@ async def immunization_bundle(ctx: AppContext, call: PartnerCall) -> dict[str, A
     }
 
 
+class NoCertificate(NotFound):
+    error_code = "PARTNER0415"
+    message = "No certificate has been issued for this person yet."
+
+
+async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:
+    """The granted person's current certificate in its signed formats (the QR payloads,
+    the verifiable credential, the FHIR bundle): what the person could download."""
+    await _count_read(ctx, call)
+    grant = call.grant
+    async with ctx.db.transaction() as session:
+        beneficiary = await session.get(Beneficiary, grant.beneficiary_id)
+        if beneficiary is None:
+            raise ConsentNotFound()
+        row = (
+            await session.execute(
+                select(IssuedCertificate)
+                .where(
+                    IssuedCertificate.beneficiary_id == grant.beneficiary_id,
+                    IssuedCertificate.revoked_at.is_(None),
+                )
+                .order_by(IssuedCertificate.version.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NoCertificate()
+        document = open_payload(ctx, row)
+        await AuditChain.append(
+            session,
+            actor=call.actor,
+            action=AuditAction.PARTNER_PERSON_READ,
+            subject_ref=f"beneficiary:{beneficiary.reference_id}",
+            purpose=grant.purpose[:64],
+            context=call.context,
+            detail={
+                "channel": "partner",
+                "organisation": grant.partner_name,
+                "scope": Scope.CERTIFICATE_READ.value,
+                "consent": grant.grant_id,
+            },
+        )
+    return {"certificate_id": row.certificate_id, "formats": document.formats}
+
+
 def _status(grant: PartnerGrant, now: dt.datetime) -> str:
     if grant.revoked_at is not None:
         return "revoked"
