@@ -30,6 +30,9 @@ from immunet.observability import probes
 from immunet.observability.metrics import REDIS_ERRORS
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
+from immunet.partners.oauth_routes import router as partner_oauth_router
+from immunet.partners.resource_routes import router as partner_resource_router
+from immunet.partners.routes import staff_router as partner_staff_router
 from immunet.people.routes import router as people_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
 from immunet.security.disclosure import router as disclosure_router
@@ -144,6 +147,9 @@ ROUTERS: list[APIRouter] = [
     oversight_staff_router,
     oversight_citizen_router,
     disclosure_router,
+    partner_staff_router,
+    partner_oauth_router,
+    partner_resource_router,
 ]
 
 

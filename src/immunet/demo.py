@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from immunet.certificates import demo as certificates_demo
 from immunet.db.migrate import upgrade_and_seed
+from immunet.partners import demo as partners_demo
 from immunet.security.keyring import Keyring
 from immunet.sessions import demo as sessions_demo
 from immunet.settings import Settings
@@ -22,6 +23,7 @@ DEMO_STEPS.append(sessions_demo.demo_centres_and_sessions)
 DEMO_STEPS.append(vaccination_demo.demo_stock_and_vaccinator)
 DEMO_STEPS.append(certificates_demo.demo_certificate_keys)
 DEMO_STEPS.append(uip_demo.demo_family)
+DEMO_STEPS.append(partners_demo.demo_partner)
 
 
 def prepare_demo(settings: Settings) -> list[str]:

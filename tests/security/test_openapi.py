@@ -88,6 +88,9 @@ def test_security_matches_the_route_audience(method, path):
     elif expected == "citizen":
         assert operation["security"] == [{"citizenBearer": []}]
         assert {"401", "429"} <= set(operation["responses"])
+    elif expected == "partner":
+        assert operation["security"] == [{"partnerDPoP": []}, {"partnerApiKey": []}]
+        assert {"401", "429"} <= set(operation["responses"])
     else:
         permission = expected.removeprefix("staff:")
         assert operation["security"] == [{"staffBearer": [permission]}]

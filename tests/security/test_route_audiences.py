@@ -66,6 +66,19 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/staff/users/{username}/disable"): "staff:staff:user:disable",
     ("POST", "/api/staff/users/{username}/reinstate"): "staff:staff:user:reinstate",
     ("POST", "/api/staff/vaccinations"): "staff:vaccination:dose:record",
+    ("GET", "/api/staff/partners"): "staff:partners:client:read",
+    ("GET", "/.well-known/oauth-authorization-server"): "public",
+    ("POST", "/oauth/par"): "partner",
+    ("POST", "/oauth/token"): "partner",
+    ("POST", "/oauth/revoke"): "partner",
+    ("GET", "/partner/v1/Immunization"): "partner",
+    ("GET", "/partner/v1/certificate"): "partner",
+    ("GET", "/api/v2/me/consents"): "citizen",
+    ("POST", "/api/v2/me/consents/{consent_id}/revoke"): "citizen",
+    ("POST", "/api/staff/partners"): "staff:partners:client:manage",
+    ("POST", "/api/staff/partners/{client_id}/suspend"): "staff:partners:client:manage",
+    ("POST", "/api/staff/partners/{client_id}/reinstate"): "staff:partners:client:manage",
+    ("POST", "/api/staff/partners/{client_id}/rotate-key"): "staff:partners:client:manage",
     ("GET", "/api/v2/admin/location/districts/{state_id}"): "public",
     ("GET", "/api/v2/admin/location/states"): "public",
     ("GET", "/api/v2/appointment/appointmentslip/download"): "citizen",
@@ -110,6 +123,11 @@ EXPECTED: dict[tuple[str, str], str] = {
 # The portal's pages (immunet/web): one guard each, like routes. A citizen page without a
 # session answers 303 to /login rather than 401 (test_citizen_pages_send_anonymous_to_login).
 PAGES: dict[tuple[str, str], str] = {
+    # The OAuth authorization (consent) page of the partner path (immunet/partners/pages.py).
+    ("GET", "/oauth/authorize"): "public",
+    ("POST", "/oauth/authorize/otp"): "public",
+    ("POST", "/oauth/authorize/verify"): "public",
+    ("POST", "/oauth/authorize/decide"): "citizen",
     ("GET", "/"): "public",
     ("GET", "/dashboard"): "public",
     ("GET", "/lang"): "public",

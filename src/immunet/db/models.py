@@ -9,6 +9,7 @@ from immunet.geography import centers as center_models
 from immunet.geography import models as geography_models
 from immunet.outbox import models as outbox_models
 from immunet.oversight import models as oversight_models
+from immunet.partners import models as partner_models
 from immunet.people import models as people_models
 from immunet.security import models as security_models
 from immunet.sessions import models as session_models
@@ -23,6 +24,7 @@ __all__ = [
     "geography_models",
     "outbox_models",
     "oversight_models",
+    "partner_models",
     "people_models",
     "security_models",
     "session_models",

@@ -413,6 +413,9 @@ class _Who:
         if prefix == "citizen":
             # Another account (e.g. one that registered the same ID number): never which.
             return ("another immunet account", "citizen")
+        if prefix == "partner":
+            # A partner app acting on the citizen's consent: its registered name.
+            return (str(detail.get("organisation") or "partner app"), "partner")
         if prefix != "staff" or not rest.isdigit():
             return ("immunet operations", prefix or "system")
         role = str(detail.get("role") or "")
@@ -840,7 +843,7 @@ async def data_summary(ctx: AppContext, *, actor: CitizenPrincipal) -> DataSumma
                     select(AuditEvent.actor, AuditEvent.detail)
                     .where(
                         AuditEvent.subject_ref.in_(list(refs)),
-                        AuditEvent.actor.like("staff:%"),
+                        AuditEvent.actor.like("staff:%") | AuditEvent.actor.like("partner:%"),
                     )
                     .distinct()
                 )

@@ -90,6 +90,14 @@ class AuditAction(StrEnum):
     DISPUTE_RESOLVED = "staff:dispute:resolved"
     STAFF_LOOKUPS_FROZEN = "staff:user:lookups-frozen"
     STAFF_PASSWORD_CHANGED = "staff:user:password-changed"  # noqa: S105 - an event name
+    PARTNER_CREATED = "partners:client:created"
+    PARTNER_SUSPENDED = "partners:client:suspended"
+    PARTNER_REINSTATED = "partners:client:reinstated"
+    PARTNER_KEY_ROTATED = "partners:client:key-rotated"
+    PARTNER_CONSENT_GRANTED = "partners:consent:granted"
+    PARTNER_CONSENT_DENIED = "partners:consent:denied"
+    PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
+    PARTNER_PERSON_READ = "partners:person:read"
 
 
 @dataclass(frozen=True)

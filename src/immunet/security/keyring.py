@@ -52,6 +52,7 @@ class Purpose(StrEnum):
     PARTNER_TOKEN = "token:partner"  # noqa: S105
     RATE_LIMIT_KEY = "digest:rate-limit"
     IDEMPOTENCY_KEY = "digest:idempotency"
+    PARTNER_API_KEY = "digest:partner-api-key"
 
 
 def _b64(data: bytes) -> str:

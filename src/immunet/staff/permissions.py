@@ -41,6 +41,8 @@ class Permission(StrEnum):
     DISPUTE_READ = "oversight:dispute:read"
     DISPUTE_RESOLVE = "oversight:dispute:resolve"
     BREAK_GLASS = "people:record:break-glass"
+    PARTNER_MANAGE = "partners:client:manage"
+    PARTNER_READ = "partners:client:read"
 
 
 # Rank: a user may create users only of a strictly lower rank.
@@ -75,7 +77,8 @@ _ADMIN = {
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.NATIONAL_ADMIN: frozenset(_ADMIN),
+    # Partners are registered nationally: only national admins manage them.
+    Role.NATIONAL_ADMIN: frozenset(_ADMIN | {Permission.PARTNER_MANAGE, Permission.PARTNER_READ}),
     Role.STATE_ADMIN: frozenset(_ADMIN),
     Role.DISTRICT_ADMIN: frozenset(_ADMIN),
     Role.FACILITY_MANAGER: frozenset(

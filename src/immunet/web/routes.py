@@ -607,12 +607,17 @@ PAGE_ENDPOINTS = frozenset(route.endpoint for route in router.routes if hasattr(
 
 def install(app: FastAPI) -> None:
     """Mount the pages, and answer their refusals as pages (the API keeps JSON)."""
+    from immunet.partners.pages import router as partner_router
     from immunet.web.staff_pages import router as staff_router
 
     app.include_router(router)
     app.include_router(staff_router)
+    app.include_router(partner_router)  # the OAuth authorization (consent) page
     page_endpoints = PAGE_ENDPOINTS | {
-        route.endpoint for route in staff_router.routes if hasattr(route, "endpoint")
+        route.endpoint
+        for extra in (staff_router, partner_router)
+        for route in extra.routes
+        if hasattr(route, "endpoint")
     }
     api_handler: Any = app.exception_handlers[ApiError]
 

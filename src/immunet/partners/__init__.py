@@ -1,0 +1,1 @@
+"""Partner apps acting for a consenting citizen, and research clients (issue #10)."""

@@ -1,0 +1,122 @@
+"""Guards of the partner path: a client authenticated by ``private_key_jwt`` (the OAuth
+endpoints), and a DPoP-bound access token with its scope (the ``/partner/v1`` resources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+
+from immunet.partners import oauth
+from immunet.partners.scopes import Scope
+from immunet.security.access import Audience, Guard, app_context, request_context
+from immunet.security.audit import RequestContext
+from immunet.security.ratelimit import Limit
+
+MAX_FORM_BYTES = 16 * 1024
+MAX_FORM_FIELDS = 20
+
+
+@dataclass(frozen=True)
+class ClientCall:
+    client: oauth.AuthenticatedClient
+    form: dict[str, str]
+    jkt: str | None
+    context: RequestContext
+
+
+@dataclass(frozen=True)
+class PartnerCall:
+    grant: oauth.AccessGrant
+    context: RequestContext
+
+    @property
+    def actor(self) -> str:
+        return f"partner:{self.grant.client_id}"
+
+
+async def read_oauth_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body; a repeated parameter is refused."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise oauth.OAuthError("The body is application/x-www-form-urlencoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise oauth.OAuthError("The request body is too large.")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError as exc:
+        raise oauth.OAuthError() from exc
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise oauth.OAuthError("A parameter is repeated.")  # RFC 6749 §3.1
+        form[key] = value
+    return form
+
+
+def public_url_of(request: Request) -> str:
+    """The URL the client addressed, as the issuer names it (``htu`` and ``aud`` use it)."""
+    return oauth.issuer(app_context(request)) + request.url.path
+
+
+class PartnerClientGuard(Guard):
+    """A registered, active partner app proving its key (``private_key_jwt``)."""
+
+    audience = Audience.PARTNER
+
+    def __init__(self, *, dpop: bool) -> None:
+        self.dpop = dpop
+
+    async def __call__(self, request: Request) -> ClientCall:
+        ctx = app_context(request)
+        try:
+            form = await read_oauth_form(request)
+        except oauth.OAuthError as exc:
+            # No readable form, so no client authentication: the client is unknown.
+            raise oauth.InvalidClient() from exc
+        endpoint = public_url_of(request)
+        client = await oauth.authenticate_client(ctx, form, endpoint=endpoint)
+        limit = Limit("partner-oauth-per-client", ctx.settings.api_requests_per_minute, 60)
+        await ctx.limiter.hit(limit, client.client_id)
+        jkt = None
+        if self.dpop:
+            jkt = await oauth.verify_dpop(
+                ctx, request.headers.get("dpop"), method=request.method, url=endpoint
+            )
+        return ClientCall(client, form, jkt, request_context(request))
+
+
+class PartnerTokenGuard(Guard):
+    """``Authorization: DPoP <token>`` with a proof by the bound key, and one scope."""
+
+    audience = Audience.PARTNER
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> PartnerCall:
+        ctx = app_context(request)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "dpop" or not token.strip():
+            raise oauth.InvalidToken(headers={"WWW-Authenticate": 'DPoP algs="ES256 PS256 EdDSA"'})
+        token = token.strip()
+        jkt = await oauth.verify_dpop(
+            ctx,
+            request.headers.get("dpop"),
+            method=request.method,
+            url=public_url_of(request),
+            access_token=token,
+        )
+        grant = await oauth.resolve_access_token(ctx, token, jkt=jkt)
+        if self.scope.value not in grant.scopes:
+            raise oauth.InsufficientScope()
+        return PartnerCall(grant, request_context(request))
+
+
+PARTNER_CLIENT = PartnerClientGuard(dpop=False)
+PARTNER_CLIENT_DPOP = PartnerClientGuard(dpop=True)
+PARTNER_TOKEN = {scope: PartnerTokenGuard(scope) for scope in Scope}

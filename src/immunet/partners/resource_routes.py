@@ -1,0 +1,65 @@
+"""``/partner/v1``: what a partner app does with a DPoP-bound token; and the citizen's
+``/api/v2/me/consents`` (see and withdraw grants)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+from fastapi.responses import JSONResponse
+
+from immunet.context import AppContext
+from immunet.partners import resources
+from immunet.partners.guards import PARTNER_TOKEN, PartnerCall
+from immunet.partners.schemas import ConsentOut, ConsentsResponse
+from immunet.partners.scopes import Scope
+from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
+
+router = APIRouter(tags=["partners"])
+
+Ctx = Annotated[AppContext, Depends(app_context)]
+ImmunizationReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.IMMUNIZATION_READ])]
+CertificateReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.CERTIFICATE_READ])]
+Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
+ConsentId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/partner/v1/Immunization")
+async def immunizations(call: ImmunizationReader, ctx: Ctx) -> JSONResponse:
+    bundle: dict[str, Any] = await resources.immunization_bundle(ctx, call)
+    return JSONResponse(bundle, media_type="application/fhir+json", headers=NO_STORE)
+
+
+@router.get("/partner/v1/certificate")
+async def certificate(call: CertificateReader, ctx: Ctx) -> JSONResponse:
+    formats: dict[str, Any] = await resources.certificate_formats(ctx, call)
+    return JSONResponse(formats, headers=NO_STORE)
+
+
+@router.get("/api/v2/me/consents", response_model=ConsentsResponse)
+async def consents(principal: Citizen, ctx: Ctx, response: Response) -> ConsentsResponse:
+    views = await resources.list_consents(ctx, actor=principal)
+    response.headers.update(NO_STORE)
+    return ConsentsResponse(
+        consents=[
+            ConsentOut(
+                consent_id=v.consent_id,
+                partner=v.partner,
+                purpose=v.purpose,
+                beneficiary_reference_id=v.beneficiary_reference_id,
+                scopes=v.scopes,
+                created_at=v.created_at,
+                expires_at=v.expires_at,
+                status=v.status,
+            )
+            for v in views
+        ]
+    )
+
+
+@router.post("/api/v2/me/consents/{consent_id}/revoke", status_code=204)
+async def revoke_consent(consent_id: ConsentId, principal: Citizen, ctx: Ctx) -> Response:
+    await resources.revoke_consent(ctx, consent_id, actor=principal)
+    return Response(status_code=204)
