@@ -157,8 +157,6 @@ def _fuzz(
                 )
                 if answered is not None and response.status_code < 300:
                     answered.add(operation.label)
-                if answered is not None:
-                    print("DEBUG", operation.label, response.status_code, response.text[:300])
                 if case.formatted_path != "/readyz":  # its 503 is documented: not ready
                     assert response.status_code < 500, (case.method, case.formatted_path)
                 case.validate_response(response, checks=CHECKS)
@@ -287,7 +285,7 @@ async def test_the_served_app_conforms_to_its_document(settings, keyring, clock,
     citizen = await make_citizen(context, "9899900001")
     reference = await add_beneficiary(context, citizen)
     # A dose and its certificate: what the partner's consented reads return.
-    await record_dose(context, reference, dose=1, center_id=center)
+    await record_dose(context, reference, dose=1, center_id=None)
     partner = await _partner_token(changed, context, outbox, clock, citizen.mobile, reference)
     staff = {
         role: (await make_staff(context, role, place.format(center=center))).token
