@@ -51,8 +51,9 @@ ERROR_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-# Audience → the security scheme(s) its guard checks. A partner (DPoP-bound token or
-# ``x-api-key``) and research audience get their schemes once a route uses them.
+# Audience → the security scheme(s) its guard checks, unless the guard names its own
+# (``Guard.schemes``). Schemes are published only once a route uses them: ``x-api-key``
+# (Co-WIN's partner key) is declared here but no route accepts it yet, so it is not listed.
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "citizenBearer": {
         "type": "http",
@@ -79,7 +80,7 @@ AUDIENCE_SCHEMES: dict[Audience, list[str]] = {
     Audience.PUBLIC: [],
     Audience.CITIZEN: ["citizenBearer"],
     Audience.STAFF: ["staffBearer"],
-    Audience.PARTNER: ["partnerDPoP", "partnerApiKey"],
+    Audience.PARTNER: ["partnerDPoP"],
     Audience.RESEARCH: ["researchBearer"],
 }
 
@@ -293,6 +294,13 @@ def complete(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                     declared.update(entry)
             audience = guard.audience if guard else Audience.PUBLIC
             names = AUDIENCE_SCHEMES[audience]
+            if guard is not None and guard.schemes is not None:
+                names = list(guard.schemes)
+                if not names and audience is Audience.PARTNER:
+                    operation["x-client-authentication"] = (
+                        "private_key_jwt (RFC 7523): client_id, client_assertion_type and "
+                        "client_assertion in the form body"
+                    )
             roles = [guard.permission] if guard is not None and guard.permission else []
             # Alternatives (a partner may use either scheme): one requirement object each.
             operation["security"] = [{name: roles} for name in names]

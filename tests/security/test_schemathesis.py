@@ -8,6 +8,10 @@ without it). Three phases, each bounded to keep CI within minutes:
 * anonymous: every operation, ``MAX_EXAMPLES`` cases each;
 * as a citizen and as each staff role: the operations whose ``security`` names that caller's
   scheme, ``ROLE_EXAMPLES`` cases each, with a real token of that caller;
+* as a partner app: the ``/partner/v1`` operations (declared ``partnerDPoP``) with an access
+  token obtained once through the real flow (PAR, the citizen's OTP consent, code, token)
+  and, per generated case, a fresh DPoP proof signed by the bound key (schemathesis' auth
+  hook: ``get`` gives the token, ``set`` adds ``Authorization: DPoP`` and the proof);
 * stateful: schemathesis' state machine over the links it infers from the document (a
   response's values feed the next request), as a citizen and as a national admin.
 
@@ -21,6 +25,7 @@ import asyncio
 import socket
 import tomllib
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import hypothesis
@@ -33,11 +38,16 @@ from schemathesis.specs.openapi import checks
 from immunet.app import create_app
 from immunet.certificates import service as certificate_service
 from immunet.context import build_context
+from immunet.people.identifiers import normalize_mobile
+from tests.factories.certificates import record_dose
+from tests.factories.partners import REDIRECT_URI, OAuthClient, register_partner
 from tests.factories.sessions import add_beneficiary, make_center, make_citizen
 from tests.factories.staff import make_staff
+from tests.web.portal import open_browser
 
 MAX_EXAMPLES = 6
 ROLE_EXAMPLES = 2
+PARTNER_EXAMPLES = 10  # two operations only: more cases each, still a second or two
 STATEFUL_EXAMPLES = 6
 STATEFUL_STEPS = 5
 STAFF_ROLES = {
@@ -78,10 +88,31 @@ def _fuzz(
     base_url: str,
     *,
     token: str | None = None,
+    partner: tuple[OAuthClient, str] | None = None,
     only: set[tuple[str, str]] | None = None,
     examples: int = MAX_EXAMPLES,
+    answered: set[str] | None = None,
 ) -> tuple[list[str], set[str], int]:
     schema = schemathesis.openapi.from_dict(spec)
+    if partner is not None:
+        oc, access_token = partner
+
+        @schema.auth()
+        class PartnerDPoP:
+            """The partner's token (obtained once, by the real flow) and, set on each
+            generated case, a fresh proof for that case's method and path."""
+
+            def get(self, case: schemathesis.Case, ctx: object) -> str:
+                return access_token
+
+            def set(self, case: schemathesis.Case, data: str, ctx: object) -> None:
+                proof = oc.dpop(case.method.upper(), case.formatted_path, access_token=data)
+                case.headers = {
+                    **(case.headers or {}),
+                    "Authorization": f"DPoP {data}",
+                    "DPoP": proof,
+                }
+
     failures: list[str] = []
     seen: set[str] = set()
     sent = 0
@@ -102,9 +133,13 @@ def _fuzz(
                 suppress_health_check=list(hypothesis.HealthCheck),
                 phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
             )
-            @hypothesis.given(case=operation.as_strategy())
+            @hypothesis.given(
+                case=operation.as_strategy(auth_storage=schema.auth if partner else None)
+            )
             def run(case: schemathesis.Case) -> None:
-                if token is not None:
+                if partner is not None:
+                    pass  # the auth hook set the token and this case's own DPoP proof
+                elif token is not None:
                     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
                 elif case.headers and "Authorization" in case.headers:
                     # Generated credentials are random text (some not even a legal header
@@ -120,6 +155,8 @@ def _fuzz(
                     case.formatted_path,
                     **{k: v for k, v in kwargs.items() if k in wanted},
                 )
+                if answered is not None and response.status_code < 300:
+                    answered.add(operation.label)
                 if case.formatted_path != "/readyz":  # its 503 is documented: not ready
                     assert response.status_code < 500, (case.method, case.formatted_path)
                 case.validate_response(response, checks=CHECKS)
@@ -174,6 +211,50 @@ def _stateful(spec: dict, base_url: str, token: str, paths: str) -> tuple[list[s
     return failures, calls
 
 
+async def _partner_token(
+    settings, context, outbox, clock, mobile: str, reference: str
+) -> tuple[OAuthClient, str]:
+    """A DPoP-bound access token, the way a partner app gets one: PAR (private_key_jwt, PKCE),
+    the citizen's consent on immunet's own pages (OTP to their mobile, one beneficiary,
+    Allow), the code, and the token request with a DPoP proof."""
+    partner = await register_partner(context, reads_per_minute=6000, reads_per_day=10**5)
+    oc = OAuthClient(partner, clock)
+    async for browser in open_browser(settings, context):
+        par = await oc.par(browser.http)
+        assert par.status_code == 201, par.text
+        request_uri = par.json()["request_uri"]
+        ids = {"client_id": partner.client_id, "request_uri": request_uri}
+        start = await browser.get("/oauth/authorize", **ids)
+        assert start.status == 200, start.text
+        sent = await browser.submit(start, "/oauth/authorize/otp", **ids, mobile=mobile)
+        otp = outbox.last_otp(normalize_mobile(mobile))
+        chooser = await browser.submit(
+            sent, "/oauth/authorize/verify", **ids, txn=sent.hidden("txn"), otp=otp
+        )
+        assert chooser.status == 200, chooser.text
+        done = await browser.submit(
+            chooser,
+            "/oauth/authorize/decide",
+            **ids,
+            beneficiary=reference,
+            decision="allow",
+        )
+        assert done.status == 303, done.text
+        query = parse_qs(urlsplit(done.response.headers["location"]).query)
+        issued = await oc.token(
+            browser.http,
+            {
+                "grant_type": "authorization_code",
+                "code": query["code"][0],
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": oc.verifier,
+            },
+        )
+        assert issued.status_code == 200, issued.text
+        return oc, str(issued.json()["access_token"])
+    raise AssertionError("no browser")
+
+
 EXCEPTIONS = tomllib.loads(
     (Path(__file__).with_name("schemathesis_exceptions.toml")).read_text(encoding="utf-8")
 )["exception"]
@@ -192,7 +273,7 @@ FUZZ_LIMITS = {
 }
 
 
-async def test_the_served_app_conforms_to_its_document(settings, keyring, clock):
+async def test_the_served_app_conforms_to_its_document(settings, keyring, clock, outbox):
     changed = settings.model_copy(update=FUZZ_LIMITS)
     context = build_context(changed, keyring=keyring)
     context.clock = clock
@@ -202,7 +283,10 @@ async def test_the_served_app_conforms_to_its_document(settings, keyring, clock)
         await certificate_service.active_keyset(context, session)
     center = await make_center(context)
     citizen = await make_citizen(context, "9899900001")
-    await add_beneficiary(context, citizen)
+    reference = await add_beneficiary(context, citizen)
+    # A dose and its certificate: what the partner's consented reads return.
+    await record_dose(context, reference, dose=1, center_id=None)
+    partner = await _partner_token(changed, context, outbox, clock, citizen.mobile, reference)
     staff = {
         role: (await make_staff(context, role, place.format(center=center))).token
         for role, place in STAFF_ROLES.items()
@@ -224,11 +308,22 @@ async def test_the_served_app_conforms_to_its_document(settings, keyring, clock)
         failures, seen, sent = await asyncio.to_thread(_fuzz, spec, base)
         as_citizen = _secured_by(spec, "citizenBearer")
         as_staff = _secured_by(spec, "staffBearer")
+        as_partner = _secured_by(spec, "partnerDPoP")
+        partner_ok: set[str] = set()  # the token and proofs really work, not only 401s
+        role_runs: list[tuple[str, str | None, set[tuple[str, str]]]]
         role_runs = [("citizen", citizen.token, as_citizen)]
         role_runs += [(role, token, as_staff) for role, token in staff.items()]
+        role_runs.append(("partner", None, as_partner))
         for role, token, only in role_runs:
             failed, role_seen, role_sent = await asyncio.to_thread(
-                _fuzz, spec, base, token=token, only=only, examples=ROLE_EXAMPLES
+                _fuzz,
+                spec,
+                base,
+                token=token,
+                partner=partner if role == "partner" else None,
+                only=only,
+                examples=PARTNER_EXAMPLES if role == "partner" else ROLE_EXAMPLES,
+                answered=partner_ok if role == "partner" else None,
             )
             failures += [f"as {role}: {f}" for f in failed]
             assert len(role_seen) == len(only), role  # every operation of that audience
@@ -253,7 +348,8 @@ async def test_the_served_app_conforms_to_its_document(settings, keyring, clock)
     operations = sum(len(item) for item in spec["paths"].values())
     assert len(seen) == operations  # not vacuous: every operation was exercised
     assert sent >= 2 * operations
-    assert as_citizen and as_staff
+    assert as_citizen and as_staff and as_partner
+    assert len(partner_ok) == len(as_partner), partner_ok
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -106,7 +106,8 @@ async def coverage_report(
         raise InvalidReport(f"from..to must be at most {MAX_MONTHS} months")
     months_set = set(months)
     cipher = ctx.keyring.field_cipher
-    async with ctx.db.reader() as session:
+    # Monthly aggregates may be seconds stale: a replica within the lag bound serves them.
+    async with ctx.db.replica_reader() as session:
         children = (
             await session.execute(
                 select(

@@ -160,7 +160,8 @@ async def public_doses_report(
         )
         .group_by(column)
     )
-    async with ctx.db.reader() as session:
+    # Public aggregates (cached by the portal too): a replica within the lag bound serves them.
+    async with ctx.db.replica_reader() as session:
         counts = {str(key): int(count) for key, count in (await session.execute(query)).all()}
     cells, total = suppress(dict(sorted(counts.items())))
     return DoseReport(str(group_by), first, last, cells, total)

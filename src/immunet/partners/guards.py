@@ -67,6 +67,9 @@ class PartnerClientGuard(Guard):
     """A registered, active partner app proving its key (``private_key_jwt``)."""
 
     audience = Audience.PARTNER
+    # private_key_jwt (RFC 7523) travels in the form body, which no OpenAPI security scheme
+    # can name: the operations declare none and say so in ``x-client-authentication``.
+    schemes = ()
 
     def __init__(self, *, dpop: bool) -> None:
         self.dpop = dpop
@@ -94,9 +97,11 @@ class PartnerTokenGuard(Guard):
     """``Authorization: DPoP <token>`` with a proof by the bound key, and one scope."""
 
     audience = Audience.PARTNER
+    schemes = ("partnerDPoP",)
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
+        self.permission = scope.value  # the scope the token must carry, in the document
 
     async def __call__(self, request: Request) -> PartnerCall:
         ctx = app_context(request)

@@ -26,10 +26,37 @@ ConsentId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.get("/partner/v1/Immunization")
-async def immunizations(call: ImmunizationReader, ctx: Ctx) -> JSONResponse:
+class FhirJSONResponse(JSONResponse):
+    """FHIR's own media type (R4 §3.1.0.1.8), so the document names what is sent."""
+
+    media_type = "application/fhir+json"
+
+
+BUNDLE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A FHIR R4 searchset Bundle of the consented person's immunizations.",
+        "content": {
+            "application/fhir+json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["resourceType", "type", "entry"],
+                    "properties": {
+                        "resourceType": {"const": "Bundle"},
+                        "type": {"const": "searchset"},
+                        "total": {"type": "integer", "minimum": 0},
+                        "entry": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/partner/v1/Immunization", response_class=FhirJSONResponse, responses=BUNDLE_DOC)
+async def immunizations(call: ImmunizationReader, ctx: Ctx) -> FhirJSONResponse:
     bundle: dict[str, Any] = await resources.immunization_bundle(ctx, call)
-    return JSONResponse(bundle, media_type="application/fhir+json", headers=NO_STORE)
+    return FhirJSONResponse(bundle, headers=NO_STORE)
 
 
 @router.get("/partner/v1/certificate")

@@ -96,6 +96,9 @@ class Guard:
 
     audience: Audience
     permission: str | None = None
+    # The OpenAPI security schemes this guard checks, when not its audience's (openapi.py):
+    # a partner's OAuth endpoints authenticate in the body, its resources by DPoP only.
+    schemes: tuple[str, ...] | None = None
 
     async def __call__(self, request: Request) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -151,6 +152,14 @@ async def routine_histories(
     return history, pregnant
 
 
+def _in_catchment(center_id: int) -> tuple[Any, ...]:
+    return (
+        Beneficiary.home_center_id == center_id,
+        Beneficiary.category.in_(CATEGORIES),
+        Beneficiary.is_canary.is_(False),
+    )
+
+
 async def due_list(
     ctx: AppContext,
     *,
@@ -170,42 +179,58 @@ async def due_list(
     check_range(start, end)
     if group is not None and group not in uip.schedule_group_names():
         raise InvalidDueQuery("vaccine_group is not a group of the national schedule")
-    async with ctx.db.transaction() as session:
-        stmt = (
-            select(Beneficiary)
-            .where(
-                Beneficiary.home_center_id == center_id,
-                Beneficiary.category.in_(CATEGORIES),
-                Beneficiary.is_canary.is_(False),
-            )
-            .order_by(Beneficiary.reference_id)
-            .limit(limit * SCAN_FACTOR)
+    stmt = (
+        select(Beneficiary)
+        .where(*_in_catchment(center_id))
+        .order_by(Beneficiary.reference_id)
+        .limit(limit * SCAN_FACTOR)
+    )
+    if after is not None:
+        stmt = stmt.where(Beneficiary.reference_id > after)
+
+    def lines_of(
+        row: Beneficiary, history: dict[int, list[tuple[dt.date, str]]], pregnant: set[int]
+    ) -> list[DueLine]:
+        # Decrypted for the forecast only; shown (and audited) only if something is due.
+        view = reveal(ctx.keyring, row, mobile="", vault_number=None)
+        return due_lines(
+            view.date_of_birth or dt.date(view.birth_year, 1, 1),
+            sorted(history[row.id]),
+            today=today,
+            start=start,
+            end=end,
+            pregnant=row.id in pregnant and row.category == "pregnant",
+            group=group,
         )
-        if after is not None:
-            stmt = stmt.where(Beneficiary.reference_id > after)
-        candidates = list((await session.execute(stmt)).scalars())
-        ids = [c.id for c in candidates]
-        history, pregnant = await routine_histories(session, ids)
-        shown: list[tuple[Beneficiary, list[DueLine]]] = []
+
+    # The scan (the costly part: limit x SCAN_FACTOR people and their doses) may read a
+    # replica within the lag bound (decision 0020). It only chooses whom to consider.
+    async with ctx.db.replica_reader() as replica:
+        candidates = list((await replica.execute(stmt)).scalars())
+        history, pregnant = await routine_histories(replica, [c.id for c in candidates])
+        chosen: list[int] = []
         last_scanned: str | None = None
         for row in candidates:
-            if len(shown) == limit:
+            if len(chosen) == limit:
                 break
             last_scanned = row.reference_id
-            # Decrypted for the forecast only; shown (and audited) only if something is due.
-            view = reveal(ctx.keyring, row, mobile="", vault_number=None)
-            dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
-            lines = due_lines(
-                dob,
-                sorted(history[row.id]),
-                today=today,
-                start=start,
-                end=end,
-                pregnant=row.id in pregnant and row.category == "pregnant",
-                group=group,
-            )
-            if lines:
-                shown.append((row, lines))
+            if lines_of(row, history, pregnant):
+                chosen.append(row.id)
+    # What is shown is read, checked, counted and audited on the primary: a person who
+    # left the catchment, became a canary or got the dose since the replica's snapshot is
+    # dropped here rather than shown stale (or failing the whole page's access check).
+    async with ctx.db.transaction() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(Beneficiary)
+                    .where(Beneficiary.id.in_(chosen), *_in_catchment(center_id))
+                    .order_by(Beneficiary.reference_id)
+                )
+            ).scalars()
+        )
+        history, pregnant = await routine_histories(session, [r.id for r in rows])
+        shown = [(row, lines) for row in rows if (lines := lines_of(row, history, pregnant))]
         accesses = await authorize_people_for_staff(
             ctx,
             session,
@@ -220,5 +245,5 @@ async def due_list(
             DueEntry(reveal(ctx.keyring, row, mobile="", vault_number=None), lines)
             for row, lines in shown
         ]
-    more = len(candidates) == limit * SCAN_FACTOR or len(shown) == limit
+    more = len(candidates) == limit * SCAN_FACTOR or len(chosen) == limit
     return DuePage(today, start, end, entries, last_scanned if more else None)

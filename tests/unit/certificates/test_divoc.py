@@ -6,6 +6,7 @@ context (GPL-3.0, test data only: immunet bundles none of it)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -133,3 +134,34 @@ def test_no_divoc_context_is_bundled() -> None:
     folder = resources.files("immunet.certificates").joinpath("data/contexts")
     for item in folder.iterdir():
         assert "cowin.gov.in" not in item.read_text(encoding="utf-8"), item.name
+
+
+# A 2021 Co-WIN credential (DIVOC v1 context), as published with the WHO's DDCC validator's
+# tests, checked under the Government of India key of the PathCheck trust registry.
+V1 = "https://cowin.gov.in/credentials/vaccination/v1"
+INDIA_PEM = (D / "cowin-did-india-public-key.pem").read_text()
+
+
+def _v1_trust(pem: str = INDIA_PEM) -> TrustList:
+    context = json.loads((D / "cowin-vaccination-v1.jsonld").read_text())
+    return _trust(publicKeyPem=pem, contexts={V1: context})
+
+
+def test_a_2021_cowin_v1_credential_verifies_offline() -> None:
+    text = (D / "divoc-cowin-v1-certificate-ddcc.json").read_text()
+    result = verify_qr(text, _v1_trust(), at=AT)
+    assert (result.valid, result.format, result.reason) == (True, "vc", "ok"), result
+    assert result.fields["issuer"] == "https://cowin.gov.in/"
+    assert result.fields["evidence"][0]["vaccine"] == "COVISHIELD"
+    # The QR as printed: a ZIP holding certificate.json (the validator's file says B64:…).
+    qr = (D / "divoc-cowin-v1-qr-ddcc.txt").read_text().strip().removeprefix("B64:")
+    assert verify_qr(base64.b64decode(qr), _v1_trust(), at=AT).valid
+
+
+def test_a_v1_credential_needs_the_india_key_and_the_v1_context() -> None:
+    text = (D / "divoc-cowin-v1-certificate-ddcc.json").read_text()
+    assert verify_qr(text, _v1_trust(PEM), at=AT).reason == "bad_signature"  # DIVOC's demo key
+    assert verify_qr(text, _trust(publicKeyPem=INDIA_PEM), at=AT).reason == "bad_encoding"
+    edited = json.loads(text)
+    edited["evidence"][0]["dose"] = 2
+    assert verify_qr(json.dumps(edited), _v1_trust(), at=AT).reason == "bad_signature"
