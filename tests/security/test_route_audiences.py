@@ -50,6 +50,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/staff/lookup/otp"): "staff:vaccination:dose:record",
     ("POST", "/api/staff/lookup/{txn_id}/beneficiaries"): "staff:vaccination:dose:record",
     ("GET", "/api/staff/due-list"): "staff:booking:roster:read",
+    ("GET", "/api/staff/districts/{district_id}/regional-vaccines"): "staff:geography:center:read",
+    (
+        "PUT",
+        "/api/staff/districts/{district_id}/regional-vaccines",
+    ): "staff:vaccination:regional:set",
     ("GET", "/api/staff/me"): "staff:staff:session:own",
     ("GET", "/api/staff/reports/doses"): "staff:reports:aggregate:read",
     ("GET", "/api/staff/reports/immunization-coverage"): "staff:reports:aggregate:read",

@@ -33,6 +33,7 @@ from immunet.vaccination.access import (
     record_person_access,
 )
 from immunet.vaccination.models import DoseRecord, Vaccine
+from immunet.vaccination.regional import regional_for_center
 
 MAX_RANGE_DAYS = 92
 # Candidates read per page for each person asked for: a page may come back short (with a
@@ -94,10 +95,15 @@ def due_lines(
     end: dt.date,
     pregnant: bool,
     group: str | None,
+    regional: frozenset[str] = frozenset(),
 ) -> list[DueLine]:
-    """Pure: the doses of one person recommended by ``end`` and still givable on ``start``."""
+    """Pure: the doses of one person recommended by ``end`` and still givable on ``start``.
+
+    ``regional``: the regional groups (JE, PCV) the person's district runs."""
     lines = []
-    for name, due in forecast_due(dob, history, today, pregnant=pregnant).items():
+    for name, due in forecast_due(
+        dob, history, today, regional=regional, pregnant=pregnant
+    ).items():
         # A pregnant woman's list is Td in pregnancy; a child's is the childhood schedule.
         if (name == uip.PREGNANCY_TD) != pregnant or (group is not None and name != group):
             continue
@@ -186,6 +192,8 @@ async def due_list(
         candidates = list((await session.execute(stmt)).scalars())
         ids = [c.id for c in candidates]
         history, pregnant = await routine_histories(session, ids)
+        # The whole catchment is this centre's: one district, one set of regional vaccines.
+        runs = await regional_for_center(session, center_id)
         shown: list[tuple[Beneficiary, list[DueLine]]] = []
         last_scanned: str | None = None
         for row in candidates:
@@ -203,6 +211,7 @@ async def due_list(
                 end=end,
                 pregnant=row.id in pregnant and row.category == "pregnant",
                 group=group,
+                regional=runs,
             )
             if lines:
                 shown.append((row, lines))
