@@ -100,6 +100,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v2/audit/checkpoint-key"): "public",
     ("GET", "/api/v2/audit/checkpoints/latest"): "public",
     ("GET", "/api/v2/audit/consistency"): "public",
+    ("GET", "/api/v2/public/reports/immunization-coverage"): "public",
     ("POST", "/api/v2/auth/logout"): "citizen",
     ("POST", "/api/v2/auth/public/confirmOTP"): "public",
     ("POST", "/api/v2/auth/public/generateOTP"): "public",
