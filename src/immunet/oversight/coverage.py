@@ -17,6 +17,7 @@ leaves this function. Canary beneficiaries are never counted.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from immunet.oversight.reports import InvalidReport
 from immunet.oversight.rules import Shown, suppress
 from immunet.people.models import Beneficiary
 from immunet.staff.jurisdiction import center_filter
-from immunet.staff.principal import StaffPrincipal
+from immunet.staff.principal import Jurisdiction, StaffPrincipal
 from immunet.vaccination.models import DoseRecord, Vaccine
 
 MAX_MONTHS = 24
@@ -99,8 +100,9 @@ def _dropout(first: int, third: int, shown: tuple[Shown, Shown]) -> float | None
 
 
 async def coverage_report(
-    ctx: AppContext, *, actor: StaffPrincipal, first: dt.date, last: dt.date
+    ctx: AppContext, *, actor: StaffPrincipal | Jurisdiction, first: dt.date, last: dt.date
 ) -> list[CoverageRow]:
+    """Admins: their jurisdiction. The public dashboard: a state, as a :class:`Jurisdiction`."""
     months = _months(first, last)
     if last < first or len(months) > MAX_MONTHS:
         raise InvalidReport(f"from..to must be at most {MAX_MONTHS} months")
@@ -207,4 +209,41 @@ async def coverage_report(
                 ),
             )
         )
+    return rows
+
+
+# The public dashboard: one state at a time, at most a year, answers kept for an hour per
+# worker. The figures are the admins' (same suppression); the cache is because each answer
+# decrypts every child's birth date in the state, which no anonymous caller may trigger at
+# will (the public request budget alone would allow 100 such scans per address).
+PUBLIC_MAX_MONTHS = 12
+PUBLIC_CACHE_SECONDS = 3600
+# Keyed by the context's id with a weak reference to it: AppContext is not hashable, and a
+# new context (another database) must never see an old one's answers.
+_Entries = dict[tuple[int, str, str], tuple[dt.datetime, list[CoverageRow]]]
+_public_cache: dict[int, tuple[weakref.ref[AppContext], _Entries]] = {}
+
+
+async def public_coverage(
+    ctx: AppContext, *, state_id: int, first: dt.date, last: dt.date
+) -> list[CoverageRow]:
+    months = _months(first, last)
+    if last < first or len(months) > PUBLIC_MAX_MONTHS:
+        raise InvalidReport(f"from..to must be at most {PUBLIC_MAX_MONTHS} months")
+    now = ctx.clock.now()
+    held = _public_cache.get(id(ctx))
+    if held is None or held[0]() is not ctx:
+        if len(_public_cache) > 64:
+            _public_cache.clear()
+        held = (weakref.ref(ctx), {})
+        _public_cache[id(ctx)] = held
+    cache = held[1]
+    key = (state_id, months[0], months[-1])
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    rows = await coverage_report(ctx, actor=Jurisdiction("state", state_id), first=first, last=last)
+    if len(cache) > 1024:  # bounded: states x month ranges
+        cache.clear()
+    cache[key] = (now + dt.timedelta(seconds=PUBLIC_CACHE_SECONDS), rows)
     return rows

@@ -193,6 +193,40 @@ async def immunization_coverage(
     )
 
 
+def _coverage_out(from_: str, to: str, rows: list[coverage.CoverageRow]) -> CoverageResponse:
+    return CoverageResponse(
+        from_=from_,
+        to=to,
+        rows=[
+            CoverageRowOut(
+                district_id=r.district_id,
+                month=r.month,
+                children_turning_one=r.children_turning_one,
+                cohort=r.cohort,
+                doses=r.doses,
+                dropout_penta_1_3=r.dropout_penta_1_3,
+                dropout_mr_1_2=r.dropout_mr_1_2,
+            )
+            for r in rows
+        ],
+    )
+
+
+@citizen_router.get("/public/reports/immunization-coverage", response_model=CoverageResponse)
+async def public_immunization_coverage(
+    _caller: Public,
+    ctx: Ctx,
+    state_id: Annotated[int, Query(ge=1, le=100)],
+    from_: Annotated[MonthParam, Query(alias="from")],
+    to: MonthParam,
+) -> CoverageResponse:
+    """Aggregates only (district and month, small cells suppressed): no person, no centre."""
+    rows = await coverage.public_coverage(
+        ctx, state_id=state_id, first=coverage.parse_month(from_), last=coverage.parse_month(to)
+    )
+    return _coverage_out(from_, to, rows)
+
+
 def _dispute_out(v: service.DisputeView) -> DisputeOut:
     return DisputeOut(
         id=v.id,

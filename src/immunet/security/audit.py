@@ -70,6 +70,7 @@ class AuditAction(StrEnum):
     DOSE_RECORDED = "vaccination:dose:recorded"
     DOSE_VOIDED = "vaccination:dose:voided"
     REMINDERS_QUEUED = "vaccination:reminders:queued"
+    REGIONAL_VACCINES_SET = "vaccination:regional:set"
     REMINDER_SETTINGS_CHANGED = "people:account:reminder-settings"
     STOCK_RECEIVED = "vaccination:stock:received"
     STOCK_WASTED = "vaccination:stock:wasted"

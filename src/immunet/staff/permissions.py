@@ -43,6 +43,7 @@ class Permission(StrEnum):
     BREAK_GLASS = "people:record:break-glass"
     PARTNER_MANAGE = "partners:client:manage"
     PARTNER_READ = "partners:client:read"
+    REGIONAL_VACCINES_SET = "vaccination:regional:set"
 
 
 # Rank: a user may create users only of a strictly lower rank.
@@ -78,8 +79,12 @@ _ADMIN = {
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Partners are registered nationally: only national admins manage them.
-    Role.NATIONAL_ADMIN: frozenset(_ADMIN | {Permission.PARTNER_MANAGE, Permission.PARTNER_READ}),
-    Role.STATE_ADMIN: frozenset(_ADMIN),
+    Role.NATIONAL_ADMIN: frozenset(
+        _ADMIN
+        | {Permission.PARTNER_MANAGE, Permission.PARTNER_READ, Permission.REGIONAL_VACCINES_SET}
+    ),
+    # Which districts run JE and PCV is a state programme decision, not a district's.
+    Role.STATE_ADMIN: frozenset(_ADMIN | {Permission.REGIONAL_VACCINES_SET}),
     Role.DISTRICT_ADMIN: frozenset(_ADMIN),
     Role.FACILITY_MANAGER: frozenset(
         {

@@ -40,6 +40,7 @@ from immunet.security.access import CitizenPrincipal
 from immunet.security.ratelimit import Limit
 from immunet.vaccination import uip
 from immunet.vaccination.models import DoseRecord, SeriesDose, Vaccine
+from immunet.vaccination.regional import regional_for_center
 
 CARDS_PER_HOUR = Limit("immunization-card-hour", 30, 3600)
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -365,6 +366,7 @@ async def own_card(
         if not rows:
             raise CardNotFound()
         pregnant = await active_pregnancy_edd(session, ctx.keyring, row) is not None
+        runs = await regional_for_center(session, row.home_center_id)
         keyset = await active_keyset(ctx, session)
         cvx_of: dict[str, str | None] = {
             code: cvx
@@ -394,7 +396,7 @@ async def own_card(
     today = today_in_india(ctx.clock.now())
     due = []
     history = [(d.date, d.vaccine) for d in doses]
-    for name, line in forecast_due(dob, history, today, pregnant=pregnant).items():
+    for name, line in forecast_due(dob, history, today, regional=runs, pregnant=pregnant).items():
         f = line.forecast
         if (name == uip.PREGNANCY_TD) != pregnant or line.status != NOT_COMPLETE or f is None:
             continue

@@ -34,6 +34,7 @@ from immunet.vaccination.access import (
     record_person_access,
 )
 from immunet.vaccination.models import DoseRecord, Vaccine
+from immunet.vaccination.regional import regional_for_center
 
 MAX_RANGE_DAYS = 92
 # Candidates read per page for each person asked for: a page may come back short (with a
@@ -95,10 +96,15 @@ def due_lines(
     end: dt.date,
     pregnant: bool,
     group: str | None,
+    regional: frozenset[str] = frozenset(),
 ) -> list[DueLine]:
-    """Pure: the doses of one person recommended by ``end`` and still givable on ``start``."""
+    """Pure: the doses of one person recommended by ``end`` and still givable on ``start``.
+
+    ``regional``: the regional groups (JE, PCV) the person's district runs."""
     lines = []
-    for name, due in forecast_due(dob, history, today, pregnant=pregnant).items():
+    for name, due in forecast_due(
+        dob, history, today, regional=regional, pregnant=pregnant
+    ).items():
         # A pregnant woman's list is Td in pregnancy; a child's is the childhood schedule.
         if (name == uip.PREGNANCY_TD) != pregnant or (group is not None and name != group):
             continue
@@ -189,7 +195,10 @@ async def due_list(
         stmt = stmt.where(Beneficiary.reference_id > after)
 
     def lines_of(
-        row: Beneficiary, history: dict[int, list[tuple[dt.date, str]]], pregnant: set[int]
+        row: Beneficiary,
+        history: dict[int, list[tuple[dt.date, str]]],
+        pregnant: set[int],
+        runs: frozenset[str],
     ) -> list[DueLine]:
         # Decrypted for the forecast only; shown (and audited) only if something is due.
         view = reveal(ctx.keyring, row, mobile="", vault_number=None)
@@ -201,6 +210,7 @@ async def due_list(
             end=end,
             pregnant=row.id in pregnant and row.category == "pregnant",
             group=group,
+            regional=runs,
         )
 
     # The scan (the costly part: limit x SCAN_FACTOR people and their doses) may read a
@@ -208,13 +218,15 @@ async def due_list(
     async with ctx.db.replica_reader() as replica:
         candidates = list((await replica.execute(stmt)).scalars())
         history, pregnant = await routine_histories(replica, [c.id for c in candidates])
+        # The whole catchment is this centre's: one district, one set of regional vaccines.
+        runs = await regional_for_center(replica, center_id)
         chosen: list[int] = []
         last_scanned: str | None = None
         for row in candidates:
             if len(chosen) == limit:
                 break
             last_scanned = row.reference_id
-            if lines_of(row, history, pregnant):
+            if lines_of(row, history, pregnant, runs):
                 chosen.append(row.id)
     # What is shown is read, checked, counted and audited on the primary: a person who
     # left the catchment, became a canary or got the dose since the replica's snapshot is
@@ -230,7 +242,8 @@ async def due_list(
             ).scalars()
         )
         history, pregnant = await routine_histories(session, [r.id for r in rows])
-        shown = [(row, lines) for row in rows if (lines := lines_of(row, history, pregnant))]
+        runs = await regional_for_center(session, center_id)
+        shown = [(row, lines) for row in rows if (lines := lines_of(row, history, pregnant, runs))]
         accesses = await authorize_people_for_staff(
             ctx,
             session,

@@ -194,3 +194,18 @@ class AefiReport(Base):
     # Free text is health data about a person: sealed like every personal field.
     notes_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class DistrictRegionalVaccine(Base):
+    """A regional vaccine group of the national schedule (JE, PCV) that a district runs.
+
+    Set by a state or national admin (decision 0014); read by due lists, reminders and the
+    immunization card, through the district of the person's catchment facility.
+    """
+
+    __tablename__ = "district_regional_vaccines"
+
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.district_id"), primary_key=True)
+    vaccine_group: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    enabled_by: Mapped[str] = mapped_column(String(64))

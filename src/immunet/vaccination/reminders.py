@@ -28,6 +28,7 @@ from immunet.schedules.india import due_list as forecast_due
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.vaccination import uip
 from immunet.vaccination.due import routine_histories
+from immunet.vaccination.regional import regional_by_center
 
 log = logging.getLogger("immunet.reminders")
 
@@ -49,11 +50,18 @@ class Reminder:
 
 
 def reminders_for(
-    dob: dt.date, history: list[tuple[dt.date, str]], today: dt.date, *, pregnant: bool
+    dob: dt.date,
+    history: list[tuple[dt.date, str]],
+    today: dt.date,
+    *,
+    pregnant: bool,
+    regional: frozenset[str] = frozenset(),
 ) -> list[Reminder]:
     """Pure: the reminders one person is owed today."""
     out = []
-    for name, due in forecast_due(dob, history, today, pregnant=pregnant).items():
+    for name, due in forecast_due(
+        dob, history, today, regional=regional, pregnant=pregnant
+    ).items():
         if (name == uip.PREGNANCY_TD) != pregnant:
             continue
         f = due.forecast
@@ -118,6 +126,7 @@ async def run_sweep(ctx: AppContext) -> SweepResult:
             last_id = rows[-1][0].id
             ids = [row[0].id for row in rows]
             history, pregnant = await routine_histories(session, ids)
+            runs = await regional_by_center(session, [row[0].home_center_id for row in rows])
             queued_here = 0
             for person, mobile_ct, language in rows:
                 view = reveal(ctx.keyring, person, mobile="", vault_number=None)
@@ -127,6 +136,7 @@ async def run_sweep(ctx: AppContext) -> SweepResult:
                     sorted(history[person.id]),
                     today,
                     pregnant=person.id in pregnant and person.category == "pregnant",
+                    regional=runs.get(person.home_center_id or 0, frozenset()),
                 )
                 if not owed:
                     continue

@@ -15,7 +15,7 @@ from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import aefi, card, due, service, stock
+from immunet.vaccination import aefi, card, due, regional, service, stock
 from immunet.vaccination.models import DoseRecord
 from immunet.vaccination.schemas import (
     MAX_PAGE,
@@ -42,6 +42,8 @@ from immunet.vaccination.schemas import (
     NewStockResponse,
     RecordDoseRequest,
     RecordDoseResponse,
+    RegionalVaccinesRequest,
+    RegionalVaccinesResponse,
     RosterEntry,
     RosterResponse,
     StaffAefiRequest,
@@ -386,6 +388,37 @@ async def list_aefi(
 
 
 CardRef = Annotated[str, Query(min_length=1, max_length=20)]
+
+
+@router.get(
+    "/districts/{district_id}/regional-vaccines",
+    response_model=RegionalVaccinesResponse,
+    tags=["staff: immunization"],
+)
+async def district_regional_vaccines(
+    district_id: Annotated[int, Path(ge=1, le=100_000)],
+    principal: Annotated[StaffPrincipal, Depends(STAFF(Permission.CENTER_READ))],
+    ctx: Ctx,
+) -> RegionalVaccinesResponse:
+    got = await regional.get_district_regional(ctx, district_id, actor=principal)
+    return RegionalVaccinesResponse(district_id=district_id, vaccine_groups=sorted(got.groups))
+
+
+@router.put(
+    "/districts/{district_id}/regional-vaccines",
+    response_model=RegionalVaccinesResponse,
+    tags=["staff: immunization"],
+)
+async def set_district_regional_vaccines(
+    district_id: Annotated[int, Path(ge=1, le=100_000)],
+    body: RegionalVaccinesRequest,
+    principal: Annotated[StaffPrincipal, Depends(STAFF(Permission.REGIONAL_VACCINES_SET))],
+    ctx: Ctx,
+) -> RegionalVaccinesResponse:
+    got = await regional.set_district_regional(
+        ctx, district_id, frozenset(body.vaccine_groups), actor=principal
+    )
+    return RegionalVaccinesResponse(district_id=district_id, vaccine_groups=sorted(got.groups))
 
 
 @citizen_router.get("/immunization-card", response_model=ImmunizationCardResponse)

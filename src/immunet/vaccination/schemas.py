@@ -373,3 +373,24 @@ class ImmunizationCardResponse(Out):
     fhir: dict[str, Any]  # FHIR R4 Bundle: Patient, Immunization, ImmunizationRecommendation
     shc: dict[str, Any]  # {"jws", "qr": [numeric chunks]}
     vc: dict[str, Any]  # {"credential": signed VC, "qr"}
+
+
+# -- regional vaccines per district ---------------------------------------------------------
+
+
+class RegionalVaccinesRequest(Strict):
+    # The whole set the district runs from now on; [] turns every regional vaccine off.
+    # Names are checked against the schedule's regional groups (data, not this model).
+    vaccine_groups: list[str] = Field(max_length=8)
+
+    @field_validator("vaccine_groups")
+    @classmethod
+    def _short(cls, value: list[str]) -> list[str]:
+        if any(len(v) > 40 for v in value):
+            raise ValueError("a vaccine group name is at most 40 characters")
+        return value
+
+
+class RegionalVaccinesResponse(Out):
+    district_id: int
+    vaccine_groups: list[str]
