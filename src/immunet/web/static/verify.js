@@ -200,7 +200,16 @@
     text = text.replace(/\r?\n$/, "");
     if (text.slice(0, 5) === "shc:/") { return verifyShc(jwsFromQr(text.replace(/\r\n/g, "\n").split("\n")), bundle); }
     if (text.slice(0, 3) === "eyJ" && text.split(".").length === 3) { return verifyShc(text, bundle); }
-    throw new Fail("online_only");
+    // The server's dispatch for the rest: EU DCC, the W3C credential and documents are not
+    // checked here yet; anything else is refused as the server refuses it.
+    var one = text.trim();
+    if (/^\s*[{]/.test(text) || text.slice(0, 4) === "PK\x03\x04" || one.slice(0, 4) === "HC1:" ||
+        one.slice(0, 5) === "UEsDB") {
+      throw new Fail("online_only");
+    }
+    var f = new Fail("bad_encoding");
+    f.format = one.slice(0, 5) === "shc:/" ? "shc" : (one.length >= 4 && one[3] === ":" && /^[A-Za-z0-9]{3}$/.test(one.slice(0, 3)) ? "dcc" : null);
+    throw f;
   }
 
   // -- the page -------------------------------------------------------------------------------
@@ -231,6 +240,7 @@
           tr.insertBefore(th, td);
         });
         var wrap = document.createElement("div"); wrap.className = "table-wrap"; wrap.appendChild(table);
+        wrap.tabIndex = 0; wrap.setAttribute("role", "region"); wrap.setAttribute("aria-label", texts.carries);
         section.appendChild(wrap);
       }
     }
@@ -245,7 +255,8 @@
       return Promise.resolve().then(function () { return verifyText(text, bundle); });
     }).catch(function (e) {
       if (e instanceof Fail) {
-        return { valid: false, reason: e.reason, format: e.reason === "online_only" ? null : "shc", rows: e.rows };
+        var format = e.format !== undefined ? e.format : (e.reason === "online_only" ? null : "shc");
+        return { valid: false, reason: e.reason, format: format, rows: e.rows };
       }
       return { valid: false, reason: "online_only", format: null };
     });
