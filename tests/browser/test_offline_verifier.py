@@ -94,3 +94,33 @@ def test_verifier_checks_shc_offline_as_the_server_does(chromium: Any, server: S
         page.get_by_role("heading", name="Not checked").wait_for(timeout=5000)
     finally:
         context.close()
+
+
+def test_verifier_reads_a_photo_of_the_qr_code(chromium: Any, server: Server, tmp_path: Path):
+    import segno
+
+    async def trust(ctx: Any) -> bool:
+        return await import_trust_list(
+            ctx, _spec_trust(), label="SHC spec examples", actor="operator:test", context=None
+        )
+
+    server.run(trust)
+    text = (EX / "example-00-f-qr-code-numeric-value-0.txt").read_text().strip()
+    photo = tmp_path / "card.png"
+    segno.make(text, micro=False).save(str(photo), kind="png", scale=4, border=4)
+    context = chromium.new_context(base_url=server.base, viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    try:
+        page.goto("/verify")
+        page.get_by_label("Photo of the QR code").set_input_files(str(photo))
+        page.get_by_role("heading", name="Valid", exact=True).wait_for(timeout=10000)
+        result = page.locator(".result").inner_text()
+        assert "John B. Anyperson" in result and "without network" not in result
+        # A photo without a QR code: not valid, and why.
+        blank = tmp_path / "blank.png"
+        segno.make("x").save(str(blank), kind="png", scale=1, border=40, dark="white")
+        page.get_by_label("Photo of the QR code").set_input_files(str(blank))
+        page.get_by_role("heading", name="Not valid").wait_for(timeout=10000)
+        axe_check(page)
+    finally:
+        context.close()

@@ -230,7 +230,7 @@
       h2.textContent = result.valid ? texts.valid : texts.invalid;
       if (!result.valid) { para(texts.reasons[result.reason]); }
       if (result.format) { para(texts.format + ": " + texts.formats[result.format]); }
-      para(texts.offline);
+      if (!result.online) { para(texts.offline); }
       if (result.valid && result.rows) {
         var table = document.createElement("table"), caption = table.createCaption(), body = table.createTBody();
         caption.textContent = texts.carries;
@@ -269,4 +269,33 @@
     verifyOffline(document.getElementById("qr").value.trim()).then(render);
   });
   window.immunetVerifyOffline = verifyOffline;
+
+  // A photo of the QR code: the server's verifier decodes images (the same answer as a paste).
+  function rowsOf(value, prefix, rows) {
+    if (rows.length >= 60) { return rows; }
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      Object.keys(value).forEach(function (k) { rowsOf(value[k], prefix ? prefix + "." + k : k, rows); });
+    } else if (Array.isArray(value)) {
+      value.slice(0, 10).forEach(function (item, i) { rowsOf(item, prefix + "[" + (i + 1) + "]", rows); });
+    } else {
+      rows.push([prefix, String(value).slice(0, 200)]);
+    }
+    return rows;
+  }
+
+  var photo = document.getElementById("photo");
+  document.getElementById("photo-upload").hidden = false;
+  photo.addEventListener("change", function () {
+    var file = photo.files && photo.files[0];
+    if (!file) { return; }
+    if (!navigator.onLine) { render({ valid: false, reason: "online_only", format: null }); return; }
+    fetch("/api/v2/certificates/verify", { method: "POST", body: file, headers: { "Content-Type": file.type || "image/png" } })
+      .then(function (r) { return r.json(); })
+      .then(function (answer) {
+        if (typeof answer.valid !== "boolean") { throw new Error("no answer"); }
+        render({ valid: answer.valid, reason: answer.reason || "ok", format: answer.format,
+          rows: answer.valid ? rowsOf(answer.fields || {}, "", []) : null, online: true });
+      })
+      .catch(function () { render({ valid: false, reason: "bad_encoding", format: null, online: true }); });
+  });
 })();
