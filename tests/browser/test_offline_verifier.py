@@ -124,3 +124,44 @@ def test_verifier_reads_a_photo_of_the_qr_code(chromium: Any, server: Server, tm
         axe_check(page)
     finally:
         context.close()
+
+
+def test_our_own_shc_certificate_verifies_offline(chromium: Any, server: Server):
+    import re
+
+    from tests.browser.test_portal import _add_member, _login
+    from tests.factories.certificates import record_dose
+
+    context = chromium.new_context(base_url=server.base, viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    try:
+        _login(page, server, "9699000001")
+        _add_member(page, "Meera Offline", "P7766554")
+        link = page.get_by_role("link", name="Certificate of Meera Offline")
+        reference = re.search(r"/me/book\?beneficiary=([0-9]+)", page.content()).group(1)
+
+        async def dose(ctx: Any) -> Any:
+            return await record_dose(ctx, reference, dose=1, center_id=None)
+
+        server.run(dose)
+        page.goto("/me")
+        link.click()
+        chunks = [t.strip() for t in page.locator('pre[data-format="shc"]').all_text_contents()]
+        text = "\n".join(chunks)
+        assert _server_answer(server, text) == (True, None)
+        forged = text[:-4] + ("11" if text[-4:-2] != "11" else "12") + text[-2:]
+        assert _server_answer(server, forged)[0] is False
+
+        page.goto("/verify")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.get_by_role("status").wait_for()
+        context.set_offline(True)
+        page.reload()
+        want_forged = _server_answer(server, forged)  # from the test process, not the browser
+        got = page.evaluate("text => window.immunetVerifyOffline(text)", text)
+        assert (got["valid"], got["format"]) == (True, "shc")
+        bad = page.evaluate("text => window.immunetVerifyOffline(text)", forged)
+        assert (bad["valid"], bad["reason"]) == want_forged
+    finally:
+        context.close()
