@@ -170,7 +170,9 @@ async def _plan_sessions(url: str, keyring: Path) -> None:
         await ctx.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+# Package scope, not session: Playwright's sync API runs an event loop in this thread while
+# it is open, so it must close before the rest of the suite calls asyncio.run().
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -228,7 +230,7 @@ def server(
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -293,7 +293,7 @@ async def _active_or_create(
     if row is None:
         # The issuer is the server's public base URL, so SMART Health Card verifiers find
         # its keys at <issuer>/.well-known/jwks.json as the framework requires.
-        keyset = CertificateKeySet.generate(issuer=ctx.settings.public_url)
+        keyset = CertificateKeySet.generate(issuer=ctx.settings.public_url, now=ctx.clock.now())
         candidate = _sealed_row(ctx, keyset)
         try:
             async with session.begin_nested():
@@ -466,7 +466,7 @@ async def _reissue(
     ).first()
     certificate_id = latest[0] if latest else new_certificate_id()
     version = (latest[1] + 1) if latest else 1
-    issued_at = utcnow().replace(microsecond=0)
+    issued_at = ctx.clock.now().astimezone(dt.UTC).replace(microsecond=0)
     record = await _build_record(
         ctx,
         session,
