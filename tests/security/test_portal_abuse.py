@@ -192,3 +192,22 @@ async def test_a_staff_role_without_the_permission_is_refused(web: Browser, ctx)
         console, "/staff/check-in", session="0" * 36, appointment="x", code="1234"
     )
     assert refused.status == 403
+
+
+async def test_offline_verifier_files_hold_no_person_and_take_no_input(
+    web: Browser, outbox: Outbox, victim
+):
+    """The offline verifier's manifest, worker and saved trust list are public: they carry
+    public keys and revocation identifiers only, the same for a signed-in citizen as for an
+    anonymous caller, and refuse any query (no identifier can be looked up through them)."""
+    _other, _reference, _appointment = victim
+    anonymous = (await web.http.get("/verify/offline.json")).json()
+    assert "Sunita Victim" not in str(anonymous) and "9876500201" not in str(anonymous)
+    assert not any("d" in key["jwk"] for key in anonymous["shc"])
+    await web.login(outbox, "9876500202")
+    signed_in = (await web.http.get("/verify/offline.json")).json()
+    assert signed_in == anonymous
+    for path in ("/verify/offline.json", "/verify/manifest.webmanifest", "/verify/sw.js"):
+        probed = await web.http.get(path, params={"kid": "x", "beneficiary": "1"})
+        assert probed.status_code == 400, path
+        assert (await web.http.post(path, data={"csrf": "x"})).status_code in (403, 405), path

@@ -764,3 +764,29 @@ async def import_trust_list(
             detail={"sha256": digest[:16]},
         )
     return True
+
+
+async def offline_verifier_bundle(ctx: AppContext) -> dict[str, Any]:
+    """What the offline verifier in the browser needs: the same trust list and revocations as
+    :func:`verify` (immunet's own and imported issuers), public parts only, with its time.
+
+    SMART Health Card keys that carry an ``x5c`` chain are marked ``offline: false``: their
+    path check needs X.509 validation, which the browser page does not re-implement, so it
+    asks the reader to connect rather than give a different answer than the server would.
+    """
+    async with ctx.db.reader() as session:
+        trust = await verification_trust_list(session)
+    keys = []
+    for issuer in trust.shc:
+        for jwk in issuer.keys:
+            if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "kid" not in jwk:
+                continue
+            public = {name: jwk[name] for name in ("kty", "crv", "x", "y") if name in jwk}
+            keys.append(
+                {"iss": issuer.iss, "kid": jwk["kid"], "jwk": public, "offline": "x5c" not in jwk}
+            )
+    return {
+        "generatedAt": ctx.clock.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "shc": keys,
+        "revoked": {"shc": {kid: sorted(rids) for kid, rids in trust.revoked_shc.items()}},
+    }

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import segno
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import Field
 
 from immunet.booking import hooks as _hooks  # noqa: F401 - appointments in the family list
@@ -47,7 +47,7 @@ from immunet.sessions import availability
 from immunet.staff.guards import PasswordChangeRequired
 from immunet.web import i18n
 from immunet.web.guards import SESSION_COOKIE, WEB_CITIZEN, LoginRequired
-from immunet.web.render import page, translate_error
+from immunet.web.render import gettext_for, page, translate_error
 from immunet.web.security import (
     LANG_COOKIE,
     FormRejected,
@@ -570,6 +570,27 @@ def _flatten(value: Any, prefix: str = "", out: list[tuple[str, str]] | None = N
     return rows
 
 
+OFFLINE_TEXTS = {
+    "valid": _("Valid"),
+    "invalid": _("Not valid"),
+    "format": _("Format"),
+    "carries": _("What the certificate carries"),
+    "offline": _("Checked in this browser without network, with the saved trust list."),
+    "unchecked": _("Not checked"),
+    "connect": _("This certificate cannot be checked without network here. Connect and try again."),
+    "saved": _("Trust list and revocations saved for offline use: {date} ({minutes} minutes old)."),
+}
+
+
+def _offline_texts(request: Request) -> dict[str, Any]:
+    """The offline verifier's words in the reader's language, as data for verify.js."""
+    gettext = gettext_for(request)
+    texts: dict[str, Any] = {key: gettext(text) for key, text in OFFLINE_TEXTS.items()}
+    texts["reasons"] = {key: gettext(text) for key, text in REASONS.items()}
+    texts["formats"] = {key: gettext(text) for key, text in FORMATS.items()}
+    return texts
+
+
 def _verify_page(request: Request, result: Any = None, **values: Any) -> Response:
     return page(
         request,
@@ -577,6 +598,7 @@ def _verify_page(request: Request, result: Any = None, **values: Any) -> Respons
         result=result,
         reasons=REASONS,
         formats=FORMATS,
+        offline_texts=_offline_texts(request),
         rows=_flatten(result.fields) if result is not None and result.valid else [],
         **values,
     )
@@ -597,6 +619,45 @@ async def verify(request: Request, _caller: Public, ctx: Ctx) -> Response:
         response.status_code = exc.status_code
         return response
     return _verify_page(request, await certificates.verify(ctx, text))
+
+
+# The offline verifier: a web app manifest, a service worker (served under /verify so that its
+# scope covers the page) and the trust list it caches. Their text never holds personal data.
+MANIFEST = {
+    "name": "immunet verifier",
+    "short_name": "Verify",
+    "start_url": "/verify",
+    "scope": "/verify",
+    "display": "standalone",
+    "background_color": "#ffffff",
+    "theme_color": "#0b5394",
+    "icons": [{"src": "/static/verify-icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+}
+
+
+@router.get("/verify/manifest.webmanifest")
+async def verify_manifest(_caller: Anyone) -> Response:
+    return JSONResponse(
+        MANIFEST,
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/verify/sw.js")
+async def verify_service_worker(_caller: Anyone) -> Response:
+    # Browsers refetch the worker script on navigation; no-cache keeps updates prompt.
+    return FileResponse(
+        STATIC / "verify-sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/verify"},
+    )
+
+
+@router.get("/verify/offline.json")
+async def verify_offline_trust(_caller: Public, ctx: Ctx) -> Response:
+    bundle = await certificates.offline_verifier_bundle(ctx)
+    return JSONResponse(bundle, headers={"Cache-Control": "no-cache"})
 
 
 # -- assembly ------------------------------------------------------------------------------------
