@@ -54,7 +54,7 @@ BREACHES_PER_HOUR = 20
 MISUSE_DEFENCE = OperatorPrincipal("misuse-defence")
 
 
-async def _count_read(ctx: AppContext, call: PartnerCall) -> None:
+async def count_read(ctx: AppContext, call: PartnerCall) -> None:
     """The client's contracted quotas (R-VOL-1): per minute and per day, keyed on the client.
 
     Each refusal is itself counted; past ``BREACHES_PER_HOUR`` the client is suspended
@@ -83,7 +83,7 @@ async def immunization_bundle(ctx: AppContext, call: PartnerCall) -> dict[str, A
     Built from the person's current certificate record (the doses immunet signed); the
     Bundle carries the Immunizations only, no Patient resource: no name, no ID number.
     """
-    await _count_read(ctx, call)
+    await count_read(ctx, call)
     grant = call.grant
     async with ctx.db.transaction() as session:
         beneficiary = await session.get(Beneficiary, grant.beneficiary_id)
@@ -135,7 +135,7 @@ class NoCertificate(NotFound):
 async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:
     """The granted person's current certificate in its signed formats (the QR payloads,
     the verifiable credential, the FHIR bundle): what the person could download."""
-    await _count_read(ctx, call)
+    await count_read(ctx, call)
     grant = call.grant
     async with ctx.db.transaction() as session:
         beneficiary = await session.get(Beneficiary, grant.beneficiary_id)
