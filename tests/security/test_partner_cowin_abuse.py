@@ -65,7 +65,9 @@ async def test_the_old_key_stops_at_rotation(client, ctx, outbox):
         GENERATE, json={"mobile": "9876500024"}, headers={"x-api-key": partner.api_key}
     )
     assert old.status_code == 401
-    fresh = await client.post(GENERATE, json={"mobile": "9876500024"}, headers={"x-api-key": new_key})
+    fresh = await client.post(
+        GENERATE, json={"mobile": "9876500024"}, headers={"x-api-key": new_key}
+    )
     assert fresh.status_code == 200
 
 
