@@ -30,6 +30,7 @@ from immunet.observability import probes
 from immunet.observability.metrics import REDIS_ERRORS
 from immunet.oversight.routes import citizen_router as oversight_citizen_router
 from immunet.oversight.routes import staff_router as oversight_staff_router
+from immunet.partners.cowin_routes import router as partner_cowin_router
 from immunet.partners.oauth_routes import router as partner_oauth_router
 from immunet.partners.resource_routes import router as partner_resource_router
 from immunet.partners.routes import staff_router as partner_staff_router
@@ -149,6 +150,7 @@ ROUTERS: list[APIRouter] = [
     disclosure_router,
     partner_staff_router,
     partner_oauth_router,
+    partner_cowin_router,
     partner_resource_router,
 ]
 

@@ -78,6 +78,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/oauth/revoke"): "partner",
     ("GET", "/partner/v1/Immunization"): "partner",
     ("GET", "/partner/v1/certificate"): "partner",
+    ("POST", "/partner/v1/appointment/schedule"): "partner",
+    ("POST", "/partner/v1/appointment/reschedule"): "partner",
+    ("POST", "/partner/v1/appointment/cancel"): "partner",
+    # Co-WIN compatible partner login (x-api-key): immunet/partners/cowin_routes.py.
+    ("POST", "/api/v2/auth/generateOTP"): "partner",
+    ("POST", "/api/v2/auth/confirmOTP"): "partner",
     ("GET", "/api/v2/me/consents"): "citizen",
     ("POST", "/api/v2/me/consents/{consent_id}/revoke"): "citizen",
     ("POST", "/api/staff/partners"): "staff:partners:client:manage",

@@ -8,8 +8,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
+from immunet.errors import Unauthenticated
 from immunet.partners import oauth
 from immunet.partners.scopes import Scope
+from immunet.partners.service import ClientView, client_by_api_key
 from immunet.security.access import Audience, Guard, app_context, request_context
 from immunet.security.audit import RequestContext
 from immunet.security.ratelimit import Limit
@@ -125,3 +127,36 @@ class PartnerTokenGuard(Guard):
 PARTNER_CLIENT = PartnerClientGuard(dpop=False)
 PARTNER_CLIENT_DPOP = PartnerClientGuard(dpop=True)
 PARTNER_TOKEN = {scope: PartnerTokenGuard(scope) for scope in Scope}
+
+
+class InvalidApiKey(Unauthenticated):
+    error_code = "USRAUT0010"
+    message = "A valid x-api-key of an active partner app is required."
+
+
+@dataclass(frozen=True)
+class ApiKeyCall:
+    client: ClientView
+    context: RequestContext
+
+
+class PartnerApiKeyGuard(Guard):
+    """Co-WIN's protected API: the partner app's ``x-api-key`` (stored as a keyed digest).
+
+    The key identifies the app, never a person; a wrong, suspended or retired key is the
+    same 401 whatever else the request holds."""
+
+    audience = Audience.PARTNER
+
+    async def __call__(self, request: Request) -> ApiKeyCall:
+        ctx = app_context(request)
+        key = request.headers.get("x-api-key", "")
+        client = await client_by_api_key(ctx, key) if key else None
+        if client is None or client.kind != "app":
+            raise InvalidApiKey()
+        limit = Limit("partner-apikey-per-client", ctx.settings.api_requests_per_minute, 60)
+        await ctx.limiter.hit(limit, client.client_id)
+        return ApiKeyCall(client, request_context(request))
+
+
+PARTNER_API_KEY = PartnerApiKeyGuard()

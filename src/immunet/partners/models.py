@@ -119,3 +119,19 @@ class UsedJti(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PartnerLogin(Base):
+    """A citizen's login through a partner app on the Co-WIN compatible path
+    (``/api/v2/auth/confirmOTP`` with the app's ``x-api-key``): a consent for the whole
+    account, as long as the citizen token it yielded. Revoking it ends that token."""
+
+    __tablename__ = "partner_logins"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("partner_clients.client_id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("citizen_accounts.id"), index=True)
+    session_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Response
 from fastapi.responses import JSONResponse
 
+from immunet.booking.schemas import CancelRequest, RescheduleRequest, ScheduleRequest
 from immunet.context import AppContext
-from immunet.partners import resources
+from immunet.formats import IDEMPOTENCY_KEY_SCHEMA
+from immunet.partners import appointments, resources
 from immunet.partners.guards import PARTNER_TOKEN, PartnerCall
 from immunet.partners.schemas import ConsentOut, ConsentsResponse
 from immunet.partners.scopes import Scope
@@ -20,7 +22,11 @@ router = APIRouter(tags=["partners"])
 Ctx = Annotated[AppContext, Depends(app_context)]
 ImmunizationReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.IMMUNIZATION_READ])]
 CertificateReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.CERTIFICATE_READ])]
+AppointmentWriter = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.APPOINTMENT_WRITE])]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", json_schema_extra=IDEMPOTENCY_KEY_SCHEMA)
+]
 ConsentId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -63,6 +69,33 @@ async def immunizations(call: ImmunizationReader, ctx: Ctx) -> FhirJSONResponse:
 async def certificate(call: CertificateReader, ctx: Ctx) -> JSONResponse:
     formats: dict[str, Any] = await resources.certificate_formats(ctx, call)
     return JSONResponse(formats, headers=NO_STORE)
+
+
+@router.post("/partner/v1/appointment/schedule")
+async def schedule(
+    body: ScheduleRequest, call: AppointmentWriter, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> Response:
+    result = await appointments.schedule(ctx, call, body, idempotency_key)
+    return result.to_response()
+
+
+@router.post("/partner/v1/appointment/reschedule", status_code=204)
+async def reschedule(
+    body: RescheduleRequest,
+    call: AppointmentWriter,
+    ctx: Ctx,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    result = await appointments.reschedule(ctx, call, body, idempotency_key)
+    return result.to_response()
+
+
+@router.post("/partner/v1/appointment/cancel", status_code=204)
+async def cancel(
+    body: CancelRequest, call: AppointmentWriter, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> Response:
+    result = await appointments.cancel(ctx, call, body, idempotency_key)
+    return result.to_response()
 
 
 @router.get("/api/v2/me/consents", response_model=ConsentsResponse)

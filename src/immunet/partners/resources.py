@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.certificates.fhir import immunizations
 from immunet.certificates.models import IssuedCertificate
@@ -17,12 +18,13 @@ from immunet.certificates.service import open_payload
 from immunet.context import AppContext
 from immunet.errors import NotFound, TooManyRequests
 from immunet.partners.guards import PartnerCall
-from immunet.partners.models import Partner, PartnerClient, PartnerGrant
+from immunet.partners.models import Partner, PartnerClient, PartnerGrant, PartnerLogin
 from immunet.partners.scopes import Scope
 from immunet.partners.service import suspend_client
 from immunet.people.models import Beneficiary
 from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain
+from immunet.security.models import AuthSession
 from immunet.security.ratelimit import Limit
 from immunet.staff.principal import OperatorPrincipal
 
@@ -52,7 +54,7 @@ BREACHES_PER_HOUR = 20
 MISUSE_DEFENCE = OperatorPrincipal("misuse-defence")
 
 
-async def _count_read(ctx: AppContext, call: PartnerCall) -> None:
+async def count_read(ctx: AppContext, call: PartnerCall) -> None:
     """The client's contracted quotas (R-VOL-1): per minute and per day, keyed on the client.
 
     Each refusal is itself counted; past ``BREACHES_PER_HOUR`` the client is suspended
@@ -81,7 +83,7 @@ async def immunization_bundle(ctx: AppContext, call: PartnerCall) -> dict[str, A
     Built from the person's current certificate record (the doses immunet signed); the
     Bundle carries the Immunizations only, no Patient resource: no name, no ID number.
     """
-    await _count_read(ctx, call)
+    await count_read(ctx, call)
     grant = call.grant
     async with ctx.db.transaction() as session:
         beneficiary = await session.get(Beneficiary, grant.beneficiary_id)
@@ -133,7 +135,7 @@ class NoCertificate(NotFound):
 async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:
     """The granted person's current certificate in its signed formats (the QR payloads,
     the verifiable credential, the FHIR bundle): what the person could download."""
-    await _count_read(ctx, call)
+    await count_read(ctx, call)
     grant = call.grant
     async with ctx.db.transaction() as session:
         beneficiary = await session.get(Beneficiary, grant.beneficiary_id)
@@ -206,6 +208,48 @@ async def list_consents(ctx: AppContext, *, actor: CitizenPrincipal) -> list[Con
             status=_status(g, now),
         )
         for g, name, ref in rows
+    ] + await _cowin_consents(ctx, actor, now)
+
+
+# Co-WIN compatible logins hold the whole account, not one beneficiary.
+ALL_BENEFICIARIES = "*"
+COWIN_SCOPES = ["beneficiaries.read", "appointment.write", "certificate.read"]
+
+
+def _login_status(login: PartnerLogin, now: dt.datetime) -> str:
+    if login.revoked_at is not None:
+        return "revoked"
+    expires = login.expires_at.replace(tzinfo=login.expires_at.tzinfo or dt.UTC)
+    return "expired" if expires <= now else "active"
+
+
+async def _cowin_consents(
+    ctx: AppContext, actor: CitizenPrincipal, now: dt.datetime
+) -> list[ConsentView]:
+    """Logins through a partner app's ``x-api-key`` (Co-WIN compatible path), newest first."""
+    async with ctx.db.reader() as session:
+        rows = (
+            await session.execute(
+                select(PartnerLogin, Partner.name, Partner.purpose)
+                .join(PartnerClient, PartnerClient.client_id == PartnerLogin.client_id)
+                .join(Partner, Partner.id == PartnerClient.partner_id)
+                .where(PartnerLogin.account_id == actor.account_id)
+                .order_by(PartnerLogin.created_at.desc())
+                .limit(200)
+            )
+        ).all()
+    return [
+        ConsentView(
+            consent_id=login.id,
+            partner=name,
+            purpose=purpose,
+            beneficiary_reference_id=ALL_BENEFICIARIES,
+            scopes=list(COWIN_SCOPES),
+            created_at=login.created_at,
+            expires_at=login.expires_at,
+            status=_login_status(login, now),
+        )
+        for login, name, purpose in rows
     ]
 
 
@@ -217,7 +261,13 @@ async def revoke_consent(ctx: AppContext, consent_id: str, *, actor: CitizenPrin
         raise ConsentNotFound()
     async with ctx.db.transaction() as session:
         grant = await session.get(PartnerGrant, consent_id)
-        if grant is None or grant.account_id != actor.account_id:
+        if grant is None:
+            login = await session.get(PartnerLogin, consent_id)
+            if login is None or login.account_id != actor.account_id:
+                raise ConsentNotFound()
+            await _revoke_login(ctx, session, login, actor)
+            return
+        if grant.account_id != actor.account_id:
             raise ConsentNotFound()
         if grant.revoked_at is not None:
             return
@@ -235,3 +285,30 @@ async def revoke_consent(ctx: AppContext, consent_id: str, *, actor: CitizenPrin
             context=actor.context,
             detail=json.loads(json.dumps({"consent": consent_id})),
         )
+
+
+async def _revoke_login(
+    ctx: AppContext, session: AsyncSession, login: PartnerLogin, actor: CitizenPrincipal
+) -> None:
+    """End a Co-WIN compatible login: its token stops on the partner's next call."""
+    if login.revoked_at is not None:
+        return
+    now = ctx.clock.now()
+    await session.execute(
+        update(PartnerLogin).where(PartnerLogin.id == login.id).values(revoked_at=now)
+    )
+    # The citizen token itself, in the same transaction as the consent's end.
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == login.session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await AuditChain.append(
+        session,
+        actor=actor.actor,
+        action=AuditAction.PARTNER_CONSENT_REVOKED,
+        subject_ref=f"partner-client:{login.client_id}",
+        purpose="partner-consent",
+        context=actor.context,
+        detail={"consent": login.id, "channel": "cowin-compatible"},
+    )

@@ -9,6 +9,7 @@ the audience the route table there expects.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -85,10 +86,21 @@ class CitizenPrincipal:
     account_id: str
     session_id: str
     context: RequestContext
+    # The partner app's client_id when the token came through the Co-WIN compatible path:
+    # the partner acts, so the audit names it and the person's access log shows it.
+    via: str | None = None
 
     @property
     def actor(self) -> str:
+        if self.via is not None:
+            return f"partner:{self.via}"
         return f"citizen:{self.account_id}"
+
+
+# Checks a partner-bound citizen session (consent live, client active, quotas, access log).
+# The partners package registers it at import: this lower layer cannot import it.
+PartnerSessionCheck = Callable[[Request, CitizenPrincipal], Awaitable[None]]
+partner_session_checks: list[PartnerSessionCheck] = []
 
 
 class Guard:
@@ -140,11 +152,16 @@ class CitizenGuard(Guard):
             idle_seconds=ctx.settings.citizen_token_seconds,
         )
         principal = CitizenPrincipal(
-            verified.subject, verified.session_id, request_context(request)
+            verified.subject, verified.session_id, request_context(request), verified.via
         )
         request.state.actor = principal.actor  # the access log's actor reference
         limit = Limit("citizen-per-account", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, principal.account_id)
+        if principal.via is not None:
+            if not partner_session_checks:
+                raise Unauthenticated()  # fail closed: no one to check the partner's consent
+            for check in partner_session_checks:
+                await check(request, principal)
         return principal
 
 

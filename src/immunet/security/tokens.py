@@ -60,6 +60,8 @@ class VerifiedSession:
     session_id: str
     subject: str
     audience: TokenAudience
+    # The partner app a citizen token was issued through (Co-WIN compatible path), or None.
+    via: str | None = None
 
 
 class TokenService:
@@ -71,7 +73,12 @@ class TokenService:
         return self._keyring.secret(_PURPOSE[audience])
 
     async def issue(
-        self, audience: TokenAudience, subject: str, *, lifetime_seconds: int
+        self,
+        audience: TokenAudience,
+        subject: str,
+        *,
+        lifetime_seconds: int,
+        via: str | None = None,
     ) -> IssuedToken:
         now = utcnow()
         session_id = secrets.token_urlsafe(24)
@@ -96,6 +103,8 @@ class TokenService:
             "iat": int(now.timestamp()),
             "exp": int(expires.timestamp()),
         }
+        if via is not None:
+            claims["via"] = via
         token = jwt.encode(claims, self._secret(audience), algorithm="HS256")
         return IssuedToken(token, session_id, lifetime_seconds)
 
@@ -154,7 +163,11 @@ class TokenService:
                 await db_session.execute(
                     update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
                 )
-        return VerifiedSession(session_id, row.subject, audience), loaded
+        via = claims.get("via")
+        verified = VerifiedSession(
+            session_id, row.subject, audience, via if isinstance(via, str) else None
+        )
+        return verified, loaded
 
     async def revoke(self, session_id: str) -> None:
         async with self._db.transaction() as session:
