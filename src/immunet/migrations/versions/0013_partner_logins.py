@@ -1,7 +1,7 @@
 """partner logins: consents given on the Co-WIN compatible partner path (issue #10)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 05:50:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from immunet.db.base import UTCDateTime
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
