@@ -93,9 +93,19 @@ def test_security_matches_the_route_audience(method, path):
         assert operation["security"] == []
         assert operation["x-client-authentication"].startswith("private_key_jwt")
         assert {"401", "429"} <= set(operation["responses"])
+    elif expected == "partner" and path.startswith("/api/v2/auth/"):
+        # Co-WIN's partner login: the app's x-api-key (never a person's credential).
+        assert operation["security"] == [{"partnerApiKey": []}]
+        assert {"401", "429"} <= set(operation["responses"])
     elif expected == "partner":
-        # A DPoP-bound token carrying the operation's scope; no x-api-key route exists yet.
-        scope = {"Immunization": "immunization.read", "certificate": "certificate.read"}
+        # A DPoP-bound token carrying the operation's scope.
+        scope = {
+            "Immunization": "immunization.read",
+            "certificate": "certificate.read",
+            "schedule": "appointment.write",
+            "reschedule": "appointment.write",
+            "cancel": "appointment.write",
+        }
         assert operation["security"] == [{"partnerDPoP": [scope[path.rsplit("/", 1)[1]]]}]
         assert {"401", "429"} <= set(operation["responses"])
     else:

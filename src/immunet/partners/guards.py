@@ -147,6 +147,7 @@ class PartnerApiKeyGuard(Guard):
     same 401 whatever else the request holds."""
 
     audience = Audience.PARTNER
+    schemes = ("partnerApiKey",)
 
     async def __call__(self, request: Request) -> ApiKeyCall:
         ctx = app_context(request)
