@@ -57,8 +57,9 @@ async def test_rotate_export_import_and_verify_from_the_command_line(
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["valid"] is True
 
-    foreign = CertificateKeySet.generate(issuer="https://health.example.org/issuer")
-    cert = issue_all(_foreign_record(), foreign)
+    now = ctx.clock.now()
+    foreign = CertificateKeySet.generate(issuer="https://health.example.org/issuer", now=now)
+    cert = issue_all(_foreign_record(now), foreign)
     assert (await verify(client, cert["shc"]["qr"][0]))["reason"] == "unknown_key"
     their_file = tmp_path / "their-trust.json"
     their_file.write_text(TrustList.from_keyset(foreign).to_json(), encoding="utf-8")

@@ -33,8 +33,9 @@ from tests.factories.sessions import SLOTS, make_center, make_session
 from tests.factories.staff import make_staff
 
 
-def _foreign_record() -> CertificateRecord:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+def _foreign_record(at: dt.datetime) -> CertificateRecord:
+    """A foreign issuer's record issued at ``at`` (the test's clock: the verifier reads it)."""
+    now = at.astimezone(dt.UTC).replace(microsecond=0)
     dose = DoseEntry(
         vaccine_code="COVAXIN",
         vaccine_name="Covaxin",
@@ -279,8 +280,9 @@ async def test_trust_list_endpoints_are_cacheable(client, outbox, ctx):
 
 
 async def test_imported_issuer_is_trusted_by_verify(client, ctx):
-    foreign = CertificateKeySet.generate(issuer="https://health.example.org/issuer")
-    cert = issue_all(_foreign_record(), foreign)
+    now = ctx.clock.now()
+    foreign = CertificateKeySet.generate(issuer="https://health.example.org/issuer", now=now)
+    cert = issue_all(_foreign_record(now), foreign)
     assert (await verify(client, cert["dcc"]["qr"]))["reason"] == "unknown_key"
     exported = TrustList.from_keyset(foreign).to_json()
     assert await import_trust_list(

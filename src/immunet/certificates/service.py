@@ -331,7 +331,7 @@ async def rotate_keys(ctx: AppContext, *, actor: str, context: RequestContext | 
         if old is None:
             row, _ = await _active_or_create(ctx, session, actor=actor, context=context)
             return row.id
-        keyset = _open_keyset(ctx, old).rotate()
+        keyset = _open_keyset(ctx, old).rotate(now=ctx.clock.now())
         old.active_slot = None
         old.keyset_ct = None  # the retired private keys are destroyed; public parts stay
         old.retired_at = utcnow()

@@ -42,7 +42,7 @@ DEFAULT_READS_PER_MINUTE = 60
 DEFAULT_READS_PER_DAY = 10_000
 MAX_READS_PER_MINUTE = 6_000
 MAX_READS_PER_DAY = 5_000_000
-LIST_PAGE_MAX = 100
+LIST_PAGE_MAX = 50  # no staff listing pages more than 50 (tests/security/test_misuse_defences.py)
 # Private members of a JWK: a JWKS that carries them was pasted from the wrong file.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
