@@ -210,8 +210,12 @@ async def test_a_one_time_password_session_may_only_change_the_password(client, 
     creds = await add_staff(ctx, "fresh.admin", "national_admin", "national", one_time=True)
     token = await staff_login(client, creds)
     own = f"staff:{Permission.SELF_SESSION}"
+    # The API's routes (the portal's pages read a cookie, not this bearer token: their
+    # forced password change is tested with the pages).
     staff_routes = sorted(
-        (m, p) for (m, p), label in EXPECTED.items() if label.startswith("staff:") and label != own
+        (m, p)
+        for (m, p), label in EXPECTED.items()
+        if label.startswith("staff:") and label != own and p.startswith("/api/")
     )
     assert len(staff_routes) > 20
     for method, path in staff_routes:

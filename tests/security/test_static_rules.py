@@ -207,6 +207,9 @@ ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "api_route"}
 GUARDS = {"PUBLIC", "PUBLIC_UNLIMITED", "CITIZEN", "STAFF", "PARTNER", "RESEARCH"}
 # The portal's pages (immunet/web/guards.py): the same guards, read from the session cookie.
 GUARDS |= {"WEB_CITIZEN", "WEB_STAFF"}
+# Partner apps (immunet/partners/guards.py): a client's signed assertion, a DPoP-bound token
+# per scope (PARTNER_TOKEN[scope]), Co-WIN's x-api-key.
+GUARDS |= {"PARTNER_CLIENT", "PARTNER_CLIENT_DPOP", "PARTNER_TOKEN", "PARTNER_API_KEY"}
 
 
 def _mentions_guard(node: ast.AST | None, aliases: set[str]) -> bool:
@@ -216,6 +219,7 @@ def _mentions_guard(node: ast.AST | None, aliases: set[str]) -> bool:
         if isinstance(sub, ast.Call) and getattr(sub.func, "id", None) == "Depends":
             for arg in sub.args:
                 target = arg.func if isinstance(arg, ast.Call) else arg
+                target = target.value if isinstance(target, ast.Subscript) else target
                 if getattr(target, "id", None) in GUARDS:
                     return True
         if isinstance(sub, ast.Name) and sub.id in aliases:

@@ -161,7 +161,9 @@ def main() -> None:
     partner = DemoPartner.load(settings.public_url, document)
 
     async def run() -> None:
-        async with httpx.AsyncClient(base_url=partner.issuer) as http:
+        async with httpx.AsyncClient(
+            base_url=partner.issuer, timeout=10.0, follow_redirects=False
+        ) as http:
             url = await partner.authorization_url(http)
             print(f"Open within 60 seconds: {url}")
             query = await asyncio.to_thread(_wait_for_callback, partner.redirect_uri)
