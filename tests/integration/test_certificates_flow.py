@@ -59,8 +59,9 @@ def _foreign_record(at: dt.datetime) -> CertificateRecord:
     )
 
 
-def _offline_verify(tmp_path, text: str, trust_file) -> tuple[int, dict]:
-    """`immunet verify --trust-list FILE` in its own process, with no database configured."""
+def _offline_verify(tmp_path, text: str, trust_file, at: dt.datetime) -> tuple[int, dict]:
+    """`immunet verify --trust-list FILE` in its own process, with no database configured,
+    as of the test's clock (``at``): the certificates were issued at that time, not now."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNET_")}
     env["IMMUNET_DATABASE_URL"] = "sqlite:////nonexistent/never-opened.sqlite3"
     qr_file = tmp_path / "qr.txt"
@@ -74,6 +75,8 @@ def _offline_verify(tmp_path, text: str, trust_file) -> tuple[int, dict]:
             str(qr_file),
             "--trust-list",
             str(trust_file),
+            "--at",
+            at.isoformat(),
             "--json",
         ],
         cwd=tmp_path,
@@ -126,13 +129,13 @@ async def test_dose_to_four_formats_verified_online_and_offline(client, outbox, 
     trust_file = tmp_path / "trust.json"
     trust_file.write_text(json.dumps(await published_trust_list(ctx)), encoding="utf-8")
     for fmt, text in qr_texts(doc).items():
-        code, answer = _offline_verify(tmp_path, text, trust_file)
+        code, answer = _offline_verify(tmp_path, text, trust_file, ctx.clock.now())
         assert code == 0 and answer["valid"] and answer["format"] == fmt, answer
 
     # an empty trust list: the same certificates are unknown offline (exit 1)
     empty = tmp_path / "empty.json"
     empty.write_text("{}", encoding="utf-8")
-    code, answer = _offline_verify(tmp_path, doc["dcc"]["qr"], empty)
+    code, answer = _offline_verify(tmp_path, doc["dcc"]["qr"], empty, ctx.clock.now())
     assert code == 1 and answer["valid"] is False and answer["reason"] == "unknown_key"
 
     audit_actions = []
@@ -212,7 +215,7 @@ async def test_correction_revokes_the_previous_version(client, outbox, ctx, tmp_
     assert crl.json() == {"kid": kid, "method": "rid", "ctr": 1, "rids": rids}
     trust_file = tmp_path / "trust.json"
     trust_file.write_text(json.dumps(trust), encoding="utf-8")
-    code, answer = _offline_verify(tmp_path, v2["dcc"], trust_file)
+    code, answer = _offline_verify(tmp_path, v2["dcc"], trust_file, ctx.clock.now())
     assert code == 1 and answer["reason"] == "revoked"
 
     # voiding the last dose revokes the last version and issues nothing
@@ -251,7 +254,7 @@ async def test_key_rotation_keeps_issued_certificates_valid(client, outbox, ctx,
 
     trust_file = tmp_path / "trust.json"
     trust_file.write_text(json.dumps(await published_trust_list(ctx)), encoding="utf-8")
-    code, answer = _offline_verify(tmp_path, before["dcc"]["qr"], trust_file)
+    code, answer = _offline_verify(tmp_path, before["dcc"]["qr"], trust_file, ctx.clock.now())
     assert code == 0, answer
 
 
