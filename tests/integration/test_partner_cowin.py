@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from immunet.partners import service
-from immunet.partners.cowin import BREACHES_PER_HOUR
+from immunet.partners.misuse import BREACHES_PER_HOUR
 from immunet.staff.principal import OPERATOR_CLI
 from tests.conftest import bearer, login, sha
 from tests.factories import adult

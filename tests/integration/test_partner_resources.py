@@ -10,8 +10,8 @@ from fhir.resources.R4B.bundle import Bundle
 from joserfc.jwk import ECKey
 
 from immunet.partners import service
+from immunet.partners.misuse import BREACHES_PER_HOUR, list_partner_alerts
 from immunet.partners.models import PartnerGrant
-from immunet.partners.resources import BREACHES_PER_HOUR
 from tests.conftest import bearer, login
 from tests.factories.certificates import record_dose
 from tests.factories.partners import REDIRECT_URI, OAuthClient, register_partner
@@ -185,3 +185,8 @@ async def test_repeated_breaches_suspend_the_client(client, ctx, clock, outbox, 
             .all()
         )
     assert actors == ["operator:misuse-defence"]
+    # ...and one alert for the national admins, counts only.
+    alerts, _ = await list_partner_alerts(ctx)
+    assert [(a.client_id, a.kind, a.detail) for a in alerts] == [
+        (oc.partner.client_id, "quota-breaches", {"refusalsInAnHour": BREACHES_PER_HOUR})
+    ]

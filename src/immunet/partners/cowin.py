@@ -19,25 +19,20 @@ from fastapi import Request
 from sqlalchemy import select
 
 from immunet.context import AppContext
-from immunet.errors import TooManyRequests, Unauthenticated
+from immunet.errors import Unauthenticated
+from immunet.partners.misuse import count_partner_read
 from immunet.partners.models import Partner, PartnerClient, PartnerLogin
 from immunet.partners.scopes import ClientState
-from immunet.partners.service import ClientView, suspend_client
+from immunet.partners.service import ClientView
 from immunet.people import auth
 from immunet.people.models import Beneficiary
 from immunet.security.access import CitizenPrincipal, app_context, partner_session_checks
 from immunet.security.audit import AuditAction, AuditChain, AuditEntry, RequestContext
-from immunet.security.ratelimit import Limit
 from immunet.security.tokens import TokenAudience
-from immunet.staff.principal import OperatorPrincipal
 
-DAY = 24 * 3600
 # What a Co-WIN path token can do, as the citizen's consent list names it.
 COWIN_SCOPES = ["beneficiaries.read", "appointment.write", "certificate.read"]
 COWIN_SCOPE = "cowin-compatible"
-# Refusals by quota a client may collect in an hour before it is suspended (as on /partner/v1).
-BREACHES_PER_HOUR = 20
-MISUSE_DEFENCE = OperatorPrincipal("misuse-defence")
 # Co-WIN's protected routes a partner-bound token may call; every other citizen route
 # (consents, access log, account deletion ...) is the citizen's own and refuses it.
 PROTECTED_ROUTES = frozenset(
@@ -114,24 +109,13 @@ async def confirm_otp(
 
 
 async def _count(ctx: AppContext, client: PartnerClient) -> None:
-    """The client's contracted quotas; repeated breaches suspend it (as on /partner/v1)."""
-    try:
-        await ctx.limiter.hit(
-            Limit("partner-reads-minute", client.reads_per_minute, 60), client.client_id
-        )
-        await ctx.limiter.hit(
-            Limit("partner-reads-day", client.reads_per_day, DAY), client.client_id
-        )
-    except TooManyRequests:
-        try:
-            await ctx.limiter.hit(
-                Limit("partner-quota-breaches", BREACHES_PER_HOUR, 3600), client.client_id
-            )
-        except TooManyRequests:
-            await suspend_client(
-                ctx, client_id=client.client_id, actor=MISUSE_DEFENCE, reason="quota-breaches"
-            )
-        raise
+    """The client's contracted quotas and misuse defences, as on /partner/v1."""
+    await count_partner_read(
+        ctx,
+        client_id=client.client_id,
+        reads_per_minute=client.reads_per_minute,
+        reads_per_day=client.reads_per_day,
+    )
 
 
 async def check_partner_session(request: Request, principal: CitizenPrincipal) -> None:

@@ -135,3 +135,20 @@ class PartnerLogin(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PartnerAlert(Base):
+    """A misuse alert about a partner client, for the national admins: raised when the
+    misuse defences suspend it (repeated quota breaches, reads far above its consents).
+    ``detail`` holds counts only, never a person."""
+
+    __tablename__ = "partner_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("partner_clients.client_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -16,19 +16,15 @@ from immunet.certificates.fhir import immunizations
 from immunet.certificates.models import IssuedCertificate
 from immunet.certificates.service import open_payload
 from immunet.context import AppContext
-from immunet.errors import NotFound, TooManyRequests
+from immunet.errors import NotFound
 from immunet.partners.guards import PartnerCall
+from immunet.partners.misuse import count_partner_read
 from immunet.partners.models import Partner, PartnerClient, PartnerGrant, PartnerLogin
 from immunet.partners.scopes import Scope
-from immunet.partners.service import suspend_client
 from immunet.people.models import Beneficiary
 from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain
 from immunet.security.models import AuthSession
-from immunet.security.ratelimit import Limit
-from immunet.staff.principal import OperatorPrincipal
-
-DAY = 24 * 3600
 
 
 class ConsentNotFound(NotFound):
@@ -48,33 +44,15 @@ class ConsentView:
     status: str
 
 
-# Refusals by quota a client may collect in an hour before it is suspended: a partner
-# that keeps hammering past its contract is a scraper, whatever its consents say.
-BREACHES_PER_HOUR = 20
-MISUSE_DEFENCE = OperatorPrincipal("misuse-defence")
-
-
 async def count_read(ctx: AppContext, call: PartnerCall) -> None:
-    """The client's contracted quotas (R-VOL-1): per minute and per day, keyed on the client.
-
-    Each refusal is itself counted; past ``BREACHES_PER_HOUR`` the client is suspended
-    (an audited action, like the staff misuse defences), so it stops on its next call."""
+    """The client's contracted quotas and misuse defences (see :mod:`partners.misuse`)."""
     grant = call.grant
-    try:
-        await ctx.limiter.hit(
-            Limit("partner-reads-minute", grant.reads_per_minute, 60), grant.client_id
-        )
-        await ctx.limiter.hit(Limit("partner-reads-day", grant.reads_per_day, DAY), grant.client_id)
-    except TooManyRequests:
-        try:
-            await ctx.limiter.hit(
-                Limit("partner-quota-breaches", BREACHES_PER_HOUR, 3600), grant.client_id
-            )
-        except TooManyRequests:
-            await suspend_client(
-                ctx, client_id=grant.client_id, actor=MISUSE_DEFENCE, reason="quota-breaches"
-            )
-        raise
+    await count_partner_read(
+        ctx,
+        client_id=grant.client_id,
+        reads_per_minute=grant.reads_per_minute,
+        reads_per_day=grant.reads_per_day,
+    )
 
 
 async def immunization_bundle(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:

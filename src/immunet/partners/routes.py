@@ -1,4 +1,5 @@
-"""The partner registry for national admins: register, suspend, reinstate, rotate, list."""
+"""The partner registry for national admins: register, suspend, reinstate, rotate, list,
+and the misuse alerts raised when the defences suspend a client."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from immunet.context import AppContext
-from immunet.partners import service
+from immunet.partners import misuse, service
 from immunet.partners.schemas import (
     CreatePartnerClientRequest,
     CreatePartnerClientResponse,
+    PartnerAlertOut,
+    PartnerAlertsResponse,
     PartnerClientOut,
     PartnerClientsResponse,
     RotateKeyResponse,
@@ -28,6 +31,7 @@ Ctx = Annotated[AppContext, Depends(app_context)]
 Manager = Annotated[StaffPrincipal, Depends(STAFF(Permission.PARTNER_MANAGE))]
 Reader = Annotated[StaffPrincipal, Depends(STAFF(Permission.PARTNER_READ))]
 ClientId = Annotated[str, Path(min_length=1, max_length=64)]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -90,3 +94,27 @@ async def rotate_key(
     api_key = await service.rotate_api_key(ctx, client_id=client_id, actor=principal)
     response.headers.update(NO_STORE)
     return RotateKeyResponse(client_id=client_id, api_key=api_key)
+
+
+@staff_router.get("/alerts", response_model=PartnerAlertsResponse)
+async def list_alerts(
+    principal: Reader,
+    ctx: Ctx,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=misuse.ALERTS_PAGE_MAX)] = misuse.ALERTS_PAGE_MAX,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    open_only: bool = False,
+) -> PartnerAlertsResponse:
+    views, next_cursor = await misuse.list_partner_alerts(
+        ctx, limit=limit, before=before, open_only=open_only
+    )
+    response.headers.update(NO_STORE)
+    return PartnerAlertsResponse(
+        alerts=[PartnerAlertOut(**asdict(v)) for v in views], next=next_cursor
+    )
+
+
+@staff_router.post("/alerts/{alert_id}/ack", response_model=PartnerAlertOut)
+async def acknowledge_alert(alert_id: AlertId, principal: Manager, ctx: Ctx) -> PartnerAlertOut:
+    view = await misuse.acknowledge_partner_alert(ctx, alert_id, actor=principal)
+    return PartnerAlertOut(**asdict(view))

@@ -81,3 +81,19 @@ class ConsentOut(Out):
 
 class ConsentsResponse(Out):
     consents: list[ConsentOut]
+
+
+class PartnerAlertOut(Out):
+    id: int
+    client_id: str
+    kind: str = Field(description="quota-breaches or reads-above-consents")
+    severity: str
+    created_at: dt.datetime
+    detail: dict[str, int | str] = Field(description="Counts only, never a person.")
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+
+
+class PartnerAlertsResponse(Out):
+    alerts: list[PartnerAlertOut]
+    next: int | None = Field(default=None, description="Pass as `before` for the next page.")

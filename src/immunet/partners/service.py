@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from immunet.context import AppContext
 from immunet.errors import Conflict, NotFound, Unprocessable
-from immunet.partners.models import Partner, PartnerClient
+from immunet.partners.models import Partner, PartnerAlert, PartnerClient
 from immunet.partners.scopes import ClientKind, ClientState, Scope
 from immunet.security.audit import AuditAction, AuditChain
 from immunet.security.keyring import Purpose
@@ -60,6 +60,15 @@ class InvalidPartnerRequest(Unprocessable):
 class PartnerConflict(Conflict):
     error_code = "PARTNER0409"
     message = "The partner client is not in a state that allows this."
+
+
+@dataclass(frozen=True)
+class MisuseAlert:
+    """What the misuse defences saw: a kind, a severity and counts (never a person)."""
+
+    kind: str
+    severity: str
+    detail: dict[str, int | str]
 
 
 class NewClient(NamedTuple):
@@ -285,6 +294,7 @@ async def _set_state(
     allowed_from: ClientState,
     action: AuditAction,
     reason: str | None,
+    alert: MisuseAlert | None = None,
 ) -> None:
     async with ctx.db.transaction() as session:
         client = await _load(session, client_id)
@@ -292,11 +302,23 @@ async def _set_state(
             return  # idempotent: already there, nothing to audit
         if client.state != allowed_from.value:
             raise PartnerConflict()
-        await session.execute(
+        changed = await session.execute(
             update(PartnerClient)
             .where(PartnerClient.id == client.id, PartnerClient.state == allowed_from.value)
             .values(state=target.value, suspension_reason=reason, updated_at=ctx.clock.now())
         )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            return  # another worker moved it first; it wrote the audit record (and alert)
+        if alert is not None:
+            session.add(
+                PartnerAlert(
+                    client_id=client_id,
+                    kind=alert.kind,
+                    severity=alert.severity,
+                    created_at=ctx.clock.now(),
+                    detail=alert.detail,
+                )
+            )
         await AuditChain.append(
             session,
             actor=actor.actor,
@@ -309,9 +331,17 @@ async def _set_state(
 
 
 async def suspend_client(
-    ctx: AppContext, *, client_id: str, actor: PartnerActor, reason: str = "admin"
+    ctx: AppContext,
+    *,
+    client_id: str,
+    actor: PartnerActor,
+    reason: str = "admin",
+    alert: MisuseAlert | None = None,
 ) -> None:
-    """Stop a client at once: its tokens and API key are refused from the next call."""
+    """Stop a client at once: its tokens and API key are refused from the next call.
+
+    The misuse defences pass ``alert``: it is raised for the national admins in the same
+    transaction as the suspension, and only by the call that suspended the client."""
     await _set_state(
         ctx,
         client_id=client_id,
@@ -320,6 +350,7 @@ async def suspend_client(
         allowed_from=ClientState.ACTIVE,
         action=AuditAction.PARTNER_SUSPENDED,
         reason=_bounded_text(reason, "reason", 32),
+        alert=alert,
     )
 
 

@@ -99,6 +99,7 @@ class AuditAction(StrEnum):
     PARTNER_CONSENT_DENIED = "partners:consent:denied"
     PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
     PARTNER_PERSON_READ = "partners:person:read"
+    PARTNER_ALERT_ACKNOWLEDGED = "partners:alert:acknowledged"
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,15 @@ class RateLimiter:
         window = int(time.time()) // limit.window_seconds
         return f"rl:{limit.name}:{self._digest(limit.name, key)[:32]}:{window}"
 
-    async def hit(self, limit: Limit, key: str) -> None:
-        """Count one use; raise :class:`TooManyRequests` once the limit is passed."""
+    async def hit(self, limit: Limit, key: str) -> int:
+        """Count one use and return the window's count (each value is returned once: the
+        increment is atomic); raise :class:`TooManyRequests` once the limit is passed."""
         count, reset_in = await self._store.increment(
             self._bucket(limit, key), limit.window_seconds
         )
         if count > limit.limit:
             raise TooManyRequests(retry_after=reset_in)
+        return count
 
     async def hit_batched(self, limit: Limit, key: str) -> None:
         """Count one use, adding to the shared count in batches (see the module notes)."""
