@@ -86,7 +86,7 @@ async def test_reads_far_above_consents_suspend_with_an_alert(client, ctx, clock
     )
     assert open_only.json()["alerts"] == []
     missing = await client.post("/api/staff/partners/alerts/999999/ack", headers=headers)
-    assert missing.status_code == 404 and missing.json()["errorCode"] == "PARTNER0415"
+    assert missing.status_code == 404 and missing.json()["errorCode"] == "PARTNER0416"
     async with ctx.db.reader() as session:
         actions = (
             await session.execute(

@@ -4,7 +4,10 @@ log and data summary, and the client's quotas."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import shutil
+import subprocess
 
 from fhir.resources.R4B.bundle import Bundle
 from joserfc.jwk import ECKey
@@ -110,6 +113,23 @@ async def test_a_token_without_the_scope_gets_403(client, ctx, clock, outbox, se
     body = found.json()
     assert body["certificate_id"] == issued.certificate_id
     assert {"vc", "dcc", "shc", "fhir"} <= set(body["formats"])
+    # ...and the PDF the person downloads, read back by poppler's pdftotext where present.
+    pdf = await _read(client, oc, token, path="/partner/v1/certificate/pdf")
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["cache-control"] == "no-store"
+    assert pdf.content.startswith(b"%PDF-")
+    if shutil.which("pdftotext"):
+        read = await asyncio.to_thread(
+            subprocess.run,
+            ["pdftotext", "-enc", "UTF-8", "-", "-"],
+            input=pdf.content,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        text = read.stdout.decode()
+        assert issued.certificate_id in text
 
 
 async def test_another_account_cannot_see_or_revoke_a_consent(client, ctx, clock, outbox, settings):

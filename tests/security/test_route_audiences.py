@@ -79,6 +79,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/oauth/revoke"): "partner",
     ("GET", "/partner/v1/Immunization"): "partner",
     ("GET", "/partner/v1/certificate"): "partner",
+    ("GET", "/partner/v1/certificate/pdf"): "partner",
     ("POST", "/partner/v1/appointment/schedule"): "partner",
     ("POST", "/partner/v1/appointment/reschedule"): "partner",
     ("POST", "/partner/v1/appointment/cancel"): "partner",

@@ -45,7 +45,7 @@ MISUSE_DEFENCE = OperatorPrincipal("misuse-defence")
 
 
 class PartnerAlertNotFound(NotFound):
-    error_code = "PARTNER0415"
+    error_code = "PARTNER0416"
     message = "No such partner alert."
 
 

@@ -71,6 +71,23 @@ async def certificate(call: CertificateReader, ctx: Ctx) -> JSONResponse:
     return JSONResponse(formats, headers=NO_STORE)
 
 
+@router.get(
+    "/partner/v1/certificate/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def certificate_pdf(call: CertificateReader, ctx: Ctx) -> Response:
+    pdf = await resources.certificate_pdf(ctx, call)
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="vaccination-certificate.pdf"',
+            **NO_STORE,
+        },
+    )
+
+
 @router.post("/partner/v1/appointment/schedule")
 async def schedule(
     body: ScheduleRequest, call: AppointmentWriter, ctx: Ctx, idempotency_key: IdempotencyKey = None

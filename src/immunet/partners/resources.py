@@ -4,6 +4,7 @@ partner's name, scope and purpose) and counted against the client's quotas."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.certificates.fhir import immunizations
 from immunet.certificates.models import IssuedCertificate
-from immunet.certificates.service import open_payload
+from immunet.certificates.pdf import render_pdf
+from immunet.certificates.service import CertificateDocument, open_payload
 from immunet.context import AppContext
 from immunet.errors import NotFound
 from immunet.partners.guards import PartnerCall
@@ -110,9 +112,10 @@ class NoCertificate(NotFound):
     message = "No certificate has been issued for this person yet."
 
 
-async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:
-    """The granted person's current certificate in its signed formats (the QR payloads,
-    the verifiable credential, the FHIR bundle): what the person could download."""
+async def _granted_certificate(
+    ctx: AppContext, call: PartnerCall, *, form: str
+) -> tuple[str, CertificateDocument]:
+    """The granted person's current certificate, counted and audited as one read."""
     await count_read(ctx, call)
     grant = call.grant
     async with ctx.db.transaction() as session:
@@ -145,9 +148,23 @@ async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, A
                 "organisation": grant.partner_name,
                 "scope": Scope.CERTIFICATE_READ.value,
                 "consent": grant.grant_id,
+                "form": form,
             },
         )
-    return {"certificate_id": row.certificate_id, "formats": document.formats}
+    return row.certificate_id, document
+
+
+async def certificate_formats(ctx: AppContext, call: PartnerCall) -> dict[str, Any]:
+    """The granted person's current certificate in its signed formats (the QR payloads,
+    the verifiable credential, the FHIR bundle): what the person could download."""
+    certificate_id, document = await _granted_certificate(ctx, call, form="formats")
+    return {"certificate_id": certificate_id, "formats": document.formats}
+
+
+async def certificate_pdf(ctx: AppContext, call: PartnerCall) -> bytes:
+    """The granted person's current certificate as the PDF the person downloads."""
+    _, document = await _granted_certificate(ctx, call, form="pdf")
+    return await asyncio.to_thread(render_pdf, document.record, document.formats)
 
 
 def _status(grant: PartnerGrant, now: dt.datetime) -> str:
