@@ -58,6 +58,8 @@ async def demo_partner(settings: Settings) -> list[str]:
                 path,
                 {
                     "client_id": created.client_id,
+                    # The Co-WIN compatible path's key (x-api-key), shown nowhere else.
+                    "api_key": created.api_key,
                     "kid": DEMO_KID,
                     "key": key.as_dict(private=True),
                     "redirect_uri": DEMO_REDIRECT,
@@ -69,4 +71,6 @@ async def demo_partner(settings: Settings) -> list[str]:
         f"Partner:    {DEMO_PARTNER} (its key: {path})",
         "  try it:   python -m immunet.partners.demo_client  (then open the printed link, "
         "sign in with a mobile and its OTP, choose a person, Allow)",
+        "  Co-WIN:   POST /api/v2/auth/generateOTP and /api/v2/auth/confirmOTP with header "
+        f'x-api-key: the "api_key" in {path.name}',
     ]
