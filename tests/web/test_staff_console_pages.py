@@ -400,4 +400,9 @@ async def test_an_admins_report_tables_match_the_api(browser: Browser, client, o
     assert reversed_range.status == 400
     coverage = await browser.get("/staff/reports/coverage")
     assert coverage.status == 200
+    # In Hindi: the page's words, and the service's refusal, from the catalogue.
+    await browser.http.get("/lang", params={"to": "hi"})
+    hindi = await browser.get("/staff/reports", group_by="vaccine")
+    assert "खुराक रिपोर्ट" in hindi.text and "समूह आधार" in hindi.text
+    assert "टीकाकरण कवरेज" in (await browser.get("/staff/reports/coverage")).text
     assert (await browser.get("/staff/reports/coverage", to="2026-13")).status == 400
