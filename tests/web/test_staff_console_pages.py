@@ -92,8 +92,22 @@ async def test_a_walk_in_through_the_persons_otp_registers_and_records_a_dose(
     assert verified.response.headers["cache-control"] == "no-store"
     assert "No one is registered under this mobile number yet." in verified.text
 
-    registered = await browser.submit(
+    invalid = await browser.submit(
         verified,
+        "/staff/walk-in/register",
+        txn=field(verified, "txn", "/staff/walk-in/register"),
+        name="Ravi Walkin",
+        birth_year="1980",
+        gender_id="1",
+        photo_id_type="1",
+        photo_id_number="1234",  # not an Aadhaar number
+    )
+    assert invalid.status in (400, 422), invalid.status
+    assert "/staff/walk-in/register" in invalid.text  # the form again, under the same grant
+    async with ctx.db.reader() as session:
+        assert (await session.execute(select(Beneficiary.id))).all() == []  # nothing registered
+    registered = await browser.submit(
+        invalid,
         "/staff/walk-in/register",
         txn=field(verified, "txn", "/staff/walk-in/register"),
         name="Ravi Walkin",

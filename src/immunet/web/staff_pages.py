@@ -420,7 +420,10 @@ async def walk_in_register(request: Request, principal: Vaccinator, ctx: Ctx) ->
         )
         registration = await vaccination.register_walk_in(ctx, txn, body, actor=principal)
     except ApiError as exc:
-        return _walk_in_page(request, "mobile", error=exc)
+        # The form again (the grant outlives one mistake); without a txn, a new look-up.
+        return _walk_in_page(
+            request, "register" if len(txn) == 36 else "mobile", txn=txn, error=exc
+        )
     return _walk_in_page(
         request,
         "registered",
