@@ -195,6 +195,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/staff/disputes/resolve"): "staff:oversight:dispute:resolve",
     ("GET", "/staff/reports"): "staff:reports:aggregate:read",
     ("GET", "/staff/reports/coverage"): "staff:reports:aggregate:read",
+    ("GET", "/staff/reports/aefi"): "staff:vaccination:aefi:read",
 }
 EXPECTED.update(PAGES)
 

@@ -28,7 +28,7 @@ from tests.factories.vaccination import (
     next_mobile,
     setup_day,
 )
-from tests.web.portal import Browser, Page
+from tests.web.portal import Browser, Page, open_browser
 
 
 async def sign_in(browser: Browser, creds: StaffCredentials) -> Page:
@@ -154,7 +154,9 @@ async def test_a_walk_in_through_the_persons_otp_registers_and_records_a_dose(
     )
 
 
-async def test_an_aefi_report_from_the_console(browser: Browser, client, outbox: Outbox, ctx):
+async def test_an_aefi_report_from_the_console(
+    browser: Browser, client, outbox: Outbox, ctx, settings
+):
     day = await setup_day(ctx, client)
     person = await book(client, outbox, day.session)
     creds = await add_staff(ctx, "web-aefi-1", "vaccinator", f"center:{day.center_id}")
@@ -191,6 +193,21 @@ async def test_an_aefi_report_from_the_console(browser: Browser, client, outbox:
     assert len(reports) == 1
     assert (reports[0].severity, reports[0].outcome) == ("moderate", "recovering")
     assert sorted(json.loads(reports[0].symptoms)) == ["fever", "headache"]
+
+    # The district's admin sees it in the de-identified table, as the API lists it.
+    admin = await add_staff(ctx, "web-aefi-admin", "district_admin", "district:294")
+    async for other in open_browser(settings, ctx, peer="198.51.100.80"):
+        await sign_in(other, admin)
+        table = await other.get("/staff/reports/aefi")
+        assert table.status == 200, table.text
+        assert "Reports in your jurisdiction: 1" in table.text
+        assert "Fever, Headache" in table.text and "moderate" in table.text
+        assert person.reference_id not in table.text and "Settled after rest" not in table.text
+    api_admin = await make_staff(ctx, "district_admin", "district:294")
+    api = (await client.get("/api/staff/aefi", headers=api_admin.headers)).json()
+    assert api["total"] == 1 and api["by_severity"] == [{"key": "moderate", "count": 1}]
+    vaccinator_table = await browser.http.get("/staff/reports/aefi")
+    assert vaccinator_table.status_code == 403  # a vaccinator reports, an admin reads
 
 
 # -- facility manager: sessions and stock -------------------------------------------------------

@@ -1,6 +1,6 @@
 """The staff console for admins: misuse alerts (list, acknowledge), citizens' disputes of
 access-log entries ("this wasn't me": list, freeze the user's look-ups, resolve), and the
-aggregate reports (doses, immunization coverage) as tables.
+aggregate reports (doses, immunization coverage, adverse events) as tables.
 
 Each page has the guard of the API route it mirrors (``oversight/routes.py``) and calls the
 same service function; the jurisdiction filter is the service's.
@@ -9,6 +9,7 @@ same service function; the jurisdiction filter is the service's.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,6 +24,7 @@ from immunet.people.schemas import Strict
 from immunet.security.access import app_context
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
+from immunet.vaccination import aefi
 from immunet.web.guards import WEB_STAFF
 from immunet.web.render import page, translate_error
 from immunet.web.security import parse, read_form
@@ -36,6 +38,7 @@ AlertAcker = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.MISUSE_ALERT
 DisputeReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.DISPUTE_READ))]
 DisputeResolver = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.DISPUTE_RESOLVE))]
 Reporter = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.REPORT_READ))]
+AefiReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.AEFI_READ))]
 Before = Annotated[int | None, Query(ge=1, le=2**62)]
 PAGE = 50
 REPORT_DAYS = 7
@@ -254,4 +257,39 @@ async def coverage_report(
         cells=coverage.DOSE_CELLS,
         first=first,
         last=last,
+    )
+
+
+@router.get("/reports/aefi")
+async def aefi_report(
+    request: Request,
+    principal: AefiReader,
+    ctx: Ctx,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1,
+) -> Response:
+    """``GET /api/staff/aefi``: counts by severity and vaccine, and de-identified reports (no
+    name, no identifier, no free text) within the admin's jurisdiction."""
+    overview = await aefi.list_for_admin(ctx, actor=principal, page=page_no, limit=PAGE)
+    reports_shown = [
+        {
+            "id": report.id,
+            "center_id": report.center_id,
+            "vaccine": report.vaccine_code,
+            "dose": dose,
+            "symptoms": [str(s) for s in json.loads(report.symptoms)],
+            "onset": report.onset_on,
+            "severity": report.severity,
+            "outcome": report.outcome,
+            "reporter_kind": report.reporter_kind,
+        }
+        for report, dose in overview.reports
+    ]
+    return _answer(
+        request,
+        "staff_aefi_report.html",
+        None,
+        overview=overview,
+        reports=reports_shown,
+        page_no=page_no,
+        more=len(reports_shown) == PAGE,
     )
