@@ -30,6 +30,7 @@ GETS = (
     "/staff/disputes",
     "/staff/reports",
     "/staff/reports/coverage",
+    "/staff/reports/aefi",
 )
 POSTS: dict[str, dict[str, str]] = {
     "/staff/walk-in": {"mobile": "9876543210"},
@@ -52,7 +53,12 @@ POSTS: dict[str, dict[str, str]] = {
     "/staff/disputes/resolve": {"id": "1", "outcome": "dismissed"},
 }
 # Which pages each role may NOT open (the API's role table, ``staff/permissions.py``).
-VACCINATOR_REFUSED_GETS = ("/staff/alerts", "/staff/disputes", "/staff/reports")
+VACCINATOR_REFUSED_GETS = (
+    "/staff/alerts",
+    "/staff/disputes",
+    "/staff/reports",
+    "/staff/reports/aefi",
+)
 VACCINATOR_REFUSED_POSTS = (
     "/staff/schedule",
     "/staff/schedule/cancel",
@@ -62,7 +68,14 @@ VACCINATOR_REFUSED_POSTS = (
     "/staff/disputes/freeze",
     "/staff/disputes/resolve",
 )
-MANAGER_REFUSED_GETS = ("/staff/walk-in", "/staff/alerts", "/staff/disputes", "/staff/reports")
+MANAGER_REFUSED_GETS = (
+    "/staff/walk-in",
+    "/staff/alerts",
+    "/staff/disputes",
+    "/staff/reports",
+    "/staff/reports/coverage",
+    "/staff/reports/aefi",
+)
 MANAGER_REFUSED_POSTS = ("/staff/walk-in", "/staff/walk-in/dose", "/staff/alerts/ack")
 ADMIN_REFUSED_GETS = ("/staff/walk-in", "/staff/aefi", "/staff/stock")
 ADMIN_REFUSED_POSTS = ("/staff/walk-in/verify", "/staff/aefi", "/staff/stock", "/staff/stock/waste")

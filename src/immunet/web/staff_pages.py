@@ -278,7 +278,7 @@ async def record_dose(request: Request, principal: Vaccinator, ctx: Ctx) -> Resp
 
 # -- the console's links -----------------------------------------------------------------------
 
-# (permission, path, label): a link is shown only to a role whose permission the page's guard
+# (permission, link): a link is shown only to a role holding the permission the page's guard
 # demands (the pages themselves refuse everyone else).
 CONSOLE_LINKS: tuple[tuple[Permission, str], ...] = (
     (Permission.SESSION_READ, "sessions"),
@@ -433,6 +433,10 @@ async def walk_in_register(request: Request, principal: Vaccinator, ctx: Ctx) ->
     )
 
 
+class DoseBatch(Strict):
+    lot: str = Field(pattern=BATCH_PATTERN)
+
+
 class WalkInDoseForm(Strict):
     reference: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1, max_length=100)
@@ -476,10 +480,6 @@ async def walk_in_dose(request: Request, principal: Vaccinator, ctx: Ctx) -> Res
             error=exc,
         )
     return _walk_in_page(request, "recorded", person=person, vaccine=vaccine)
-
-
-class DoseBatch(Strict):
-    lot: str = Field(pattern=BATCH_PATTERN)
 
 
 def _small_int(value: str | None) -> int:
