@@ -669,14 +669,18 @@ PAGE_ENDPOINTS = frozenset(route.endpoint for route in router.routes if hasattr(
 def install(app: FastAPI) -> None:
     """Mount the pages, and answer their refusals as pages (the API keeps JSON)."""
     from immunet.partners.pages import router as partner_router
+    from immunet.web.staff_facility_pages import router as facility_router
+    from immunet.web.staff_oversight_pages import router as oversight_router
     from immunet.web.staff_pages import router as staff_router
 
     app.include_router(router)
     app.include_router(staff_router)
+    app.include_router(facility_router)
+    app.include_router(oversight_router)
     app.include_router(partner_router)  # the OAuth authorization (consent) page
     page_endpoints = PAGE_ENDPOINTS | {
         route.endpoint
-        for extra in (staff_router, partner_router)
+        for extra in (staff_router, facility_router, oversight_router, partner_router)
         for route in extra.routes
         if hasattr(route, "endpoint")
     }
