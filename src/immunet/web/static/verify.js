@@ -1,8 +1,11 @@
 // The offline verifier. Online, the form posts to the server's /verify as without script.
-// Offline (navigator.onLine false, or the post fails), SMART Health Cards are checked here with
-// WebCrypto against the trust list and revocations the service worker saved, following the
-// server's rules step by step (immunet/certificates/verify.py) so that both give one answer.
-// Formats not checked here yet are refused with a plain "connect and try again".
+// Offline (navigator.onLine false), SMART Health Cards, EU DCCs (HC1:) and our W3C credential
+// (eddsa-jcs-2022) are checked here with WebCrypto and DecompressionStream against the trust
+// list and revocations the service worker saved (/verify/offline.json), following the server's
+// rules step by step (immunet/certificates/verify.py) so that both give one answer: the same
+// reason code and the same fields. What only the server checks (X.509 paths of SHC keys, DIVOC
+// and Ed25519Signature2020 proofs, JSON files, rare encodings) is answered "connect and try
+// again", never with an answer that could differ.
 "use strict";
 (function () {
   var MAX_QR_TEXT = 16 * 1024, MAX_SINGLE_JWS = 1195, MAX_CHUNK_JWS = 1191;
@@ -948,6 +951,66 @@
     }
     return rows;
   }
+
+  // Scanning with the camera, where the browser reads QR codes itself (BarcodeDetector: not in
+  // every browser, so the control stays hidden without it; pasting and photos always work).
+  // Chunked SMART Health Cards are gathered part by part; the text then goes through the form,
+  // so the answer is the server's online and this page's offline, as for a paste.
+  function cameraScanner() {
+    var box = document.getElementById("camera-scan");
+    if (!box || !("BarcodeDetector" in window) || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return; }
+    window.BarcodeDetector.getSupportedFormats().then(function (formats) {
+      if (formats.indexOf("qr_code") < 0) { return; }
+      var button = document.getElementById("camera-start"), video = document.getElementById("camera-video");
+      var status = document.getElementById("camera-status"), stream = null, timer = null, parts = {};
+      var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+      box.hidden = false;
+      function stop() {
+        if (timer) { clearTimeout(timer); timer = null; }
+        if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; }
+        video.hidden = true;
+        button.textContent = texts.scan;
+      }
+      function done(text) {
+        stop();
+        status.textContent = "";
+        document.getElementById("qr").value = text;
+        form.requestSubmit();
+      }
+      function read(value) {
+        var m = /^shc:\/(\d+)\/(\d+)\//.exec(value);
+        if (!m) { done(value); return; }
+        var total = Number(m[2]);
+        parts[m[1]] = value;
+        var have = Object.keys(parts).filter(function (k) { return parts[k].indexOf("shc:/" + k + "/" + total + "/") === 0; });
+        if (have.length >= total) {
+          var all = [];
+          for (var i = 1; i <= total; i++) { all.push(parts[i]); }
+          if (all.every(Boolean)) { parts = {}; done(all.join("\n")); return; }
+        }
+        status.textContent = texts.part.replace("{n}", m[1]).replace("{total}", String(total));
+      }
+      function look() {
+        detector.detect(video).then(function (codes) {
+          if (!stream) { return; }
+          if (codes.length) { read(codes[0].rawValue); }
+          if (stream) { timer = setTimeout(look, 250); }
+        }).catch(function () { if (stream) { timer = setTimeout(look, 500); } });
+      }
+      button.addEventListener("click", function () {
+        if (stream) { stop(); status.textContent = ""; return; }
+        navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
+          stream = s;
+          video.srcObject = s;
+          video.hidden = false;
+          button.textContent = texts.stop;
+          status.textContent = texts.aim;
+          return video.play().then(look);
+        }).catch(function () { stop(); status.textContent = texts.nocamera; });
+      });
+    }).catch(function () {});
+  }
+  cameraScanner();
 
   var photo = document.getElementById("photo");
   document.getElementById("photo-upload").hidden = false;
