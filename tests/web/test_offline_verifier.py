@@ -76,17 +76,23 @@ async def test_offline_trust_list_is_the_verifiers_with_its_time(browser: Browse
     assert not any("d" in k["jwk"] for k in bundle["shc"])  # never a private part
 
 
+EU_DCC = Path(__file__).resolve().parents[1] / "data" / "eu-dcc" / "testdata"
+
+
+def _vector(name: str) -> str:
+    return (EU_DCC / name).read_text(encoding="utf-8")
+
+
 async def test_offline_trust_list_carries_dcc_signers_and_vc_keys(browser: Browser, ctx):
     """The DCC signers (an imported EU DSC, RSA as well as EC) and the VC keys are in the saved
     trust list as their certificates say, read here with ``cryptography`` on its own: the key,
     the DSC's validity and the types its EKU allows (the IS vector allows none); the DCC
     schema and the VC contexts and terms the browser checks against; revocations; never a
     private part."""
-    vectors = Path(__file__).resolve().parents[1] / "data" / "eu-dcc" / "testdata"
     raw = (Encoding.Raw, PublicFormat.Raw)
     chosen = {}
     for name in ("IS/2DCode/raw/3.json", "AT/2DCode/raw/1.json"):
-        der = base64.b64decode(json.loads((vectors / name).read_text())["TESTCTX"]["CERTIFICATE"])
+        der = base64.b64decode(json.loads(_vector(name))["TESTCTX"]["CERTIFICATE"])
         chosen[name] = x509.load_der_x509_certificate(der)
     vc_raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(*raw)
     vc_jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(vc_raw).decode()}
