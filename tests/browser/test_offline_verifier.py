@@ -188,6 +188,13 @@ def test_our_own_shc_certificate_verifies_offline(chromium: Any, server: Server)
             assert {k: got[k] for k in ("valid", "format", "fields")} == {
                 k: want[k] for k in ("valid", "format", "fields")
             }, fmt
+        # The form, offline: the EU DCC answered in the page, with what it carries.
+        page.get_by_label("Paste QR text").fill(others["dcc"])
+        page.get_by_role("button", name="Verify").click()
+        page.get_by_role("heading", name="Valid", exact=True).wait_for(timeout=5000)
+        result = page.locator(".result").inner_text()
+        assert "without network" in result and "EU Digital COVID Certificate" in result
+        assert "nam.gn" in result and "Meera" in result
     finally:
         context.close()
 
