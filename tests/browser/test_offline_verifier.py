@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import collections
 import datetime as dt
+import io
 import json
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -353,8 +355,55 @@ def _own_cases() -> list[tuple[str, str, TrustList, dt.datetime]]:
         ("shc unknown key", shc_qr, unknown, NOW + day),
         ("not a certificate", "hello", trust, NOW),
         ("other prefix", "HC2:6BFOXN", trust, NOW),
+        ("vc unbundled context", _resigned_context(credential, keyset), trust, NOW),
     ]
-    return cases
+    return cases + [(f"hostile {n}", text, trust, NOW) for n, text in _hostile()]
+
+
+def _resigned_context(credential: dict[str, Any], keyset: CertificateKeySet) -> str:
+    doc = {k: v for k, v in credential.items() if k != "proof"}
+    doc["@context"] = [*doc["@context"], "https://evil.example/ctx"]
+    key = keyset.vc.private_key
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    return vc.to_qr(vc.sign_jcs(doc, key, keyset.vc_verification_method, created=NOW))
+
+
+def _hc1(data: bytes) -> str:
+    return "HC1:" + b45encode(zlib.compress(data, 9))
+
+
+def _zip(member: bytes) -> str:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("certificate.json", member)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def _hostile() -> list[tuple[str, str]]:
+    """Input built to hurt a decoder (as tests/unit/certificates/test_verify_hostile.py): the
+    page must refuse each within its limits and for the server's reason."""
+    bomb = zlib.compress(b"\0" * (5 * 1024 * 1024), 9)
+    return [
+        ("hc1 zip bomb", "HC1:" + b45encode(bomb)),
+        ("hc1 truncated", "HC1:" + b45encode(bomb[:2000])),
+        ("hc1 nested cbor", _hc1(b"\x81" * 100_000 + b"\x00")),
+        ("hc1 huge byte string", _hc1(b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff")),
+        ("hc1 huge array", _hc1(b"\x9b\x00\x00\x00\x10\x00\x00\x00\x00")),
+        ("hc1 huge map", _hc1(b"\xbb\x00\x00\x00\x10\x00\x00\x00\x00")),
+        ("hc1 array of ints", _hc1(bytes.fromhex("8401020304"))),
+        ("hc1 tag 18 of ints", _hc1(bytes.fromhex("d28401020304"))),
+        ("hc1 unknown tag", _hc1(bytes.fromhex("d86380"))),
+        ("hc1 map", _hc1(bytes.fromhex("a1616101"))),
+        ("hc1 lower case", "hc1:NCFOXN"),
+        ("hc1 not base45", "HC1:abc"),
+        ("vc zip bomb", _zip(b" " * (5 * 1024 * 1024))),
+        ("vc not json", _zip(b"[" * 200_000)),
+        ("vc json array", _zip(b"[1]")),
+        ("empty", ""),
+        ("blank", "   "),
+        ("shc one digit", "shc:/9"),
+        ("shc chunk junk", "shc:/1/2/00"),
+    ]
 
 
 def _answer(result: dict[str, Any]) -> dict[str, Any]:

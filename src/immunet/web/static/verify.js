@@ -336,8 +336,7 @@
       if (info === 26) { need(4); v = view.getUint32(at); at += 4; return v; }
       if (info === 27) {
         need(8); v = view.getUint32(at) * 4294967296 + view.getUint32(at + 4); at += 8;
-        if (v > Number.MAX_SAFE_INTEGER) { throw new Fail("online_only", null); }
-        return v;
+        return v;  // beyond 2^53 only as a length (then longer than the input) or a tag
       }
       fail("bad_encoding");
     }
@@ -385,6 +384,7 @@
         fail("bad_encoding");
       }
       n = arg(info);
+      if (major < 2 && n > Number.MAX_SAFE_INTEGER) { throw new Fail("online_only", null); }  // not exact here
       if (major === 0) { return n; }
       if (major === 1) { return -1 - n; }
       if (major === 2) { need(n); out = bytes.slice(at, at + n); at += n; return out; }
