@@ -149,7 +149,8 @@ def test_verifier_page(page: Any, server: Server):
     page.goto("/verify")
     page.get_by_label("Paste QR text").fill("HC1:NOT-A-CERTIFICATE")
     page.get_by_role("button", name="Verify").click()
-    assert page.get_by_role("heading", name="Not valid").is_visible()
+    # the answer is a new page (the form posts): wait for it rather than race the navigation
+    page.get_by_role("heading", name="Not valid").wait_for(timeout=10000)
     assert re.search("damaged|not the text", page.locator(".result").inner_text())
     axe_check(page)
     shoot(page, "verifier-not-valid", server)

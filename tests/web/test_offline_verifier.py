@@ -4,8 +4,16 @@ server's verifier uses (imported issuers and revocations included), public parts
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from immunet.certificates.service import import_trust_list
 from tests.integration.test_verify_inputs import _spec_trust
@@ -66,3 +74,61 @@ async def test_offline_trust_list_is_the_verifiers_with_its_time(browser: Browse
     revoked = bundle["revoked"]["shc"]["3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s"]
     assert "vwAjHdarZuc.1687450765" in revoked
     assert not any("d" in k["jwk"] for k in bundle["shc"])  # never a private part
+
+
+EU_DCC = Path(__file__).resolve().parents[1] / "data" / "eu-dcc" / "testdata"
+
+
+def _vector(name: str) -> str:
+    return (EU_DCC / name).read_text(encoding="utf-8")
+
+
+async def test_offline_trust_list_carries_dcc_signers_and_vc_keys(browser: Browser, ctx):
+    """The DCC signers (an imported EU DSC, RSA as well as EC) and the VC keys are in the saved
+    trust list as their certificates say, read here with ``cryptography`` on its own: the key,
+    the DSC's validity and the types its EKU allows (the IS vector allows none); the DCC
+    schema and the VC contexts and terms the browser checks against; revocations; never a
+    private part."""
+    raw = (Encoding.Raw, PublicFormat.Raw)
+    chosen = {}
+    for name in ("IS/2DCode/raw/3.json", "AT/2DCode/raw/1.json"):
+        der = base64.b64decode(json.loads(_vector(name))["TESTCTX"]["CERTIFICATE"])
+        chosen[name] = x509.load_der_x509_certificate(der)
+    vc_raw = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(*raw)
+    vc_jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(vc_raw).decode()}
+    vc_jwk["x"] = vc_jwk["x"].rstrip("=")
+    trust = {
+        "dcc": [
+            {"certificate": base64.b64encode(c.public_bytes(Encoding.DER)).decode()}
+            for c in chosen.values()
+        ],
+        "vc": [{"id": "https://vc.example/issuer#key-1", "publicKeyJwk": vc_jwk}],
+        "revoked": {"dcc": ["abc"], "vc": ["CERT-1/v2"]},
+    }
+    assert await import_trust_list(
+        ctx, json.dumps(trust), label="EU vectors", actor="operator:test", context=None
+    )
+    bundle = (await browser.http.get("/verify/offline.json")).json()
+    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    for name, cert in chosen.items():
+        der = cert.public_bytes(Encoding.DER)
+        kid = base64.b64encode(hashlib.sha256(der).digest()[:8]).decode()
+        entry = next(e for e in bundle["dcc"] if e["kid"] == kid)
+        assert entry["offline"] is True
+        assert base64.b64decode(entry["spki"]) == cert.public_key().public_bytes(*spki)
+        assert entry["alg"] == ("PS256" if isinstance(cert.public_key(), RSAPublicKey) else "ES256")
+        assert entry["notBefore"] == cert.not_valid_before_utc.timestamp()
+        assert entry["notAfter"] == cert.not_valid_after_utc.timestamp()
+        if name.startswith("IS/"):
+            assert entry["types"] == []
+    assert len(bundle["dcc"]) == 2
+    method = next(m for m in bundle["vc"] if m["id"] == "https://vc.example/issuer#key-1")
+    assert base64.b64decode(method["ed25519"]) == vc_raw
+    assert (
+        bundle["dccSchema"]["$defs"]
+        and "https://www.w3.org/2018/credentials/v1" in (bundle["vcContexts"])
+    )
+    assert {"credentialSubject", "evidence", "certificateId"} <= set(bundle["vcTerms"])
+    assert "abc" in bundle["revoked"]["dcc"] and "CERT-1/v2" in bundle["revoked"]["vc"]
+    text = json.dumps(bundle)
+    assert '"d"' not in text and "PRIVATE" not in text

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from immunet.certificates import shc
+from immunet.certificates import offline, shc
 from immunet.certificates.divoc import InvalidDivocEntry
 from immunet.certificates.issue import issue_all
 from immunet.certificates.keys import CertificateKeySet
@@ -768,25 +768,8 @@ async def import_trust_list(
 
 async def offline_verifier_bundle(ctx: AppContext) -> dict[str, Any]:
     """What the offline verifier in the browser needs: the same trust list and revocations as
-    :func:`verify` (immunet's own and imported issuers), public parts only, with its time.
-
-    SMART Health Card keys that carry an ``x5c`` chain are marked ``offline: false``: their
-    path check needs X.509 validation, which the browser page does not re-implement, so it
-    asks the reader to connect rather than give a different answer than the server would.
-    """
+    :func:`verify` (immunet's own and imported issuers), public parts only, with its time
+    (see :func:`immunet.certificates.offline.bundle`)."""
     async with ctx.db.reader() as session:
         trust = await verification_trust_list(session)
-    keys = []
-    for issuer in trust.shc:
-        for jwk in issuer.keys:
-            if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "kid" not in jwk:
-                continue
-            public = {name: jwk[name] for name in ("kty", "crv", "x", "y") if name in jwk}
-            keys.append(
-                {"iss": issuer.iss, "kid": jwk["kid"], "jwk": public, "offline": "x5c" not in jwk}
-            )
-    return {
-        "generatedAt": ctx.clock.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "shc": keys,
-        "revoked": {"shc": {kid: sorted(rids) for kid, rids in trust.revoked_shc.items()}},
-    }
+    return offline.bundle(trust, ctx.clock.now())

@@ -574,6 +574,16 @@ def check_shape(doc: Any, extra_contexts: frozenset[str] = frozenset()) -> None:
         raise DecodeError("VC @context must list bundled or trusted context URLs only")
 
 
+def bundled_context_urls() -> frozenset[str]:
+    """The context URLs whose documents are bundled (the only ones a credential may name)."""
+    return frozenset(_CONTEXT_FILES)
+
+
+def defined_terms() -> frozenset[str]:
+    """Every term the bundled contexts define (see :func:`undefined_terms`)."""
+    return _defined_terms()
+
+
 @lru_cache(maxsize=1)
 def _defined_terms() -> frozenset[str]:
     return _terms_of([_context_document(url) for url in _CONTEXT_FILES])

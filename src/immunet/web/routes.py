@@ -579,6 +579,11 @@ OFFLINE_TEXTS = {
     "unchecked": _("Not checked"),
     "connect": _("This certificate cannot be checked without network here. Connect and try again."),
     "saved": _("Trust list and revocations saved for offline use: {date} ({minutes} minutes old)."),
+    "aim": _("Point the camera at the QR code."),
+    "part": _("Read part {n} of {total}. Show the next part."),
+    "nocamera": _("The camera could not be opened. Paste the QR text or upload a photo."),
+    "stop": _("Stop the camera"),
+    "scan": _("Scan with the camera"),
 }
 
 
