@@ -298,21 +298,23 @@ async def eligibility(
             else []
         )
         histories: dict[tuple[int, str], list[DoseFact]] = {}
+        # Only the birth year / date of birth is used; the views never leave this function.
+        births = {b.id: reveal(keyring, b, mobile="", vault_number=None) for b in beneficiaries}
         for row in sorted(rows, key=lambda r: wanted.index(r.session_id)):
             facts = facts_of(row)
             series = await series_rules(session, facts.vaccine)
             for beneficiary in beneficiaries:
+                if rescheduling is not None and beneficiary.id not in moving:
+                    continue
                 key = (beneficiary.id, facts.vaccine)
                 if key not in histories:
                     histories[key] = await dose_history(session, beneficiary.id, facts.vaccine)
                 history = histories[key]
-                if rescheduling is not None and beneficiary.id not in moving:
-                    continue
                 dose = moving.get(beneficiary.id) or next_dose(history, series)
                 refusal: ApiError | None = None
                 try:
                     check_session_bookable(facts, today=today)
-                    view = reveal(keyring, beneficiary, mobile="", vault_number=None)
+                    view = births[beneficiary.id]
                     check_age(facts, age_on(facts.date, view.birth_year, view.date_of_birth))
                     check_dose(dose, facts, history, series)
                     if beneficiary.id not in moving and (beneficiary.id, dose) in booked_doses:
