@@ -17,10 +17,14 @@ from immunet.booking.rules import (
     SeriesRule,
     SessionClosed,
     SessionFacts,
+    SessionFull,
     age_on,
     check_age,
     check_dose,
+    check_seat_free,
+    check_session_bookable,
     check_session_open,
+    next_dose,
     seat_columns,
     today_in_india,
 )
@@ -144,3 +148,44 @@ def test_secret_codes_are_four_digits():
     codes = {new_secret_code() for _ in range(2000)}
     assert all(len(c) == 4 and c.isdigit() for c in codes)
     assert len(codes) > 500
+
+
+def test_bookable_before_a_slot_is_chosen():
+    check_session_bookable(session(), today=DAY)
+    for closed in (session(status="cancelled"), session(date=DAY - dt.timedelta(days=1))):
+        with pytest.raises(SessionClosed):
+            check_session_bookable(closed, today=DAY)
+        with pytest.raises(SessionClosed):  # the booking's own check refuses it the same way
+            check_session_open(closed, slot="09:00AM-11:00AM", today=DAY)
+
+
+@given(st.sets(st.integers(min_value=1, max_value=3)))
+def test_next_dose_is_the_one_check_dose_can_allow(given_numbers: set[int]):
+    history = [DoseFact(n, "COVISHIELD", DAY - dt.timedelta(days=400 - n)) for n in given_numbers]
+    dose = next_dose(history, SERIES)
+    assert dose not in given_numbers
+    assert all(n in given_numbers for n in range(1, min(dose, 4)))
+    later = session(date=DAY + dt.timedelta(days=400))
+    if dose > 3:
+        assert given_numbers == {1, 2, 3}
+        with pytest.raises(DoseNotDue):
+            check_dose(dose, later, history, SERIES)
+    else:
+        check_dose(dose, later, history, SERIES)  # in order and past every interval
+
+
+def test_next_dose_without_series_is_refused_by_check_dose():
+    assert next_dose([], []) == 1
+    with pytest.raises(DoseNotDue):
+        check_dose(1, session(), [], [])
+
+
+@pytest.mark.parametrize(("booked", "capacity"), [(0, 1), (4, 5)])
+def test_a_free_seat(booked: int, capacity: int):
+    check_seat_free(booked, capacity)
+
+
+@pytest.mark.parametrize(("booked", "capacity"), [(0, 0), (5, 5), (6, 5)])
+def test_no_free_seat(booked: int, capacity: int):
+    with pytest.raises(SessionFull):
+        check_seat_free(booked, capacity)

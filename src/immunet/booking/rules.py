@@ -114,11 +114,16 @@ class SeriesRule:
     same_vaccine_as_previous: bool
 
 
+def check_session_bookable(session: SessionFacts, *, today: dt.date) -> None:
+    """Published and not in the past (the slot is checked when one is chosen)."""
+    if session.status != "published" or session.date < today:
+        raise SessionClosed()
+
+
 def check_session_open(
     session: SessionFacts, *, slot: str, today: dt.date, center_id: int | None = None
 ) -> None:
-    if session.status != "published" or session.date < today:
-        raise SessionClosed()
+    check_session_bookable(session, today=today)
     if center_id is not None and center_id != session.center_id:
         raise CenterMismatch()
     if slot not in session.slots:
@@ -166,6 +171,22 @@ def check_dose(
     interval = rule.min_interval_days or 0
     if (session.date - previous.given_on).days < interval:
         raise DoseNotDue(f"This dose can be booked from {interval} days after the previous dose.")
+
+
+def next_dose(history: Sequence[DoseFact], series: Sequence[SeriesRule]) -> int:
+    """The lowest dose of the series not yet recorded (the one :func:`check_dose` can
+    allow); 1 for a series without rules, which :func:`check_dose` then refuses."""
+    given = {fact.number for fact in history}
+    for rule in sorted(series, key=lambda r: r.number):
+        if rule.number not in given:
+            return rule.number
+    return max((r.number for r in series), default=0) + 1
+
+
+def check_seat_free(booked: int, capacity: int) -> None:
+    """One more seat of a dose, as the guarded UPDATE of the booking will ask."""
+    if booked + 1 > capacity:
+        raise SessionFull()
 
 
 def seat_columns(dose: int) -> tuple[str, str]:

@@ -36,17 +36,21 @@ from immunet.booking.rules import (
     age_on,
     check_age,
     check_dose,
+    check_seat_free,
+    check_session_bookable,
     check_session_open,
+    next_dose,
     seat_columns,
     today_in_india,
 )
 from immunet.booking.schemas import CancelRequest, RescheduleRequest, ScheduleRequest
 from immunet.context import AppContext
 from immunet.db.base import utcnow
-from immunet.errors import BadRequest
+from immunet.errors import ApiError, BadRequest
 from immunet.people.models import Beneficiary
 from immunet.people.service import (
     account_mobile,
+    own_beneficiaries,
     own_beneficiaries_and_mobile,
     reveal,
 )
@@ -222,6 +226,105 @@ async def check_eligible(
     view = reveal(keyring, beneficiary, mobile="", vault_number=None)
     check_age(facts, age_on(facts.date, view.birth_year, view.date_of_birth))
     check_dose(dose, facts, await dose_history(session, beneficiary.id, facts.vaccine), series)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether one of the account's beneficiaries can book one session now, and if not,
+    the refusal the booking itself would answer."""
+
+    session_id: str
+    reference_id: str
+    dose: int
+    refusal: ApiError | None
+
+    @property
+    def eligible(self) -> bool:
+        return self.refusal is None
+
+
+MAX_ELIGIBILITY_SESSIONS = 50
+
+
+async def eligibility(
+    ctx: AppContext,
+    session_ids: Sequence[str],
+    *,
+    actor: CitizenPrincipal,
+    rescheduling: str | None = None,
+) -> list[Eligibility]:
+    """Before booking: for each listed session and each of the account's beneficiaries,
+    the dose they would book and the rule of :func:`schedule` (or, for the appointments
+    named by ``rescheduling``, of :func:`reschedule`) that would refuse it, checked with the
+    same functions in the same order; the seats as they stand now. Reads only: the answer
+    is advice, and the booking decides again in its own transaction."""
+    today = today_in_india(ctx.clock.now())
+    keyring = ctx.keyring
+    wanted = list(dict.fromkeys(session_ids))[:MAX_ELIGIBILITY_SESSIONS]
+    out: list[Eligibility] = []
+    async with ctx.db.reader() as session:
+        beneficiaries = await own_beneficiaries(session, actor.account_id)
+        ids = [b.id for b in beneficiaries]
+        live = (
+            list(
+                (
+                    await session.execute(
+                        select(Appointment).where(
+                            Appointment.beneficiary_id.in_(ids), Appointment.status == "booked"
+                        )
+                    )
+                ).scalars()
+            )
+            if ids
+            else []
+        )
+        moving: dict[int, int] = {
+            a.beneficiary_id: a.dose
+            for a in live
+            if rescheduling is not None
+            and rescheduling in (a.appointment_id, a.confirmation_no)
+            and a.account_id == actor.account_id
+        }
+        booked_doses = {(a.beneficiary_id, a.dose) for a in live}
+        rows = (
+            list(
+                (
+                    await session.execute(
+                        select(VaccinationSession).where(VaccinationSession.session_id.in_(wanted))
+                    )
+                ).scalars()
+            )
+            if wanted
+            else []
+        )
+        histories: dict[tuple[int, str], list[DoseFact]] = {}
+        # Only the birth year / date of birth is used; the views never leave this function.
+        births = {b.id: reveal(keyring, b, mobile="", vault_number=None) for b in beneficiaries}
+        for row in sorted(rows, key=lambda r: wanted.index(r.session_id)):
+            facts = facts_of(row)
+            series = await series_rules(session, facts.vaccine)
+            for beneficiary in beneficiaries:
+                if rescheduling is not None and beneficiary.id not in moving:
+                    continue
+                key = (beneficiary.id, facts.vaccine)
+                if key not in histories:
+                    histories[key] = await dose_history(session, beneficiary.id, facts.vaccine)
+                history = histories[key]
+                dose = moving.get(beneficiary.id) or next_dose(history, series)
+                refusal: ApiError | None = None
+                try:
+                    check_session_bookable(facts, today=today)
+                    view = births[beneficiary.id]
+                    check_age(facts, age_on(facts.date, view.birth_year, view.date_of_birth))
+                    check_dose(dose, facts, history, series)
+                    if beneficiary.id not in moving and (beneficiary.id, dose) in booked_doses:
+                        raise AlreadyBooked()
+                    booked, capacity = seat_columns(dose)
+                    check_seat_free(getattr(row, booked), getattr(row, capacity))
+                except ApiError as exc:
+                    refusal = exc
+                out.append(Eligibility(facts.session_id, beneficiary.reference_id, dose, refusal))
+    return out
 
 
 # -- seats --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import segno
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fpdf import FPDF
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.rules import today_in_india
 from immunet.certificates import shc, vc
@@ -335,47 +336,43 @@ def render_card_pdf(card: Card, formats: dict[str, Any]) -> bytes:
     return bytes(pdf.output())
 
 
-async def own_card(
-    ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal
-) -> tuple[Card, dict[str, Any]]:
-    """The current card of one of the account's own beneficiaries (404 otherwise)."""
-    await ctx.limiter.hit(CARDS_PER_HOUR, actor.account_id)
-    # A transaction, not a reader: the first signature ever creates the key set.
-    async with ctx.db.transaction() as session:
-        row = await access_own_beneficiary(session, actor.account_id, reference_id)
-        rows = (
-            await session.execute(
-                select(DoseRecord, Vaccine, SeriesDose.label, Center.name)
-                .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
-                .outerjoin(
-                    SeriesDose,
-                    and_(
-                        SeriesDose.series_code == DoseRecord.series_code,
-                        SeriesDose.dose_number == DoseRecord.dose_number,
-                    ),
-                )
-                .outerjoin(Center, Center.center_id == DoseRecord.center_id)
-                .where(
-                    DoseRecord.beneficiary_id == row.id,
-                    DoseRecord.status == "recorded",
-                    Vaccine.programme_code == uip.PROGRAMME,
-                )
-                .order_by(DoseRecord.administered_on, DoseRecord.id)
+async def _read_card(
+    ctx: AppContext, session: AsyncSession, account_id: str, reference_id: str
+) -> Card:
+    """The card's content (doses given, next due dates) of one of the account's own
+    beneficiaries, unsigned: 404 for another account's or an unknown one alike, and
+    :class:`CardNotFound` while no routine dose is recorded."""
+    row = await access_own_beneficiary(session, account_id, reference_id)
+    rows = (
+        await session.execute(
+            select(DoseRecord, Vaccine, SeriesDose.label, Center.name)
+            .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+            .outerjoin(
+                SeriesDose,
+                and_(
+                    SeriesDose.series_code == DoseRecord.series_code,
+                    SeriesDose.dose_number == DoseRecord.dose_number,
+                ),
             )
-        ).all()
-        if not rows:
-            raise CardNotFound()
-        pregnant = await active_pregnancy_edd(session, ctx.keyring, row) is not None
-        runs = await regional_for_center(session, row.home_center_id)
-        keyset = await active_keyset(ctx, session)
-        cvx_of: dict[str, str | None] = {
-            code: cvx
-            for code, cvx in await session.execute(
-                select(Vaccine.code, Vaccine.cvx_code).where(
-                    Vaccine.programme_code == uip.PROGRAMME
-                )
+            .outerjoin(Center, Center.center_id == DoseRecord.center_id)
+            .where(
+                DoseRecord.beneficiary_id == row.id,
+                DoseRecord.status == "recorded",
+                Vaccine.programme_code == uip.PROGRAMME,
             )
-        }
+            .order_by(DoseRecord.administered_on, DoseRecord.id)
+        )
+    ).all()
+    if not rows:
+        raise CardNotFound()
+    pregnant = await active_pregnancy_edd(session, ctx.keyring, row) is not None
+    runs = await regional_for_center(session, row.home_center_id)
+    cvx_of: dict[str, str | None] = {
+        code: cvx
+        for code, cvx in await session.execute(
+            select(Vaccine.code, Vaccine.cvx_code).where(Vaccine.programme_code == uip.PROGRAMME)
+        )
+    }
     view = reveal(ctx.keyring, row, mobile="", vault_number=None)
     dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
     doses = tuple(
@@ -414,7 +411,7 @@ async def own_card(
             )
         )
     last = max(d.recorded_at for d, _, _, _ in rows)
-    card = Card(
+    return Card(
         card_id=f"UIP{row.reference_id}",
         version=len(rows),
         reference_id=row.reference_id,
@@ -425,6 +422,25 @@ async def own_card(
         doses=doses,
         due=tuple(sorted(due, key=lambda d: (d.recommended, d.group))),
     )
+
+
+async def card_content(ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal) -> Card:
+    """What the card shows (the portal's family page), without signing it: the same doses
+    and due dates :func:`own_card` signs. Own data read by its owner: no audit entry, and
+    no signing budget spent (the page's guard counts the account's requests)."""
+    async with ctx.db.reader() as session:
+        return await _read_card(ctx, session, actor.account_id, reference_id)
+
+
+async def own_card(
+    ctx: AppContext, reference_id: str, *, actor: CitizenPrincipal
+) -> tuple[Card, dict[str, Any]]:
+    """The current card of one of the account's own beneficiaries (404 otherwise)."""
+    await ctx.limiter.hit(CARDS_PER_HOUR, actor.account_id)
+    # A transaction, not a reader: the first signature ever creates the key set.
+    async with ctx.db.transaction() as session:
+        card = await _read_card(ctx, session, actor.account_id, reference_id)
+        keyset = await active_keyset(ctx, session)
     return card, sign_card(card, keyset)
 
 

@@ -19,7 +19,7 @@ from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 # Locale code → the language's own name (what the switch shows, in that language).
@@ -75,6 +75,17 @@ class Formatter:
 
     def number(self, value: int | float | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float | None) -> str:
+        """A share (0.25) as the locale writes a percentage, to one decimal."""
+        if value is None:
+            return ""
+        return format_percent(value, "#,##0.0%", locale=self.locale)
+
+    def month(self, value: dt.date | str) -> str:
+        """A month (a date in it, or ``YYYY-MM``) as the locale names it: "Dec 2026"."""
+        day = dt.date.fromisoformat(f"{value}-01") if isinstance(value, str) else value
+        return babel_format_date(day, "MMM y", locale=self.locale)
 
 
 INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")

@@ -24,9 +24,11 @@ from immunet.certificates._safe import MAX_QR_TEXT
 from immunet.context import AppContext
 from immunet.errors import ApiError, NotFound
 from immunet.geography import service as geography
-from immunet.oversight import reports
+from immunet.oversight import coverage, reports
 from immunet.oversight import service as oversight
 from immunet.oversight.schemas import DisputeRequest
+from immunet.partners import resources as partners
+from immunet.partners.resources import ConsentNotFound
 from immunet.people import auth
 from immunet.people import service as people
 from immunet.people.compat import beneficiary_payloads
@@ -45,6 +47,7 @@ from immunet.security.access import (
 )
 from immunet.sessions import availability
 from immunet.staff.guards import PasswordChangeRequired
+from immunet.vaccination import card
 from immunet.web import i18n
 from immunet.web.guards import SESSION_COOKIE, WEB_CITIZEN, LoginRequired
 from immunet.web.render import gettext_for, page, translate_error
@@ -76,7 +79,8 @@ STATIC_TYPES = {
 }
 ReferenceId = Annotated[str, Query(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z-]+$")]
 Done = Annotated[
-    Literal["added", "removed", "booked", "cancelled", "disputed", "signed-out"] | None, Query()
+    Literal["added", "removed", "booked", "cancelled", "disputed", "signed-out", "revoked"] | None,
+    Query(),
 ]
 
 
@@ -211,7 +215,12 @@ def _group_by_center(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.get("/dashboard")
-async def dashboard(request: Request, _caller: Public, ctx: Ctx) -> Response:
+async def dashboard(
+    request: Request,
+    _caller: Public,
+    ctx: Ctx,
+    state_id: Annotated[int | None, Query(ge=1, le=100)] = None,
+) -> Response:
     charts = []
     for group, title in (
         (reports.PublicGroup.DAY, _("Doses per day")),
@@ -220,7 +229,44 @@ async def dashboard(request: Request, _caller: Public, ctx: Ctx) -> Response:
     ):
         report = await reports.public_doses_report(ctx, group_by=group)
         charts.append(_chart(str(group), title, report))
-    return page(request, "dashboard.html", charts=charts, days=reports.PUBLIC_DAYS)
+    # Universal immunization: one state at a time over the last year, as the public
+    # coverage route answers it (same service, same suppression, same hour's cache).
+    last = _today(ctx).replace(day=1)
+    first = _months_before(last, coverage.PUBLIC_MAX_MONTHS - 1)
+    async with ctx.db.reader() as session:
+        states = await geography.list_states(session)
+        districts = (
+            {
+                d.district_id: d.district_name
+                for d in await geography.list_districts(session, state_id)
+            }
+            if state_id
+            else {}
+        )
+    rows = (
+        await coverage.public_coverage(ctx, state_id=state_id, first=first, last=last)
+        if state_id
+        else None
+    )
+    return page(
+        request,
+        "dashboard.html",
+        charts=charts,
+        days=reports.PUBLIC_DAYS,
+        states=states,
+        state_id=state_id,
+        state_name=next((s.state_name for s in states if s.state_id == state_id), ""),
+        coverage_rows=rows,
+        districts=districts,
+        first=first,
+        last=last,
+    )
+
+
+def _months_before(month: dt.date, n: int) -> dt.date:
+    """The first day of the month ``n`` months before ``month`` (a first day itself)."""
+    index = month.year * 12 + month.month - 1 - n
+    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def _chart(key: str, title: str, report: reports.DoseReport) -> dict[str, Any]:
@@ -310,13 +356,50 @@ def _family_form() -> dict[str, Any]:
 
 async def _family(ctx: AppContext, principal: CitizenPrincipal) -> list[dict[str, Any]]:
     views = await people.list_beneficiaries(ctx, actor=principal)
-    return await beneficiary_payloads(ctx, views)
+    payloads = await beneficiary_payloads(ctx, views)
+    for view, payload in zip(views, payloads, strict=True):
+        payload["category"] = view.category
+    return payloads
+
+
+async def _cards(
+    ctx: AppContext, principal: CitizenPrincipal, family: list[dict[str, Any]]
+) -> dict[str, card.Card | None]:
+    """Each child's immunization card as the card service reads it (doses given, next due
+    dates); None while no routine dose is recorded (the API's card answers 404 then)."""
+    cards: dict[str, card.Card | None] = {}
+    for member in family:
+        if member["category"] != "child":
+            continue
+        reference = str(member["beneficiary_reference_id"])
+        try:
+            cards[reference] = await card.card_content(ctx, reference, actor=principal)
+        except card.CardNotFound:
+            cards[reference] = None
+    return cards
 
 
 @router.get("/me")
 async def me(request: Request, principal: Citizen, ctx: Ctx, done: Done = None) -> Response:
     family = await _family(ctx, principal)
-    return page(request, "me.html", family=family, done=done, **_family_form())
+    cards = await _cards(ctx, principal, family)
+    return page(request, "me.html", family=family, cards=cards, done=done, **_family_form())
+
+
+async def _me_refused(
+    request: Request, exc: ApiError, ctx: AppContext, principal: CitizenPrincipal
+) -> Response:
+    family = await _family(ctx, principal)
+    cards = await _cards(ctx, principal, family)
+    return _refused(
+        request, exc, "me.html", family=family, cards=cards, done=None, **_family_form()
+    )
+
+
+@router.get("/me/card.pdf")
+async def card_pdf(principal: Citizen, ctx: Ctx, beneficiary: ReferenceId) -> Response:
+    pdf = await card.own_card_pdf(ctx, beneficiary, actor=principal)
+    return _pdf(pdf, "immunization-card.pdf")
 
 
 @router.post("/me/members")
@@ -338,8 +421,7 @@ async def add_member(request: Request, principal: Citizen, ctx: Ctx) -> Response
         )
         await people.register_beneficiary(ctx, body, actor=principal)
     except ApiError as exc:
-        family = await _family(ctx, principal)
-        return _refused(request, exc, "me.html", family=family, done=None, **_family_form())
+        return await _me_refused(request, exc, ctx, principal)
     return _see_other("/me?done=added")
 
 
@@ -350,8 +432,7 @@ async def remove_member(request: Request, principal: Citizen, ctx: Ctx) -> Respo
         body = parse(DeleteBeneficiaryRequest, {"beneficiary_reference_id": form.get("ref", "")})
         await people.delete_beneficiary(ctx, body.beneficiary_reference_id, actor=principal)
     except ApiError as exc:
-        family = await _family(ctx, principal)
-        return _refused(request, exc, "me.html", family=family, done=None, **_family_form())
+        return await _me_refused(request, exc, ctx, principal)
     return _see_other("/me?done=removed")
 
 
@@ -379,7 +460,8 @@ async def book_page(
     date: Annotated[str | None, Query(max_length=10)] = None,
     appointment: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
-    member = _own(await _family(ctx, principal), beneficiary)
+    family = await _family(ctx, principal)
+    member = _own(family, beneficiary)
     day = _html_date(date) or _today(ctx)
     values: dict[str, Any] = {
         "member": member,
@@ -389,14 +471,44 @@ async def book_page(
         "dose": _next_dose(member),
         "appointment": appointment,
     }
+    values["eligibility"] = {}
     if pincode:
         try:
             query = availability.find_by_pin(pincode, _cowin_day(day), None)
             body = await availability.answer(ctx, query)
-            values["centers"] = _group_by_center(json.loads(body.content)["sessions"])
+            found = json.loads(body.content)["sessions"]
+            values["centers"] = _group_by_center(found)
+            values["eligibility"] = await _eligibility(
+                request, ctx, principal, family, [str(s["session_id"]) for s in found], appointment
+            )
         except ApiError as exc:
             return _refused(request, exc, "book.html", **values)
     return page(request, "book.html", **values)
+
+
+async def _eligibility(
+    request: Request,
+    ctx: AppContext,
+    principal: CitizenPrincipal,
+    family: list[dict[str, Any]],
+    session_ids: list[str],
+    appointment: str | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Per session: each family member, the dose they would book and why they cannot
+    (the booking's own rules, :func:`booking.eligibility`), named for the page."""
+    names = {m["beneficiary_reference_id"]: m["name"] for m in family}
+    answers = await booking.eligibility(ctx, session_ids, actor=principal, rescheduling=appointment)
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for answer in answers:
+        shown.setdefault(answer.session_id, []).append(
+            {
+                "name": names.get(answer.reference_id, ""),
+                "dose": answer.dose,
+                "eligible": answer.eligible,
+                "reason": translate_error(request, answer.refusal) if answer.refusal else "",
+            }
+        )
+    return shown
 
 
 @router.post("/me/book")
@@ -426,8 +538,7 @@ async def book(request: Request, principal: Citizen, ctx: Ctx) -> Response:
             )
             await booking.schedule(ctx, body, actor=principal, idempotency_key=None)
     except ApiError as exc:
-        family = await _family(ctx, principal)
-        return _refused(request, exc, "me.html", family=family, done=None, **_family_form())
+        return await _me_refused(request, exc, ctx, principal)
     return _see_other("/me?done=booked")
 
 
@@ -444,8 +555,7 @@ async def cancel(request: Request, principal: Citizen, ctx: Ctx) -> Response:
         )
         await booking.cancel(ctx, body, actor=principal, idempotency_key=None)
     except ApiError as exc:
-        family = await _family(ctx, principal)
-        return _refused(request, exc, "me.html", family=family, done=None, **_family_form())
+        return await _me_refused(request, exc, ctx, principal)
     return _see_other("/me?done=cancelled")
 
 
@@ -532,6 +642,37 @@ async def data_summary(request: Request, principal: Citizen, ctx: Ctx) -> Respon
         held=oversight.HELD_FIELDS,
         purposes=oversight.PURPOSES,
     )
+
+
+# -- citizen: partner consents -----------------------------------------------------------------
+
+
+async def _consents_values(ctx: AppContext, principal: CitizenPrincipal) -> dict[str, Any]:
+    consents = await partners.list_consents(ctx, actor=principal)
+    names = {v.reference_id: v.name for v in await people.list_beneficiaries(ctx, actor=principal)}
+    return {"consents": consents, "names": names, "everyone": partners.ALL_BENEFICIARIES}
+
+
+@router.get("/me/consents")
+async def consents_page(
+    request: Request, principal: Citizen, ctx: Ctx, done: Done = None
+) -> Response:
+    return page(request, "consents.html", done=done, **await _consents_values(ctx, principal))
+
+
+@router.post("/me/consents/revoke")
+async def revoke_consent(request: Request, principal: Citizen, ctx: Ctx) -> Response:
+    form = await read_form(request)
+    consent = form.get("consent", "")
+    try:
+        # The API's path bound; anything else is the same "no such consent" as an unknown one.
+        if not re.fullmatch(r"[0-9a-f]{1,32}", consent):
+            raise ConsentNotFound()
+        await partners.revoke_consent(ctx, consent, actor=principal)
+    except ApiError as exc:
+        values = await _consents_values(ctx, principal)
+        return _refused(request, exc, "consents.html", done=None, **values)
+    return _see_other("/me/consents?done=revoked")
 
 
 # -- verifier ----------------------------------------------------------------------------------
