@@ -99,6 +99,10 @@ class AuditAction(StrEnum):
     PARTNER_CONSENT_DENIED = "partners:consent:denied"
     PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
     PARTNER_PERSON_READ = "partners:person:read"
+    RESEARCH_AGGREGATE_READ = "research:aggregate:read"
+    RESEARCH_DP_COUNT_READ = "research:dp-count:read"
+    RESEARCH_EXTRACT_CREATED = "research:extract:created"
+    RESEARCH_QUERY_REFUSED = "research:query:refused"
 
 
 @dataclass(frozen=True)
