@@ -22,7 +22,10 @@ _refs = count(10_000_000_000)
 
 
 async def research_client(
-    ctx: AppContext, name: str = "Institute of Epidemiology", *, scopes: tuple[str, ...] = RESEARCH_SCOPES
+    ctx: AppContext,
+    name: str = "Institute of Epidemiology",
+    *,
+    scopes: tuple[str, ...] = RESEARCH_SCOPES,
 ) -> RegisteredPartner:
     keys = new_keys()
     created = await add_partner_client(

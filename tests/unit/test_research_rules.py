@@ -129,7 +129,9 @@ def test_small_margins_are_suppressed_and_protected():
 
 
 def test_a_table_under_the_threshold_publishes_only_zeros():
-    table = suppress_table({("a", "x"): 3, ("a", "y"): 0, ("b", "x"): 2}, ["a", "b"], ["x", "y"], 10)
+    table = suppress_table(
+        {("a", "x"): 3, ("a", "y"): 0, ("b", "x"): 2}, ["a", "b"], ["x", "y"], 10
+    )
     assert table.total is None
     assert table.cells[("a", "y")] == table.cells[("b", "y")] == 0  # zeros stay published
     assert table.cells[("a", "x")] is None and table.cells[("b", "x")] is None
