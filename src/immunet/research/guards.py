@@ -18,8 +18,7 @@ from immunet.security.ratelimit import Limit
 
 
 class ResearchTokenGuard(Guard):
-    audience = Audience.RESEARCH
-    schemes = ("partnerDPoP",)
+    audience = Audience.RESEARCH  # documented as the researchDPoP scheme (openapi.py)
 
     def __init__(self, scope: ResearchScope) -> None:
         self.scope = scope
