@@ -10,8 +10,8 @@ from typing import Any
 
 from immunet.context import AppContext
 from immunet.db.base import utcnow
-from immunet.people.models import Beneficiary, CitizenAccount
 from immunet.partners.service import add_partner_client
+from immunet.people.models import Beneficiary, CitizenAccount
 from immunet.staff.principal import OPERATOR_CLI
 from immunet.vaccination.models import AefiReport, DoseRecord
 from tests.factories.partners import OAuthClient, RegisteredPartner, new_keys
