@@ -332,3 +332,42 @@ async def test_the_register_lists_every_query_without_personal_data(client, ctx,
     assert len(paged.json()["entries"]) == 2
     rest = await client.get(REGISTER, params={"limit": 2, "before": paged.json()["next"]})
     assert [e["kind"] for e in rest.json()["entries"]] == ["aggregate"]
+
+
+async def test_the_operator_sets_a_budget_and_spent_epsilon_stays_spent(client, ctx, clock):
+    from immunet.research.facts import Dataset
+    from immunet.security.audit import AuditAction
+    from immunet.security.models import AuditEvent
+
+    await _people(ctx, clock)
+    registered = await research_client(ctx)
+    await service.set_budget(
+        ctx, client_id=registered.client_id, dataset=Dataset.DOSES, epsilon=0.5, actor=OPERATOR_CLI
+    )
+    rc = ResearchClient(registered, clock)
+    token = await rc.access_token(client)
+    body = {"dataset": "doses", "dimensions": ["sex"], "epsilon": 0.4, **_range(clock)}
+    assert (await rc.post(client, DP, token, body)).status_code == 200
+    assert (await rc.post(client, DP, token, body)).status_code == 403
+    # Raising the total gives back only the difference; lowering it leaves nothing.
+    await service.set_budget(
+        ctx, client_id=registered.client_id, dataset=Dataset.DOSES, epsilon=0.8, actor=OPERATOR_CLI
+    )
+    assert (await rc.post(client, DP, token, body)).status_code == 200
+    assert (await rc.post(client, DP, token, {**body, "epsilon": 0.01})).status_code == 403
+    app = await register_partner(ctx)
+    with pytest.raises(service.InvalidBudget):
+        await service.set_budget(
+            ctx, client_id=app.client_id, dataset=Dataset.DOSES, epsilon=5, actor=OPERATOR_CLI
+        )
+    async with ctx.db.reader() as session:
+        actions = list(
+            (
+                await session.execute(
+                    select(AuditEvent.action).where(AuditEvent.action.like("research:%"))
+                )
+            ).scalars()
+        )
+    assert actions.count(AuditAction.RESEARCH_BUDGET_SET.value) == 2
+    assert actions.count(AuditAction.RESEARCH_DP_COUNT_READ.value) == 2
+    assert actions.count(AuditAction.RESEARCH_QUERY_REFUSED.value) == 2

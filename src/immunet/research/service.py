@@ -52,6 +52,7 @@ from immunet.research.schemas import (
 )
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.security.keyring import KeyedDigest, Purpose
+from immunet.staff.principal import OperatorPrincipal, StaffPrincipal
 
 MICRO = 1_000_000
 MAX_DP_CELLS = 5_000
@@ -73,6 +74,11 @@ class KAnonymityNotMet(Unprocessable):
 class ExtractTooLarge(Unprocessable):
     error_code = "RESEARCH0413"
     message = "The extract holds too many rows; narrow the date range or the state."
+
+
+class InvalidBudget(Unprocessable):
+    error_code = "RESEARCH0420"
+    message = "The budget is for an existing research client, in epsilon from 0 to 100."
 
 
 class QueryTooLarge(Unprocessable):
@@ -464,6 +470,46 @@ async def _remaining(ctx: AppContext, client_id: str, dataset: Dataset) -> float
     if budget is None:
         return ctx.settings.research_epsilon_per_dataset
     return (budget.total_micro - budget.spent_micro) / MICRO
+
+
+async def set_budget(
+    ctx: AppContext,
+    *,
+    client_id: str,
+    dataset: Dataset,
+    epsilon: float,
+    actor: StaffPrincipal | OperatorPrincipal,
+) -> None:
+    """Set a research client's total epsilon for a dataset (what is spent stays spent).
+
+    An operator's decision, audited like every registry change; lowering the total below
+    what is spent simply leaves nothing to spend."""
+    if not 0 <= epsilon <= 100 or not 1 <= len(client_id) <= 64:
+        raise InvalidBudget()
+    async with ctx.db.reader() as session:
+        kind = (
+            await session.execute(
+                select(PartnerClient.kind).where(PartnerClient.client_id == client_id)
+            )
+        ).scalar_one_or_none()
+    if kind != ClientKind.RESEARCH.value:
+        raise InvalidBudget()
+    await _ensure_budget(ctx, client_id, dataset)
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            update(PrivacyBudget)
+            .where(PrivacyBudget.client_id == client_id, PrivacyBudget.dataset == dataset.value)
+            .values(total_micro=round(epsilon * MICRO), updated_at=ctx.clock.now())
+        )
+        await AuditChain.append(
+            session,
+            actor=actor.actor,
+            action=AuditAction.RESEARCH_BUDGET_SET,
+            subject_ref=f"partner-client:{client_id}",
+            purpose="research",
+            context=actor.context,
+            detail={"dataset": dataset.value, "epsilon": epsilon},
+        )
 
 
 async def budgets(ctx: AppContext, *, actor: ResearchPrincipal) -> BudgetResponse:

@@ -103,6 +103,7 @@ class AuditAction(StrEnum):
     RESEARCH_DP_COUNT_READ = "research:dp-count:read"
     RESEARCH_EXTRACT_CREATED = "research:extract:created"
     RESEARCH_QUERY_REFUSED = "research:query:refused"
+    RESEARCH_BUDGET_SET = "research:budget:set"
 
 
 @dataclass(frozen=True)
