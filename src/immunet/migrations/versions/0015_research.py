@@ -54,9 +54,7 @@ def upgrade() -> None:
             name=op.f("fk_research_budgets_client_id_partner_clients"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_research_budgets")),
-        sa.UniqueConstraint(
-            "client_id", "dataset", name=op.f("uq_research_budgets_client_id_dataset")
-        ),
+        sa.UniqueConstraint("client_id", "dataset", name=op.f("uq_research_budgets_client_id")),
     )
     op.create_table(
         "research_register",
