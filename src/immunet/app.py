@@ -35,6 +35,7 @@ from immunet.partners.oauth_routes import router as partner_oauth_router
 from immunet.partners.resource_routes import router as partner_resource_router
 from immunet.partners.routes import staff_router as partner_staff_router
 from immunet.people.routes import router as people_router
+from immunet.research.routes import router as research_router
 from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
 from immunet.security.disclosure import router as disclosure_router
 from immunet.sessions.public_routes import router as availability_router
@@ -152,6 +153,7 @@ ROUTERS: list[APIRouter] = [
     partner_oauth_router,
     partner_cowin_router,
     partner_resource_router,
+    research_router,
 ]
 
 

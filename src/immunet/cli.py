@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from immunet.certificates.cli import rotate_certificates_command, trust_app, verify_command
 from immunet.oversight.cli import alerts_app, canary_app
 from immunet.partners.cli import partner_app
+from immunet.research.cli import research_app
 from immunet.schedules.cli import schedule_app
 from immunet.settings import Environment, Settings, get_settings
 from immunet.staff.cli import staff_app
@@ -37,6 +38,7 @@ app.add_typer(schedule_app, name="schedule")
 reminders_app = typer.Typer(help="Routine-immunization reminders by SMS.", no_args_is_help=True)
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(partner_app, name="partner")
+app.add_typer(research_app, name="research")
 app.command("verify")(verify_command)
 keys_app.command("rotate-certificates")(rotate_certificates_command)
 

@@ -74,14 +74,21 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "A partner access token bound to a DPoP proof (RFC 9449).",
     },
     "partnerApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
-    "researchBearer": {"type": "http", "scheme": "bearer"},
+    "researchDPoP": {
+        "type": "http",
+        "scheme": "DPoP",
+        "description": (
+            "A research client's access token (client_credentials with private_key_jwt, "
+            "research scopes only) bound to a DPoP proof (RFC 9449)."
+        ),
+    },
 }
 AUDIENCE_SCHEMES: dict[Audience, list[str]] = {
     Audience.PUBLIC: [],
     Audience.CITIZEN: ["citizenBearer"],
     Audience.STAFF: ["staffBearer"],
     Audience.PARTNER: ["partnerDPoP"],
-    Audience.RESEARCH: ["researchBearer"],
+    Audience.RESEARCH: ["researchDPoP"],
 }
 
 STATUS_TEXT = {

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     # freeze on an admin's decision, or once this many distinct accounts report them.
     citizen_disputes_per_day: int = Field(default=3, ge=1)
     dispute_freeze_accounts: int = Field(default=3, ge=2)
+    # Research data (immunet/research, issue #10 §4): aggregate cells under the threshold are
+    # suppressed (with complementary suppression); extracts must be k-anonymous (k >= 10);
+    # each research client has this much epsilon per dataset for differentially private
+    # counts, and one person contributes at most this many records to one such count.
+    research_suppression_threshold: int = Field(default=10, ge=3, le=1000)
+    research_k_anonymity: int = Field(default=10, ge=10, le=1000)
+    research_epsilon_per_dataset: float = Field(default=1.0, gt=0, le=10)
+    research_max_contributions: int = Field(default=4, ge=1, le=50)
     # The audit sequencer as a task of each `serve`/`demo` worker (one wins the election);
     # false on web nodes when `immunet sequencer` runs as its own process.
     run_sequencer: bool = True

@@ -111,7 +111,12 @@ async def test_metadata_names_the_fapi_choices(client):
     assert meta["require_pushed_authorization_requests"] is True
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    # client_credentials serves research clients only (tests/integration/test_research.py).
+    assert meta["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
     assert meta["authorization_response_iss_parameter_supported"] is True
     for name in ("pushed_authorization_request", "authorization", "token", "revocation"):
         assert meta[f"{name}_endpoint"].startswith(ISSUER + "/oauth/")

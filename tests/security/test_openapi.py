@@ -97,6 +97,16 @@ def test_security_matches_the_route_audience(method, path):
         # Co-WIN's partner login: the app's x-api-key (never a person's credential).
         assert operation["security"] == [{"partnerApiKey": []}]
         assert {"401", "429"} <= set(operation["responses"])
+    elif expected == "research":
+        # A research client's DPoP-bound client-credentials token with the research scope.
+        scope = {
+            "aggregates": "research.aggregates",
+            "dp-counts": "research.dp",
+            "budget": "research.dp",
+            "extracts": "research.extracts",
+        }
+        assert operation["security"] == [{"researchDPoP": [scope[path.rsplit("/", 1)[1]]]}]
+        assert {"401", "403", "429"} <= set(operation["responses"])
     elif expected == "partner":
         # A DPoP-bound token carrying the operation's scope.
         scope = {

@@ -86,6 +86,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     # Co-WIN compatible partner login (x-api-key): immunet/partners/cowin_routes.py.
     ("POST", "/api/v2/auth/generateOTP"): "partner",
     ("POST", "/api/v2/auth/confirmOTP"): "partner",
+    # Research data (immunet/research): DPoP-bound client-credentials tokens; the register
+    # of every research query and extract is public.
+    ("POST", "/api/v2/research/aggregates"): "research",
+    ("POST", "/api/v2/research/dp-counts"): "research",
+    ("GET", "/api/v2/research/budget"): "research",
+    ("POST", "/api/v2/research/extracts"): "research",
+    ("GET", "/api/v2/research/register"): "public",
     ("GET", "/api/v2/me/consents"): "citizen",
     ("POST", "/api/v2/me/consents/{consent_id}/revoke"): "citizen",
     ("POST", "/api/staff/partners"): "staff:partners:client:manage",

@@ -210,6 +210,7 @@ GUARDS |= {"WEB_CITIZEN", "WEB_STAFF"}
 # Partner apps (immunet/partners/guards.py): a client's signed assertion, a DPoP-bound token
 # per scope (PARTNER_TOKEN[scope]), Co-WIN's x-api-key.
 GUARDS |= {"PARTNER_CLIENT", "PARTNER_CLIENT_DPOP", "PARTNER_TOKEN", "PARTNER_API_KEY"}
+GUARDS |= {"PARTNER_CLIENT_ANY"}  # the revocation endpoint also serves research clients
 
 
 def _mentions_guard(node: ast.AST | None, aliases: set[str]) -> bool:

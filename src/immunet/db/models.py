@@ -11,6 +11,7 @@ from immunet.outbox import models as outbox_models
 from immunet.oversight import models as oversight_models
 from immunet.partners import models as partner_models
 from immunet.people import models as people_models
+from immunet.research import models as research_models
 from immunet.security import models as security_models
 from immunet.sessions import models as session_models
 from immunet.staff import models as staff_models
@@ -26,6 +27,7 @@ __all__ = [
     "oversight_models",
     "partner_models",
     "people_models",
+    "research_models",
     "security_models",
     "session_models",
     "staff_models",

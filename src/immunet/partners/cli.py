@@ -62,7 +62,11 @@ def add(
     ] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", help="immunization.read, certificate.read or appointment.write"),
+        typer.Option(
+            "--scope",
+            help="An app: immunization.read, certificate.read, appointment.write; "
+            "a research client: research.aggregates, research.dp, research.extracts",
+        ),
     ] = None,
     allow_cidr: Annotated[
         list[str] | None,

@@ -73,8 +73,9 @@ class PartnerClientGuard(Guard):
     # can name: the operations declare none and say so in ``x-client-authentication``.
     schemes = ()
 
-    def __init__(self, *, dpop: bool) -> None:
+    def __init__(self, *, dpop: bool, kinds: frozenset[str] = oauth.APP_ONLY) -> None:
         self.dpop = dpop
+        self.kinds = kinds
 
     async def __call__(self, request: Request) -> ClientCall:
         ctx = app_context(request)
@@ -84,7 +85,7 @@ class PartnerClientGuard(Guard):
             # No readable form, so no client authentication: the client is unknown.
             raise oauth.InvalidClient() from exc
         endpoint = public_url_of(request)
-        client = await oauth.authenticate_client(ctx, form, endpoint=endpoint)
+        client = await oauth.authenticate_client(ctx, form, endpoint=endpoint, kinds=self.kinds)
         limit = Limit("partner-oauth-per-client", ctx.settings.api_requests_per_minute, 60)
         await ctx.limiter.hit(limit, client.client_id)
         jkt = None
@@ -125,7 +126,9 @@ class PartnerTokenGuard(Guard):
 
 
 PARTNER_CLIENT = PartnerClientGuard(dpop=False)
-PARTNER_CLIENT_DPOP = PartnerClientGuard(dpop=True)
+# The token and revocation endpoints also serve research clients (client_credentials).
+PARTNER_CLIENT_DPOP = PartnerClientGuard(dpop=True, kinds=oauth.ANY_KIND)
+PARTNER_CLIENT_ANY = PartnerClientGuard(dpop=False, kinds=oauth.ANY_KIND)
 PARTNER_TOKEN = {scope: PartnerTokenGuard(scope) for scope in Scope}
 
 

@@ -11,8 +11,12 @@ Rules, each one a test in ``tests/integration/test_partner_oauth.py``:
   from it (RFC 6749 §4.1.2); ``iss`` in the authorization response (RFC 9207);
 - access tokens bound to a DPoP key (RFC 9449), valid 5 minutes; refresh tokens bound to
   the same key and rotated on use (the old one dies);
-- only the ``authorization_code`` and ``refresh_token`` grants exist: no password, no
-  implicit, no client credentials for person data.
+- only the ``authorization_code`` and ``refresh_token`` grants exist for partner apps: no
+  password, no implicit, no client credentials for person data. A research client (and
+  only a research client) uses ``client_credentials`` (RFC 6749 §4.4), authenticated by the
+  same ``private_key_jwt``, for research scopes only; its DPoP-bound token lives in its
+  own table and names no person, so no person resource can ever accept it
+  (``immunet/research``, issue #10 §4).
 
 Codes and tokens are opaque 256-bit values kept only as keyed digests. Errors carry the
 project's error shape: a stable ``OAUTHnnnn`` code, and the OAuth error name (``invalid_grant``
@@ -47,7 +51,7 @@ from immunet.partners.models import (
     PartnerToken,
     UsedJti,
 )
-from immunet.partners.scopes import ClientKind, ClientState, Scope
+from immunet.partners.scopes import ClientKind, ClientState, ResearchScope, Scope
 from immunet.partners.service import ALLOWED_ALGS
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.security.keyring import Purpose
@@ -103,7 +107,10 @@ class InvalidGrant(OAuthError):
 class UnsupportedGrantType(OAuthError):
     error_code = "OAUTH0004"
     oauth_error = "unsupported_grant_type"
-    message = "Only the authorization_code and refresh_token grants are supported."
+    message = (
+        "Only the authorization_code and refresh_token grants are supported "
+        "(client_credentials for research clients only)."
+    )
 
 
 class InvalidScope(OAuthError):
@@ -133,6 +140,12 @@ class InsufficientScope(OAuthError):
     message = "The token does not grant this scope or this person."
 
 
+class UnauthorizedClient(OAuthError):
+    error_code = "OAUTH0011"
+    oauth_error = "unauthorized_client"
+    message = "This client may not use this grant type."
+
+
 class AuthorizationRequestInvalid(OAuthError):
     error_code = "OAUTH0009"
     oauth_error = "invalid_request_uri"
@@ -146,6 +159,7 @@ class AuthenticatedClient:
     purpose: str
     scopes: list[str]
     redirect_uris: list[str]
+    kind: str = ClientKind.APP.value
 
 
 @dataclass(frozen=True)
@@ -192,14 +206,15 @@ def metadata(ctx: AppContext) -> dict[str, Any]:
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        # client_credentials: research clients only, research scopes only (no person data).
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": ALGORITHMS,
         "authorization_response_iss_parameter_supported": True,
-        "scopes_supported": [s.value for s in Scope],
+        "scopes_supported": [s.value for s in Scope] + [s.value for s in ResearchScope],
     }
 
 
@@ -237,10 +252,22 @@ def _number(claims: dict[str, Any], name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+APP_ONLY = frozenset({ClientKind.APP.value})
+ANY_KIND = frozenset({ClientKind.APP.value, ClientKind.RESEARCH.value})
+
+
 async def authenticate_client(
-    ctx: AppContext, form: dict[str, str], *, endpoint: str
+    ctx: AppContext,
+    form: dict[str, str],
+    *,
+    endpoint: str,
+    kinds: frozenset[str] = APP_ONLY,
 ) -> AuthenticatedClient:
-    """``private_key_jwt``: an assertion signed by a key of the client's registered JWKS."""
+    """``private_key_jwt``: an assertion signed by a key of the client's registered JWKS.
+
+    ``kinds``: which clients the endpoint serves. Pushed authorization requests serve
+    partner apps only; the token and revocation endpoints also serve research clients,
+    whose only grant is ``client_credentials`` for research scopes."""
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise InvalidClient()
     assertion = form.get("client_assertion", "")
@@ -289,8 +316,9 @@ async def authenticate_client(
         ctx, "assertion", claims.get("jti"), dt.datetime.fromtimestamp(exp, dt.UTC)
     ):
         raise InvalidClient()
-    if client.kind != ClientKind.APP.value:
-        # Research clients read aggregates only; they have no business on the person path.
+    if client.kind not in kinds:
+        # Research clients read de-identified data only; they have no business on the
+        # person path (pushed authorization requests, consent).
         raise InvalidClient()
     return AuthenticatedClient(
         client.client_id,
@@ -298,6 +326,7 @@ async def authenticate_client(
         partner.purpose,
         list(client.scopes),
         list(client.redirect_uris),
+        client.kind,
     )
 
 
@@ -575,13 +604,61 @@ def _live_grant(grant: PartnerGrant | None, now: dt.datetime) -> PartnerGrant:
 async def exchange(
     ctx: AppContext, client: AuthenticatedClient, form: dict[str, str], *, jkt: str
 ) -> dict[str, Any]:
-    """The token endpoint: ``authorization_code`` (with PKCE) or ``refresh_token``."""
+    """The token endpoint: ``authorization_code`` (with PKCE) or ``refresh_token`` for
+    partner apps; ``client_credentials`` for research clients (research scopes only)."""
     grant_type = form.get("grant_type")
+    if client.kind == ClientKind.RESEARCH.value:
+        if grant_type != "client_credentials":
+            raise UnauthorizedClient()
+        return await _client_credentials(ctx, client, form, jkt=jkt)
     if grant_type == "authorization_code":
         return await _exchange_code(ctx, client, form, jkt=jkt)
     if grant_type == "refresh_token":
         return await _refresh(ctx, client, form, jkt=jkt)
     raise UnsupportedGrantType()
+
+
+async def _client_credentials(
+    ctx: AppContext, client: AuthenticatedClient, form: dict[str, str], *, jkt: str
+) -> dict[str, Any]:
+    """RFC 6749 §4.4 for a research client: a DPoP-bound token for research scopes.
+
+    Any person scope (or any scope the client was not registered with) is refused: client
+    credentials never reach a person's data (issue #10 §2). The token has no refresh token
+    and no grant; it is stored in ``research_tokens``, a table no person resource reads."""
+    from immunet.research.models import ResearchToken  # the research package's own table
+
+    text = form.get("scope", "")
+    if len(text) > 256:
+        raise InvalidScope()
+    requested = sorted(set(text.split())) or sorted(client.scopes)
+    research = {s.value for s in ResearchScope}
+    if not requested or any(s not in research or s not in client.scopes for s in requested):
+        raise InvalidScope()
+    token = secrets.token_urlsafe(32)
+    now = _now(ctx)
+    async with ctx.db.transaction() as session:
+        session.add(
+            ResearchToken(
+                digest=_digest(ctx, "research-access", token),
+                client_id=client.client_id,
+                scopes=requested,
+                jkt=jkt,
+                created_at=now,
+                expires_at=now + dt.timedelta(seconds=ACCESS_SECONDS),
+                revoked_at=None,
+            )
+        )
+    return {
+        "access_token": token,
+        "token_type": "DPoP",
+        "expires_in": ACCESS_SECONDS,
+        "scope": " ".join(requested),
+    }
+
+
+def research_token_digest(ctx: AppContext, token: str) -> str:
+    return _digest(ctx, "research-access", token)
 
 
 async def _exchange_code(
@@ -666,6 +743,20 @@ async def _refresh(
 async def revoke_token(ctx: AppContext, client: AuthenticatedClient, token: str) -> None:
     """RFC 7009: revoke an access or refresh token of this client (unknown ones: no-op)."""
     if not token or len(token) > 128:
+        return
+    if client.kind == ClientKind.RESEARCH.value:
+        from immunet.research.models import ResearchToken
+
+        async with ctx.db.transaction() as session:
+            await session.execute(
+                update(ResearchToken)
+                .where(
+                    ResearchToken.digest == research_token_digest(ctx, token),
+                    ResearchToken.client_id == client.client_id,
+                    ResearchToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=_now(ctx))
+            )
         return
     async with ctx.db.transaction() as session:
         for kind in ("access", "refresh"):

@@ -9,7 +9,12 @@ from fastapi.responses import JSONResponse
 
 from immunet.context import AppContext
 from immunet.partners import oauth
-from immunet.partners.guards import PARTNER_CLIENT, PARTNER_CLIENT_DPOP, ClientCall
+from immunet.partners.guards import (
+    PARTNER_CLIENT,
+    PARTNER_CLIENT_ANY,
+    PARTNER_CLIENT_DPOP,
+    ClientCall,
+)
 from immunet.security.access import PUBLIC, PublicCaller, app_context
 
 router = APIRouter(tags=["partners"])
@@ -18,6 +23,7 @@ Ctx = Annotated[AppContext, Depends(app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Client = Annotated[ClientCall, Depends(PARTNER_CLIENT)]
 DpopClient = Annotated[ClientCall, Depends(PARTNER_CLIENT_DPOP)]
+AnyClient = Annotated[ClientCall, Depends(PARTNER_CLIENT_ANY)]
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -43,6 +49,6 @@ async def token(call: DpopClient, ctx: Ctx) -> JSONResponse:
 
 
 @router.post("/oauth/revoke")
-async def revoke(call: Client, ctx: Ctx) -> Response:
+async def revoke(call: AnyClient, ctx: Ctx) -> Response:
     await oauth.revoke_token(ctx, call.client, call.form.get("token", ""))
     return Response(status_code=200)

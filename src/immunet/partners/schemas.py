@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from immunet.partners.scopes import ClientKind, Scope
+from immunet.partners.scopes import ClientKind, ResearchScope, Scope
 from immunet.partners.service import (
     DEFAULT_READS_PER_DAY,
     DEFAULT_READS_PER_MINUTE,
@@ -27,7 +27,11 @@ class CreatePartnerClientRequest(Strict):
     # Validated key by key by the service (public keys only, FAPI 2.0 algorithms).
     jwks: dict[str, Any]
     redirect_uris: list[str] = Field(default_factory=list, max_length=MAX_REDIRECT_URIS)
-    scopes: list[Scope] = Field(default_factory=list, max_length=len(Scope))
+    # A partner app's person scopes, or a research client's research scopes (the service
+    # refuses a mix: a research client never holds a person scope).
+    scopes: list[Scope | ResearchScope] = Field(
+        default_factory=list, max_length=len(Scope) + len(ResearchScope)
+    )
     allowed_cidrs: list[str] = Field(default_factory=list, max_length=MAX_CIDRS)
     reads_per_minute: int = Field(default=DEFAULT_READS_PER_MINUTE, ge=1, le=MAX_READS_PER_MINUTE)
     reads_per_day: int = Field(default=DEFAULT_READS_PER_DAY, ge=1, le=MAX_READS_PER_DAY)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from immunet.context import AppContext
 from immunet.errors import Conflict, NotFound, Unprocessable
 from immunet.partners.models import Partner, PartnerAlert, PartnerClient
-from immunet.partners.scopes import ClientKind, ClientState, Scope
+from immunet.partners.scopes import ClientKind, ClientState, ResearchScope, Scope
 from immunet.security.audit import AuditAction, AuditChain
 from immunet.security.keyring import Purpose
 from immunet.staff.principal import OperatorPrincipal, StaffPrincipal
@@ -163,9 +163,17 @@ def validate_cidr(text: str) -> str:
 
 def parse_scopes(raw: list[str], kind: ClientKind) -> list[str]:
     if kind is ClientKind.RESEARCH:
-        if raw:
-            raise InvalidPartnerRequest("A research client holds no person scope.")
-        return []
+        # A research client reads de-identified data only: research scopes, no person scope.
+        try:
+            research = sorted({ResearchScope(s).value for s in raw})
+        except ValueError as exc:
+            raise InvalidPartnerRequest(
+                "A research client holds research scopes only: "
+                + ", ".join(s.value for s in ResearchScope)
+            ) from exc
+        if not research:
+            raise InvalidPartnerRequest("A research client needs at least one research scope.")
+        return research
     try:
         scopes = sorted({Scope(s).value for s in raw})
     except ValueError as exc:

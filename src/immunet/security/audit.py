@@ -100,6 +100,11 @@ class AuditAction(StrEnum):
     PARTNER_CONSENT_REVOKED = "partners:consent:revoked"
     PARTNER_PERSON_READ = "partners:person:read"
     PARTNER_ALERT_ACKNOWLEDGED = "partners:alert:acknowledged"
+    RESEARCH_AGGREGATE_READ = "research:aggregate:read"
+    RESEARCH_DP_COUNT_READ = "research:dp-count:read"
+    RESEARCH_EXTRACT_CREATED = "research:extract:created"
+    RESEARCH_QUERY_REFUSED = "research:query:refused"
+    RESEARCH_BUDGET_SET = "research:budget:set"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class Purpose(StrEnum):
     RATE_LIMIT_KEY = "digest:rate-limit"
     IDEMPOTENCY_KEY = "digest:idempotency"
     PARTNER_API_KEY = "digest:partner-api-key"
+    # Per research client: the secret is derived for "pseudonym:research:<client_id>", so
+    # two clients' pseudonyms of one person differ and cannot be joined.
+    RESEARCH_PSEUDONYM = "pseudonym:research"
 
 
 def _b64(data: bytes) -> str:

@@ -1,7 +1,7 @@
 """partner alerts: misuse alerts about partner clients for national admins (issue #10)
 
 Revision ID: 0018
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-05 08:20:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from immunet.db.base import UTCDateTime
 
 revision: str = "0018"
-down_revision: str | None = "0013"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
