@@ -209,3 +209,29 @@ class DistrictRegionalVaccine(Base):
     vaccine_group: Mapped[str] = mapped_column(String(40), primary_key=True)
     enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     enabled_by: Mapped[str] = mapped_column(String(64))
+
+
+class RoutineSessionSite(Base):
+    """Where a routine-immunization session planned from a due list is held (decision 0021).
+
+    One row per such session (the session itself is a ``vaccination_sessions`` row of a
+    routine vaccine): a fixed site (the facility) or an outreach site (a village, an
+    anganwadi) with its name and location as staff describe them. Not personal data.
+    """
+
+    __tablename__ = "routine_session_sites"
+    __table_args__ = (CheckConstraint("site_kind IN ('fixed', 'outreach')", name="site_kind"),)
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("vaccination_sessions.session_id"), primary_key=True
+    )
+    site_kind: Mapped[str] = mapped_column(String(8))
+    site_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    site_location: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # The schedule groups the session was planned for (JSON list) and the due window used.
+    vaccine_groups: Mapped[str] = mapped_column(Text)
+    due_from: Mapped[dt.date] = mapped_column(Date)
+    due_to: Mapped[dt.date] = mapped_column(Date)
+    invited: Mapped[int] = mapped_column(Integer)
+    planned_by: Mapped[str] = mapped_column(String(96))
+    planned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
