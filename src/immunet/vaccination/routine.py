@@ -148,11 +148,14 @@ async def _due_people(
     due_to: dt.date,
     runs: frozenset[str],
     wanted: int,
-) -> tuple[list[Beneficiary], bool]:
-    """The catchment's people due for the form's groups in the window, in reference order:
-    at most ``wanted`` of them, and whether more were due. Keyset batches of the catchment,
-    three statements each."""
+) -> tuple[list[Beneficiary], bool, set[int], list[Appointment]]:
+    """The catchment's people due for the form's groups in the window and free to invite, in
+    reference order: at most ``wanted`` of them, whether more were due, who is due but holds
+    a live invitation, and the unused invitations to past routine sessions of those chosen
+    (to lapse). Keyset batches of the catchment, four statements each."""
     chosen: list[Beneficiary] = []
+    held: set[int] = set()
+    lapsed: list[Appointment] = []
     after: str | None = None
     groups = set(form.groups)
     while True:
@@ -166,8 +169,9 @@ async def _due_people(
             stmt = stmt.where(Beneficiary.reference_id > after)
         rows = list((await session.execute(stmt)).scalars())
         if not rows:
-            return chosen, False
+            return chosen, False, held, lapsed
         history, pregnant = await routine_histories(session, [r.id for r in rows])
+        due: list[Beneficiary] = []
         for row in rows:
             # Decrypted for the forecast only; invited (and audited) only if due.
             view = reveal(ctx.keyring, row, mobile="", vault_number=None)
@@ -181,13 +185,19 @@ async def _due_people(
                 group=None,
                 regional=runs,
             )
-            if not any(line.group in groups for line in lines):
+            if any(line.group in groups for line in lines):
+                due.append(row)
+        busy, old = await _live_invitations(session, [p.id for p in due], today)
+        for row in due:
+            if row.id in busy:
+                held.add(row.id)
                 continue
             if len(chosen) == wanted:
-                return chosen, True
+                return chosen, True, held, lapsed
             chosen.append(row)
+            lapsed.extend(a for a in old if a.beneficiary_id == row.id)
         if len(rows) < SCAN_BATCH:
-            return chosen, False
+            return chosen, False, held, lapsed
         after = rows[-1].reference_id
 
 
@@ -244,7 +254,7 @@ async def plan_routine_session(
             due_to = check_form(form, today=today, runs=runs)
             vaccine = uip.vaccine_of_group(form.groups[0])
             assert vaccine is not None  # every group of the schedule has its vaccine
-            due, more_due = await _due_people(
+            invitees, more_due, held, lapsed = await _due_people(
                 ctx,
                 session,
                 center_id,
@@ -254,12 +264,10 @@ async def plan_routine_session(
                 runs=runs,
                 wanted=form.capacity,
             )
-            held, lapsed = await _live_invitations(session, [p.id for p in due], today)
             for old in lapsed:  # an invitation to a past session nobody came to
                 old.status = "cancelled"
                 old.updated_at = now
                 await release_seats(session, old.session_id, INVITATION_DOSE, 1)
-            invitees = [p for p in due if p.id not in held]
             accesses = await authorize_people_for_staff(
                 ctx,
                 session,
