@@ -235,3 +235,26 @@ class RoutineSessionSite(Base):
     invited: Mapped[int] = mapped_column(Integer)
     planned_by: Mapped[str] = mapped_column(String(96))
     planned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ImmunizationCardRevocation(Base):
+    """The immunization card versions that showed a routine dose later voided.
+
+    A card version is the count of routine-dose events of the person (each dose recorded,
+    each dose voided), so versions only grow. Voiding dose ``dose_id`` revokes every
+    version from the one its recording issued (``first_version``) to the last one issued
+    before the void (``last_version``); ``after_dose_id`` (the person's highest routine dose
+    row at the void) places the void among the recordings, so later voids can tell which
+    versions showed their dose. Published in the trust list like a corrected certificate.
+    """
+
+    __tablename__ = "immunization_card_revocations"
+
+    dose_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    card_id: Mapped[str] = mapped_column(String(40))
+    first_version: Mapped[int] = mapped_column(Integer)
+    last_version: Mapped[int] = mapped_column(Integer)
+    after_dose_id: Mapped[int] = mapped_column(Integer)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str] = mapped_column(String(96))

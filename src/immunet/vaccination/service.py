@@ -54,7 +54,7 @@ from immunet.security.ratelimit import Limit
 from immunet.sessions.models import VaccinationSession
 from immunet.staff import misuse
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import uip
+from immunet.vaccination import card, uip
 from immunet.vaccination.access import (
     AccessChannel,
     PersonAccess,
@@ -1097,24 +1097,35 @@ async def void_dose(
         ).scalar_one_or_none()
         if dose is None:
             raise DoseNotFound()
-        now = utcnow()
+        # Stamped by ctx.clock like the recording (a re-issued card's date is this one).
+        now = ctx.clock.now()
+        beneficiary = await session.get(Beneficiary, dose.beneficiary_id)
+        assert beneficiary is not None
+        # A routine dose: the immunization card versions that showed it are revoked (the
+        # next card, built from the register, is a new version without it).
+        card_revoked = await card.revoke_for_void(
+            session, dose, beneficiary.reference_id, actor=actor, now=now
+        )
         dose.status = "voided"
         dose.void_reason = reason
         dose.voided_by = actor.actor
         dose.voided_at = now
         await session.flush()
-        beneficiary = await session.get(Beneficiary, dose.beneficiary_id)
-        assert beneficiary is not None
         await revoke_for_correction(
             ctx, session, beneficiary.id, actor=actor, context=actor.context
         )
-        await AuditChain.append(
+        await AuditChain.append_many(
             session,
-            actor=actor.actor,
-            action=AuditAction.DOSE_VOIDED,
-            subject_ref=f"beneficiary:{beneficiary.reference_id}",
-            purpose="dose-correction",
-            context=actor.context,
-            detail={"dose_id": dose.id, "center_id": center_id},
+            [
+                *([card_revoked] if card_revoked is not None else []),
+                AuditEntry(
+                    actor=actor.actor,
+                    action=AuditAction.DOSE_VOIDED,
+                    subject_ref=f"beneficiary:{beneficiary.reference_id}",
+                    purpose="dose-correction",
+                    context=actor.context,
+                    detail={"dose_id": dose.id, "center_id": center_id},
+                ),
+            ],
         )
     return dose

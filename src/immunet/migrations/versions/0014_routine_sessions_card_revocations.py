@@ -1,4 +1,4 @@
-"""routine-immunization sessions planned from due lists: their sites
+"""routine-immunization sessions planned from due lists (their sites); revoked card versions
 
 Revision ID: 0014
 Revises: 0013
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # A new table only: the previous release neither reads nor writes it.
+    # New tables only: the previous release neither reads nor writes them.
     op.create_table(
         "routine_session_sites",
         sa.Column("session_id", sa.String(length=36), nullable=False),
@@ -45,7 +45,40 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("session_id", name=op.f("pk_routine_session_sites")),
     )
+    op.create_table(
+        "immunization_card_revocations",
+        sa.Column("dose_id", sa.Integer(), nullable=False),
+        sa.Column("beneficiary_id", sa.Integer(), nullable=False),
+        sa.Column("card_id", sa.String(length=40), nullable=False),
+        sa.Column("first_version", sa.Integer(), nullable=False),
+        sa.Column("last_version", sa.Integer(), nullable=False),
+        sa.Column("after_dose_id", sa.Integer(), nullable=False),
+        sa.Column("revoked_at", UTCDateTime(), nullable=False),
+        sa.Column("revoked_by", sa.String(length=96), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dose_id"],
+            ["dose_records.id"],
+            name=op.f("fk_immunization_card_revocations_dose_id_dose_records"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["beneficiary_id"],
+            ["beneficiaries.id"],
+            name=op.f("fk_immunization_card_revocations_beneficiary_id_beneficiaries"),
+        ),
+        sa.PrimaryKeyConstraint("dose_id", name=op.f("pk_immunization_card_revocations")),
+    )
+    op.create_index(
+        op.f("ix_immunization_card_revocations_beneficiary_id"),
+        "immunization_card_revocations",
+        ["beneficiary_id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        op.f("ix_immunization_card_revocations_beneficiary_id"),
+        table_name="immunization_card_revocations",
+    )
+    op.drop_table("immunization_card_revocations")
     op.drop_table("routine_session_sites")
