@@ -39,6 +39,7 @@ from immunet.geography.centers import Center
 from immunet.people.family import active_pregnancy_edd
 from immunet.people.service import access_own_beneficiary, reveal
 from immunet.schedules.engine import NOT_COMPLETE
+from immunet.schedules.india import PregnancyTd
 from immunet.schedules.india import due_list as forecast_due
 from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditEntry
@@ -465,7 +466,8 @@ async def own_card(
                 )
             )
         ).one()
-        pregnant = await active_pregnancy_edd(session, ctx.keyring, row) is not None
+        edd = await active_pregnancy_edd(session, ctx.keyring, row)
+        pregnant = edd is not None
         runs = await regional_for_center(session, row.home_center_id)
         keyset = await active_keyset(ctx, session)
         cvx_of: dict[str, str | None] = {
@@ -496,7 +498,21 @@ async def own_card(
     today = today_in_india(ctx.clock.now())
     due = []
     history = [(d.date, d.vaccine) for d in doses]
-    for name, line in forecast_due(dob, history, today, regional=runs, pregnant=pregnant).items():
+    pregnancy = (
+        None
+        if edd is None
+        else PregnancyTd.of(
+            edd,
+            [
+                d.administered_on
+                for d, _, _, _ in rows
+                if d.series_code == uip.series_code(uip.PREGNANCY_TD)
+            ],
+        )
+    )
+    for name, line in forecast_due(
+        dob, history, today, regional=runs, pregnant=pregnant, pregnancy=pregnancy
+    ).items():
         f = line.forecast
         if (name == uip.PREGNANCY_TD) != pregnant or line.status != NOT_COMPLETE or f is None:
             continue

@@ -170,7 +170,7 @@ async def _due_people(
         rows = list((await session.execute(stmt)).scalars())
         if not rows:
             return chosen, False, held, lapsed
-        history, pregnant = await routine_histories(session, [r.id for r in rows])
+        history, pregnant = await routine_histories(session, ctx.keyring, [r.id for r in rows])
         due: list[Beneficiary] = []
         for row in rows:
             # Decrypted for the forecast only; invited (and audited) only if due.
@@ -184,6 +184,7 @@ async def _due_people(
                 pregnant=row.id in pregnant and row.category == "pregnant",
                 group=None,
                 regional=runs,
+                pregnancy=pregnant.get(row.id),
             )
             if any(line.group in groups for line in lines):
                 due.append(row)

@@ -47,6 +47,7 @@ from immunet.people.service import (
     register_beneficiary_for_account,
     reveal,
 )
+from immunet.schedules.india import PregnancyTd
 from immunet.security.audit import AuditAction, AuditChain, AuditEntry
 from immunet.security.idempotency import StoredResponse, prepare
 from immunet.security.keyring import Keyring, Purpose
@@ -785,7 +786,8 @@ async def _judge_routine(
     """The schedule group and series of a routine dose, its number checked against the
     doses on record (a repeat is "already recorded", a gap "out of order"), and the
     engine's verdict: never a refusal for being early, late or extra."""
-    pregnant = await active_pregnancy_edd(session, ctx.keyring, person) is not None
+    edd = await active_pregnancy_edd(session, ctx.keyring, person)
+    pregnant = edd is not None
     group = uip.group_for(data.vaccine, pregnant=pregnant)
     if group is None:
         raise UnknownVaccine()
@@ -797,7 +799,18 @@ async def _judge_routine(
         raise DoseOutOfOrder(f"The next {group} dose on record is number {expected}.")
     dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
     given = sorted((d.given_on, d.vaccine) for d in history)
-    return series_code, uip.judge(dob, given, (on, data.vaccine), group, pregnant=pregnant)
+    # Td in pregnancy: this pregnancy's doses, and whether an earlier one makes it a booster.
+    pregnancy = (
+        None
+        if edd is None
+        else PregnancyTd.of(
+            edd,
+            [d.given_on for d in history if d.series_code == uip.series_code(uip.PREGNANCY_TD)],
+        )
+    )
+    return series_code, uip.judge(
+        dob, given, (on, data.vaccine), group, pregnant=pregnant, pregnancy=pregnancy
+    )
 
 
 def verdict_payload(verdict: uip.DoseVerdict) -> dict[str, object]:
