@@ -21,11 +21,14 @@ DUE = "/api/staff/due-list"
 
 async def _earlier_pregnancy_doses(ctx, ref: str, center_id: int, days: list[dt.date]) -> None:
     """The register as an earlier pregnancy left it: Td doses recorded under the pregnancy
-    series (as the vaccinator's recording does while a pregnancy is live)."""
+    series, and the facility that gave them her home facility (as the vaccinator's
+    recording does while a pregnancy is live)."""
     async with ctx.db.transaction() as session:
-        beneficiary_id = (
-            await session.execute(select(Beneficiary.id).where(Beneficiary.reference_id == ref))
+        woman = (
+            await session.execute(select(Beneficiary).where(Beneficiary.reference_id == ref))
         ).scalar_one()
+        woman.home_center_id = center_id
+        beneficiary_id = woman.id
         for number, day in enumerate(days, start=1):
             session.add(
                 DoseRecord(
@@ -71,6 +74,14 @@ async def test_a_td_booster_after_two_doses_in_a_recent_pregnancy(client, outbox
     # Four years before: too long ago for a booster.
     old = [lmp - dt.timedelta(days=1461), lmp - dt.timedelta(days=1433)]
     old_mobile, lapsed = await _pregnant_woman(client, outbox, ctx, day, lmp, old)
+
+    # Before any Td of this pregnancy, both are due one (the booster, or Td-1) now.
+    before = await client.get(DUE, headers=day.manager.headers)
+    assert before.status_code == 200, before.text
+    due_now = {p["beneficiary_reference_id"]: p["due"] for p in before.json()["people"]}
+    for ref in (primed, lapsed):
+        (line,) = due_now[ref]
+        assert (line["vaccine_group"], line["dose_number"]) == ("Td (pregnancy)", 1)
 
     for mobile, ref, key in ((primed_mobile, primed, "td-b"), (old_mobile, lapsed, "td-1")):
         await otp_lookup(client, outbox, day.vaccinator, mobile)
