@@ -48,6 +48,13 @@ TEMPLATES: dict[str, str] = {
     "reminder_missed_en": "Missed: {vaccine} (dose {dose}) for your beneficiary ending "
     "{ref_tail} was due on {date}. It can still be given: please visit your vaccination "
     "centre soon.",
+    # An invitation to a routine-immunization session planned from a due list: the date,
+    # the site and the check-in code of the invitation, the reference tail only.
+    "routine_invitation_en": "Invitation: your beneficiary ending {ref_tail} is due for "
+    "vaccination. Session on {date} at {site}. Your secret code is {code}. Show it at the "
+    "session.",
+    "routine_invitation_hi": "आमंत्रण: लाभार्थी (अंत {ref_tail}) का टीकाकरण देय है। सत्र "
+    "{date} को {site} पर। आपका गुप्त कोड {code} है। सत्र में इसे दिखाएँ।",
     "reminder_missed_hi": "छूटी खुराक: लाभार्थी (अंत {ref_tail}) का {vaccine} (खुराक {dose}) "
     "{date} को देय था। यह अब भी दी जा सकती है: जल्द अपने टीकाकरण केंद्र जाएँ।",
 }

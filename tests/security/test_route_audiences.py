@@ -50,6 +50,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/staff/lookup/otp"): "staff:vaccination:dose:record",
     ("POST", "/api/staff/lookup/{txn_id}/beneficiaries"): "staff:vaccination:dose:record",
     ("GET", "/api/staff/due-list"): "staff:booking:roster:read",
+    ("POST", "/api/staff/routine-sessions"): "staff:sessions:session:publish",
     ("GET", "/api/staff/districts/{district_id}/regional-vaccines"): "staff:geography:center:read",
     (
         "PUT",

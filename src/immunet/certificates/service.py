@@ -52,7 +52,7 @@ from immunet.security.access import CitizenPrincipal
 from immunet.security.audit import AuditAction, AuditChain, AuditEntry, RequestContext
 from immunet.security.ratelimit import Limit
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination.models import DoseRecord, Series, Vaccine
+from immunet.vaccination.models import DoseRecord, ImmunizationCardRevocation, Series, Vaccine
 
 log = logging.getLogger("immunet.certificates")
 
@@ -669,6 +669,26 @@ async def _revocations(session: AsyncSession) -> TrustList:
         out.revoked_dcc.add(uvci_hashes(uvci)[0])
         out.revoked_shc.setdefault(kid, []).append(rid)
         out.revoked_vc.add(f"{certificate_id}/v{version}")
+    # Immunization card versions that showed a voided routine dose (vaccination/card.py).
+    # A card is signed when asked for, with whichever SHC key was active then: its rid is
+    # listed under every key of ours (rids are unique per card version).
+    cards = (
+        await session.execute(
+            select(
+                ImmunizationCardRevocation.card_id,
+                ImmunizationCardRevocation.first_version,
+                ImmunizationCardRevocation.last_version,
+            ).order_by(ImmunizationCardRevocation.dose_id)
+        )
+    ).all()
+    if cards:
+        kids = [str(k["kid"]) for issuer in (await _own_public(session)).shc for k in issuer.keys]
+        for card_id, first, last in cards:
+            for version in range(first, last + 1):
+                out.revoked_vc.add(f"{card_id}/v{version}")
+                rid = shc.version_rid(card_id, version)
+                for kid in kids:
+                    out.revoked_shc.setdefault(kid, []).append(rid)
     return out
 
 

@@ -64,9 +64,14 @@ def payload(
 
 
 def revocation_id(record: CertificateRecord) -> str:
+    return version_rid(record.certificate_id, record.version)
+
+
+def version_rid(certificate_id: str, version: int) -> str:
+    """The rid of one version of a certificate (or of an immunization card)."""
     import hashlib
 
-    digest = hashlib.sha256(f"{record.certificate_id}/v{record.version}".encode()).digest()
+    digest = hashlib.sha256(f"{certificate_id}/v{version}".encode()).digest()
     return b64url_encode(digest[:8])
 
 

@@ -105,6 +105,11 @@ def _context(ref: str, field: str) -> str:
     return f"pregnancy:{ref}:{field}"
 
 
+def open_edd(keyring: Keyring, ref: str, edd_ct: bytes) -> dt.date:
+    """A pregnancy's expected delivery date (call after a chokepoint, or for a forecast)."""
+    return dt.date.fromisoformat(keyring.field_cipher.decrypt(edd_ct, context=_context(ref, "edd")))
+
+
 @dataclass(frozen=True)
 class PregnancyRecorded:
     reference_id: str
@@ -178,9 +183,7 @@ async def active_pregnancy_edd(
     ).first()
     if found is None:
         return None
-    return dt.date.fromisoformat(
-        keyring.field_cipher.decrypt(found[1], context=_context(found[0], "edd"))
-    )
+    return open_edd(keyring, found[0], found[1])
 
 
 async def set_reminder_settings(

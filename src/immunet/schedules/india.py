@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from immunet.schedules.dates import Duration
+from immunet.schedules.dates import Duration, add
 from immunet.schedules.engine import Dose, Forecast, GroupResult, Patient, evaluate_group
 from immunet.schedules.supporting import (
     AgeRule,
@@ -179,6 +180,67 @@ def load_india(regional: frozenset[str] = frozenset()) -> SupportingData:
     )
 
 
+PREGNANCY_GROUP = "Td (pregnancy)"
+PREGNANCY_DAYS = 280  # Naegele: the first day of a pregnancy is its EDD minus 280 days
+TD = "TD"
+PRIMED = "pregnancy-td-primed"
+BOOSTER_YEARS = 3  # "2 doses in a pregnancy within the last 3 years"
+
+
+@dataclass(frozen=True, slots=True)
+class PregnancyTd:
+    """What Td in pregnancy needs to know of a woman's current pregnancy.
+
+    ``start``: its first day (the LMP, or the EDD minus 280 days). ``earlier``: the dates of
+    Td doses given in earlier pregnancies (recorded under the pregnancy series). Only the Td
+    doses given from ``start`` on count for this pregnancy's Td-1 and Td-2; a woman given two
+    Td doses in one earlier pregnancy, the later within the last 3 years, needs a single
+    booster instead (India's National Immunization Schedule)."""
+
+    start: dt.date
+    earlier: tuple[dt.date, ...] = ()
+
+    @classmethod
+    def of(
+        cls, edd: dt.date, pregnancy_td: list[dt.date] | tuple[dt.date, ...] = ()
+    ) -> PregnancyTd:
+        start = edd - dt.timedelta(days=PREGNANCY_DAYS)
+        return cls(start, tuple(sorted(d for d in pregnancy_td if d < start)))
+
+    def primed(self) -> bool:
+        """Two Td doses in one earlier pregnancy (at most 280 days apart), the later given
+        no more than 3 years before this pregnancy's first day."""
+        window_start = add(self.start, Duration(years=-BOOSTER_YEARS))
+        doses = sorted(self.earlier)
+        return any(
+            (later - first).days <= PREGNANCY_DAYS and later >= window_start
+            for first, later in itertools.pairwise(doses)
+        )
+
+    def doses(self, history: list[tuple[dt.date, str]]) -> list[tuple[dt.date, str]]:
+        """The Td doses of this pregnancy: given on or after its first day."""
+        return [(day, code) for day, code in history if code == TD and day >= self.start]
+
+
+def _inputs(
+    dob: dt.date,
+    history: list[tuple[dt.date, str]],
+    group: str,
+    pregnant: bool,
+    pregnancy: PregnancyTd | None,
+) -> tuple[Patient, list[Dose]]:
+    """The patient and doses one group is evaluated with: Td in pregnancy sees only this
+    pregnancy's Td doses, and the booster series when the woman is primed."""
+    indications: frozenset[str] = frozenset({"pregnancy"}) if pregnant else frozenset()
+    if pregnant and pregnancy is not None and group == PREGNANCY_GROUP:
+        history = pregnancy.doses(history)
+        if pregnancy.primed():
+            indications = frozenset({PRIMED})
+    return Patient(dob, "", indications), [
+        Dose(i, day, code) for i, (day, code) in enumerate(history)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Due:
     """One line of a due list: a vaccine group, its status and the next dose, if any."""
@@ -195,13 +257,14 @@ def due_list(
     *,
     regional: frozenset[str] = frozenset(),
     pregnant: bool = False,
+    pregnancy: PregnancyTd | None = None,
 ) -> dict[str, Due]:
-    """What a person born on ``dob`` with ``history`` (date, vaccine code) needs as of ``today``."""
+    """What a person born on ``dob`` with ``history`` (date, vaccine code) needs as of ``today``
+    (``pregnancy``: the current pregnancy's facts for Td, when ``pregnant``)."""
     data = load_india(regional)
-    patient = Patient(dob, "", frozenset({"pregnancy"}) if pregnant else frozenset())
-    doses = [Dose(i, day, code) for i, (day, code) in enumerate(history)]
     out: dict[str, Due] = {}
     for name in data.groups:
+        patient, doses = _inputs(dob, history, name, pregnant, pregnancy)
         result: GroupResult = evaluate_group(data, name, patient, doses, today)
         if not result.antigens:
             continue  # no series applies (Td in pregnancy for someone not pregnant)
@@ -217,9 +280,11 @@ def evaluate_india(
     *,
     regional: frozenset[str] = frozenset(),
     pregnant: bool = False,
+    pregnancy: PregnancyTd | None = None,
 ) -> GroupResult:
-    """The full evaluation (every dose's status) of one group of the national schedule."""
+    """The full evaluation (every dose's status) of one group of the national schedule.
+    For Td in pregnancy with ``pregnancy`` given, the doses are this pregnancy's only: the
+    result's dose indexes are then those of :meth:`PregnancyTd.doses`."""
     data = load_india(regional)
-    patient = Patient(dob, "", frozenset({"pregnancy"}) if pregnant else frozenset())
-    doses = [Dose(i, day, code) for i, (day, code) in enumerate(history)]
+    patient, doses = _inputs(dob, history, group, pregnant, pregnancy)
     return evaluate_group(data, group, patient, doses, today)

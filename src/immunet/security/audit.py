@@ -71,6 +71,7 @@ class AuditAction(StrEnum):
     DOSE_VOIDED = "vaccination:dose:voided"
     REMINDERS_QUEUED = "vaccination:reminders:queued"
     REGIONAL_VACCINES_SET = "vaccination:regional:set"
+    ROUTINE_SESSION_PLANNED = "vaccination:routine-session:planned"
     REMINDER_SETTINGS_CHANGED = "people:account:reminder-settings"
     STOCK_RECEIVED = "vaccination:stock:received"
     STOCK_WASTED = "vaccination:stock:wasted"

@@ -4,9 +4,12 @@ Built from the register as it stands — every live routine dose (with the sched
 and the next due dates forecast by the engine — and signed with the certificates package's
 keys and signers in every format we issue: a FHIR R4 bundle with ``Immunization`` and
 ``ImmunizationRecommendation`` resources, a SMART Health Card (ES256 JWS, numeric QR), a
-W3C Verifiable Credential (eddsa-jcs-2022) and a PDF. Its version is the number of routine
-doses on record, so each dose re-issues it (decision 0014); it is signed when asked for, so
-it can never lag behind the register.
+W3C Verifiable Credential (eddsa-jcs-2022) and a PDF. Its version counts the routine-dose
+events of the person (each dose recorded, each dose voided: decisions 0014 and 0021), so each
+dose and each correction re-issues it and versions only grow; it is signed when asked for, so
+it can never lag behind the register. Voiding a routine dose revokes every version that
+showed it (:func:`revoke_for_void`), published in the trust list: the VC by
+``<card id>/v<version>``, the SMART Health Card by its ``rid``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import segno
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fpdf import FPDF
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.rules import today_in_india
@@ -36,11 +39,19 @@ from immunet.geography.centers import Center
 from immunet.people.family import active_pregnancy_edd
 from immunet.people.service import access_own_beneficiary, reveal
 from immunet.schedules.engine import NOT_COMPLETE
+from immunet.schedules.india import PregnancyTd
 from immunet.schedules.india import due_list as forecast_due
 from immunet.security.access import CitizenPrincipal
+from immunet.security.audit import AuditAction, AuditEntry
 from immunet.security.ratelimit import Limit
+from immunet.staff.principal import StaffPrincipal
 from immunet.vaccination import uip
-from immunet.vaccination.models import DoseRecord, SeriesDose, Vaccine
+from immunet.vaccination.models import (
+    DoseRecord,
+    ImmunizationCardRevocation,
+    SeriesDose,
+    Vaccine,
+)
 from immunet.vaccination.regional import regional_for_center
 
 CARDS_PER_HOUR = Limit("immunization-card-hour", 30, 3600)
@@ -99,6 +110,82 @@ class Card:
 
 def _uuid(*parts: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256("/".join(parts).encode()).digest()[:16], version=4))
+
+
+def card_version(live: int, voided: int) -> int:
+    """Routine-dose events: every row was recorded once, every voided row voided once."""
+    return live + 2 * voided
+
+
+def revoked_versions(
+    dose_id: int, rows: list[tuple[int, str]], prior_voids: list[int]
+) -> tuple[int, int]:
+    """Pure: the versions that showed dose ``dose_id``, voided now.
+
+    ``rows``: (id, status) of every routine dose row of the person (``dose_id`` still
+    "recorded"); ``prior_voids``: ``after_dose_id`` of each earlier void. Records happen in
+    id order; an earlier void came after the recording of its ``after_dose_id``. The dose
+    first showed on the version its recording issued and last on the current one."""
+    recorded_before = sum(1 for row_id, _ in rows if row_id <= dose_id)
+    voided_before = sum(1 for after in prior_voids if after < dose_id)
+    voided = sum(1 for row_id, status in rows if status == "voided" and row_id != dose_id)
+    return recorded_before + voided_before, len(rows) + voided
+
+
+async def revoke_for_void(
+    session: AsyncSession,
+    dose: DoseRecord,
+    reference_id: str,
+    *,
+    actor: StaffPrincipal,
+    now: dt.datetime,
+) -> AuditEntry | None:
+    """Inside the void's transaction, before the row is marked voided: revoke the card
+    versions that showed this routine dose; returns the audit leaf (None: not routine)."""
+    rows = [
+        (row_id, status)
+        for row_id, status in await session.execute(
+            select(DoseRecord.id, DoseRecord.status)
+            .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+            .where(
+                DoseRecord.beneficiary_id == dose.beneficiary_id,
+                Vaccine.programme_code == uip.PROGRAMME,
+            )
+        )
+    ]
+    if dose.id not in {row_id for row_id, _ in rows}:
+        return None
+    prior = list(
+        (
+            await session.execute(
+                select(ImmunizationCardRevocation.after_dose_id).where(
+                    ImmunizationCardRevocation.beneficiary_id == dose.beneficiary_id
+                )
+            )
+        ).scalars()
+    )
+    first, last = revoked_versions(dose.id, rows, prior)
+    card_id = f"UIP{reference_id}"
+    session.add(
+        ImmunizationCardRevocation(
+            dose_id=dose.id,
+            beneficiary_id=dose.beneficiary_id,
+            card_id=card_id,
+            first_version=first,
+            last_version=last,
+            after_dose_id=max(row_id for row_id, _ in rows),
+            revoked_at=now,
+            revoked_by=actor.actor,
+        )
+    )
+    return AuditEntry(
+        actor=actor.actor,
+        action=AuditAction.CERTIFICATE_REVOKED,
+        subject_ref=f"beneficiary:{reference_id}",
+        purpose="voided",
+        context=actor.context,
+        detail={"card": card_id, "versions": [first, last], "dose_id": dose.id},
+    )
 
 
 def _criterion(loinc: str, day: dt.date) -> dict[str, Any]:
@@ -233,6 +320,7 @@ def shc_claims(card: Card, issuer: str) -> dict[str, Any]:
         "vc": {
             "type": SHC_TYPES,
             "credentialSubject": {"fhirVersion": "4.0.1", "fhirBundle": bundle},
+            "rid": shc.version_rid(card.card_id, card.version),
         },
     }
 
@@ -365,7 +453,20 @@ async def _read_card(
     ).all()
     if not rows:
         raise CardNotFound()
-    pregnant = await active_pregnancy_edd(session, ctx.keyring, row) is not None
+    voided, last_void = (
+        await session.execute(
+            select(func.count(), func.max(DoseRecord.voided_at))
+            .select_from(DoseRecord)
+            .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
+            .where(
+                DoseRecord.beneficiary_id == row.id,
+                DoseRecord.status == "voided",
+                Vaccine.programme_code == uip.PROGRAMME,
+            )
+        )
+    ).one()
+    edd = await active_pregnancy_edd(session, ctx.keyring, row)
+    pregnant = edd is not None
     runs = await regional_for_center(session, row.home_center_id)
     cvx_of: dict[str, str | None] = {
         code: cvx
@@ -393,7 +494,21 @@ async def _read_card(
     today = today_in_india(ctx.clock.now())
     due = []
     history = [(d.date, d.vaccine) for d in doses]
-    for name, line in forecast_due(dob, history, today, regional=runs, pregnant=pregnant).items():
+    pregnancy = (
+        None
+        if edd is None
+        else PregnancyTd.of(
+            edd,
+            [
+                d.administered_on
+                for d, _, _, _ in rows
+                if d.series_code == uip.series_code(uip.PREGNANCY_TD)
+            ],
+        )
+    )
+    for name, line in forecast_due(
+        dob, history, today, regional=runs, pregnant=pregnant, pregnancy=pregnancy
+    ).items():
         f = line.forecast
         if (name == uip.PREGNANCY_TD) != pregnant or line.status != NOT_COMPLETE or f is None:
             continue
@@ -410,10 +525,11 @@ async def _read_card(
                 f.past_due is not None and f.past_due <= today,
             )
         )
-    last = max(d.recorded_at for d, _, _, _ in rows)
+    # Issued by the last dose event: a recording, or a void (which re-issues it too).
+    last = max([d.recorded_at for d, _, _, _ in rows] + ([last_void] if last_void else []))
     return Card(
         card_id=f"UIP{row.reference_id}",
-        version=len(rows),
+        version=card_version(len(rows), int(voided or 0)),
         reference_id=row.reference_id,
         name=view.name,
         gender_id=row.gender_id,

@@ -21,10 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
 from immunet.errors import Forbidden, ValidationFailed
+from immunet.people.family import open_edd
 from immunet.people.models import Beneficiary, Pregnancy
 from immunet.people.service import BeneficiaryView, reveal
 from immunet.schedules.engine import NOT_COMPLETE
+from immunet.schedules.india import PregnancyTd
 from immunet.schedules.india import due_list as forecast_due
+from immunet.security.keyring import Keyring
 from immunet.staff.principal import StaffPrincipal
 from immunet.vaccination import uip
 from immunet.vaccination.access import (
@@ -97,13 +100,15 @@ def due_lines(
     pregnant: bool,
     group: str | None,
     regional: frozenset[str] = frozenset(),
+    pregnancy: PregnancyTd | None = None,
 ) -> list[DueLine]:
     """Pure: the doses of one person recommended by ``end`` and still givable on ``start``.
 
-    ``regional``: the regional groups (JE, PCV) the person's district runs."""
+    ``regional``: the regional groups (JE, PCV) the person's district runs; ``pregnancy``:
+    the live pregnancy's facts for Td."""
     lines = []
     for name, due in forecast_due(
-        dob, history, today, regional=regional, pregnant=pregnant
+        dob, history, today, regional=regional, pregnant=pregnant, pregnancy=pregnancy
     ).items():
         # A pregnant woman's list is Td in pregnancy; a child's is the childhood schedule.
         if (name == uip.PREGNANCY_TD) != pregnant or (group is not None and name != group):
@@ -128,15 +133,23 @@ def due_lines(
 
 
 async def routine_histories(
-    session: AsyncSession, ids: list[int]
-) -> tuple[dict[int, list[tuple[dt.date, str]]], set[int]]:
+    session: AsyncSession, keyring: Keyring, ids: list[int]
+) -> tuple[dict[int, list[tuple[dt.date, str]]], dict[int, PregnancyTd]]:
     """For a page of people: their live routine doses (date, vaccine), and who has a live
-    pregnancy. Two statements whatever the page size."""
+    pregnancy, with what Td in pregnancy needs of it (its first day, the Td doses of earlier
+    pregnancies). Two statements whatever the page size."""
     history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
     if not ids:
-        return history, set()
+        return history, {}
+    pregnancy_series = uip.series_code(uip.PREGNANCY_TD)
+    pregnancy_td: dict[int, list[dt.date]] = defaultdict(list)
     rows = await session.execute(
-        select(DoseRecord.beneficiary_id, DoseRecord.administered_on, DoseRecord.vaccine_code)
+        select(
+            DoseRecord.beneficiary_id,
+            DoseRecord.administered_on,
+            DoseRecord.vaccine_code,
+            DoseRecord.series_code,
+        )
         .join(Vaccine, Vaccine.code == DoseRecord.vaccine_code)
         .where(
             DoseRecord.beneficiary_id.in_(ids),
@@ -144,17 +157,19 @@ async def routine_histories(
             Vaccine.programme_code == uip.PROGRAMME,
         )
     )
-    for beneficiary_id, on, code in rows:
+    for beneficiary_id, on, code, series in rows:
         history[beneficiary_id].append((on, code))
-    pregnant = set(
-        (
-            await session.execute(
-                select(Pregnancy.beneficiary_id).where(
-                    Pregnancy.beneficiary_id.in_(ids), Pregnancy.status == "active"
-                )
-            )
-        ).scalars()
-    )
+        if series == pregnancy_series:
+            pregnancy_td[beneficiary_id].append(on)
+    pregnant: dict[int, PregnancyTd] = {}
+    for beneficiary_id, ref, edd_ct in await session.execute(
+        select(Pregnancy.beneficiary_id, Pregnancy.ref, Pregnancy.edd_ct)
+        .where(Pregnancy.beneficiary_id.in_(ids), Pregnancy.status == "active")
+        .order_by(Pregnancy.id)
+    ):
+        pregnant[beneficiary_id] = PregnancyTd.of(
+            open_edd(keyring, ref, edd_ct), pregnancy_td[beneficiary_id]
+        )
     return history, pregnant
 
 
@@ -197,7 +212,7 @@ async def due_list(
     def lines_of(
         row: Beneficiary,
         history: dict[int, list[tuple[dt.date, str]]],
-        pregnant: set[int],
+        pregnant: dict[int, PregnancyTd],
         runs: frozenset[str],
     ) -> list[DueLine]:
         # Decrypted for the forecast only; shown (and audited) only if something is due.
@@ -211,13 +226,16 @@ async def due_list(
             pregnant=row.id in pregnant and row.category == "pregnant",
             group=group,
             regional=runs,
+            pregnancy=pregnant.get(row.id),
         )
 
     # The scan (the costly part: limit x SCAN_FACTOR people and their doses) may read a
     # replica within the lag bound (decision 0020). It only chooses whom to consider.
     async with ctx.db.replica_reader() as replica:
         candidates = list((await replica.execute(stmt)).scalars())
-        history, pregnant = await routine_histories(replica, [c.id for c in candidates])
+        history, pregnant = await routine_histories(
+            replica, ctx.keyring, [c.id for c in candidates]
+        )
         # The whole catchment is this centre's: one district, one set of regional vaccines.
         runs = await regional_for_center(replica, center_id)
         chosen: list[int] = []
@@ -241,7 +259,7 @@ async def due_list(
                 )
             ).scalars()
         )
-        history, pregnant = await routine_histories(session, [r.id for r in rows])
+        history, pregnant = await routine_histories(session, ctx.keyring, [r.id for r in rows])
         runs = await regional_for_center(session, center_id)
         shown = [(row, lines) for row in rows if (lines := lines_of(row, history, pregnant, runs))]
         accesses = await authorize_people_for_staff(

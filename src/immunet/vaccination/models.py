@@ -209,3 +209,52 @@ class DistrictRegionalVaccine(Base):
     vaccine_group: Mapped[str] = mapped_column(String(40), primary_key=True)
     enabled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     enabled_by: Mapped[str] = mapped_column(String(64))
+
+
+class RoutineSessionSite(Base):
+    """Where a routine-immunization session planned from a due list is held (decision 0021).
+
+    One row per such session (the session itself is a ``vaccination_sessions`` row of a
+    routine vaccine): a fixed site (the facility) or an outreach site (a village, an
+    anganwadi) with its name and location as staff describe them. Not personal data.
+    """
+
+    __tablename__ = "routine_session_sites"
+    __table_args__ = (CheckConstraint("site_kind IN ('fixed', 'outreach')", name="site_kind"),)
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("vaccination_sessions.session_id"), primary_key=True
+    )
+    site_kind: Mapped[str] = mapped_column(String(8))
+    site_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    site_location: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # The schedule groups the session was planned for (JSON list) and the due window used.
+    vaccine_groups: Mapped[str] = mapped_column(Text)
+    due_from: Mapped[dt.date] = mapped_column(Date)
+    due_to: Mapped[dt.date] = mapped_column(Date)
+    invited: Mapped[int] = mapped_column(Integer)
+    planned_by: Mapped[str] = mapped_column(String(96))
+    planned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ImmunizationCardRevocation(Base):
+    """The immunization card versions that showed a routine dose later voided.
+
+    A card version is the count of routine-dose events of the person (each dose recorded,
+    each dose voided), so versions only grow. Voiding dose ``dose_id`` revokes every
+    version from the one its recording issued (``first_version``) to the last one issued
+    before the void (``last_version``); ``after_dose_id`` (the person's highest routine dose
+    row at the void) places the void among the recordings, so later voids can tell which
+    versions showed their dose. Published in the trust list like a corrected certificate.
+    """
+
+    __tablename__ = "immunization_card_revocations"
+
+    dose_id: Mapped[int] = mapped_column(ForeignKey("dose_records.id"), primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    card_id: Mapped[str] = mapped_column(String(40))
+    first_version: Mapped[int] = mapped_column(Integer)
+    last_version: Mapped[int] = mapped_column(Integer)
+    after_dose_id: Mapped[int] = mapped_column(Integer)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str] = mapped_column(String(96))

@@ -24,6 +24,7 @@ from immunet.context import AppContext
 from immunet.people.models import Beneficiary, CitizenAccount
 from immunet.people.service import reveal
 from immunet.schedules.engine import NOT_COMPLETE
+from immunet.schedules.india import PregnancyTd
 from immunet.schedules.india import due_list as forecast_due
 from immunet.security.audit import AuditAction, AuditChain, RequestContext
 from immunet.vaccination import uip
@@ -56,11 +57,12 @@ def reminders_for(
     *,
     pregnant: bool,
     regional: frozenset[str] = frozenset(),
+    pregnancy: PregnancyTd | None = None,
 ) -> list[Reminder]:
     """Pure: the reminders one person is owed today."""
     out = []
     for name, due in forecast_due(
-        dob, history, today, regional=regional, pregnant=pregnant
+        dob, history, today, regional=regional, pregnant=pregnant, pregnancy=pregnancy
     ).items():
         if (name == uip.PREGNANCY_TD) != pregnant:
             continue
@@ -125,7 +127,7 @@ async def run_sweep(ctx: AppContext) -> SweepResult:
                 break
             last_id = rows[-1][0].id
             ids = [row[0].id for row in rows]
-            history, pregnant = await routine_histories(session, ids)
+            history, pregnant = await routine_histories(session, ctx.keyring, ids)
             runs = await regional_by_center(session, [row[0].home_center_id for row in rows])
             queued_here = 0
             for person, mobile_ct, language in rows:
@@ -137,6 +139,7 @@ async def run_sweep(ctx: AppContext) -> SweepResult:
                     today,
                     pregnant=person.id in pregnant and person.category == "pregnant",
                     regional=runs.get(person.home_center_id or 0, frozenset()),
+                    pregnancy=pregnant.get(person.id),
                 )
                 if not owed:
                     continue

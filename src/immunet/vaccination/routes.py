@@ -15,7 +15,7 @@ from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import aefi, card, due, regional, service, stock
+from immunet.vaccination import aefi, card, due, regional, routine, service, stock
 from immunet.vaccination.models import DoseRecord
 from immunet.vaccination.schemas import (
     MAX_PAGE,
@@ -46,6 +46,8 @@ from immunet.vaccination.schemas import (
     RegionalVaccinesResponse,
     RosterEntry,
     RosterResponse,
+    RoutineSessionRequest,
+    RoutineSessionResponse,
     StaffAefiRequest,
     StockBatchOut,
     StockListResponse,
@@ -61,6 +63,7 @@ citizen_router = APIRouter(prefix="/api/v2/me", tags=["citizen: vaccination"])
 
 Ctx = Annotated[AppContext, Depends(app_context)]
 Roster = Annotated[StaffPrincipal, Depends(STAFF(Permission.ROSTER_READ))]
+Planner = Annotated[StaffPrincipal, Depends(STAFF(Permission.SESSION_PUBLISH))]
 Vaccinator = Annotated[StaffPrincipal, Depends(STAFF(Permission.DOSE_RECORD))]
 Corrector = Annotated[StaffPrincipal, Depends(STAFF(Permission.DOSE_CORRECT))]
 StockManager = Annotated[StaffPrincipal, Depends(STAFF(Permission.STOCK_MANAGE))]
@@ -180,6 +183,54 @@ async def due_list(
             ],
         }
     )
+
+
+@router.post(
+    "/routine-sessions",
+    status_code=201,
+    response_model=RoutineSessionResponse,
+    tags=["staff: immunization"],
+)
+async def plan_routine_session(
+    body: RoutineSessionRequest, principal: Planner, ctx: Ctx
+) -> RoutineSessionResponse:
+    """A routine session of the own facility, inviting its catchment's people due then."""
+    plan = await routine.plan_routine_session(
+        ctx,
+        routine.RoutineForm(
+            date=_required_day(body.date, "date"),
+            due_to=due.parse_day(body.due_to, "due_to"),
+            groups=tuple(body.vaccine_groups),
+            site_kind=body.site_kind,
+            site_name=body.site_name,
+            site_location=body.site_location,
+            capacity=body.capacity,
+            slots=tuple(body.slots),
+        ),
+        actor=principal,
+    )
+    return RoutineSessionResponse(
+        session_id=plan.session_id,
+        center_id=plan.center_id,
+        date=plan.date.strftime("%d-%m-%Y"),
+        due_from=plan.due_from.strftime("%d-%m-%Y"),
+        due_to=plan.due_to.strftime("%d-%m-%Y"),
+        vaccine_groups=list(plan.groups),
+        site_kind=plan.site_kind,
+        site_name=plan.site_name,
+        site_location=plan.site_location,
+        capacity=plan.capacity,
+        invited=plan.invited,
+        already_invited=plan.already_invited,
+        more_due=plan.more_due,
+        sms_queued=plan.sms_queued,
+    )
+
+
+def _required_day(value: str, field: str) -> dt.date:
+    day = due.parse_day(value, field)
+    assert day is not None
+    return day
 
 
 def _checked_in(result: service.CheckIn) -> CheckInResponse:

@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field, field_validator
 
 from immunet.people.schemas import ConfirmOtpRequest, NewBeneficiaryRequest, Out, Strict
+from immunet.sessions.rules import RuleError, validate_slots
 
 MAX_PAGE = 50
 BATCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,47}$"
@@ -394,3 +395,60 @@ class RegionalVaccinesRequest(Strict):
 class RegionalVaccinesResponse(Out):
     district_id: int
     vaccine_groups: list[str]
+
+
+# -- routine-immunization sessions planned from the due list ---------------------------------
+
+MAX_ROUTINE_INVITES = 200
+SITE_TEXT = r"^[\w][\w .,'()/-]*$"
+
+
+class RoutineSessionRequest(Strict):
+    """A routine session of the caller's own facility for one date, inviting the people of
+    its catchment due (or overdue) for the chosen groups between ``date`` and ``due_to``."""
+
+    date: str = Field(pattern=r"^\d{2}-\d{2}-\d{4}$", description="DD-MM-YYYY")
+    due_to: str | None = Field(
+        default=None, pattern=r"^\d{2}-\d{2}-\d{4}$", description="DD-MM-YYYY"
+    )
+    # Names are checked against the schedule's groups (data, not this model).
+    vaccine_groups: list[str] = Field(min_length=1, max_length=16)
+    site_kind: Literal["fixed", "outreach"]
+    site_name: str | None = Field(default=None, min_length=2, max_length=80, pattern=SITE_TEXT)
+    site_location: str | None = Field(default=None, min_length=2, max_length=120, pattern=SITE_TEXT)
+    capacity: int = Field(ge=1, le=MAX_ROUTINE_INVITES)
+    slots: list[str] = Field(min_length=1, max_length=12)
+
+    @field_validator("vaccine_groups")
+    @classmethod
+    def _short(cls, value: list[str]) -> list[str]:
+        if any(not 1 <= len(v) <= 40 for v in value):
+            raise ValueError("a vaccine group name is 1 to 40 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("a vaccine group is named twice")
+        return value
+
+    @field_validator("slots")
+    @classmethod
+    def _slots(cls, value: list[str]) -> list[str]:
+        try:
+            return validate_slots(value)
+        except RuleError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class RoutineSessionResponse(Out):
+    session_id: str
+    center_id: int
+    date: str
+    due_from: str
+    due_to: str
+    vaccine_groups: list[str]
+    site_kind: str
+    site_name: str | None
+    site_location: str | None
+    capacity: int
+    invited: int  # appointments created on the session (they are its roster)
+    already_invited: int  # due, but holding a live invitation to another session
+    more_due: bool  # more people were due than the capacity: plan another session
+    sms_queued: int  # guardians who opted out of reminders get no SMS

@@ -47,6 +47,7 @@ from immunet.people.service import (
     register_beneficiary_for_account,
     reveal,
 )
+from immunet.schedules.india import PregnancyTd
 from immunet.security.audit import AuditAction, AuditChain, AuditEntry
 from immunet.security.idempotency import StoredResponse, prepare
 from immunet.security.keyring import Keyring, Purpose
@@ -54,7 +55,7 @@ from immunet.security.ratelimit import Limit
 from immunet.sessions.models import VaccinationSession
 from immunet.staff import misuse
 from immunet.staff.principal import StaffPrincipal
-from immunet.vaccination import uip
+from immunet.vaccination import card, uip
 from immunet.vaccination.access import (
     AccessChannel,
     PersonAccess,
@@ -785,7 +786,8 @@ async def _judge_routine(
     """The schedule group and series of a routine dose, its number checked against the
     doses on record (a repeat is "already recorded", a gap "out of order"), and the
     engine's verdict: never a refusal for being early, late or extra."""
-    pregnant = await active_pregnancy_edd(session, ctx.keyring, person) is not None
+    edd = await active_pregnancy_edd(session, ctx.keyring, person)
+    pregnant = edd is not None
     group = uip.group_for(data.vaccine, pregnant=pregnant)
     if group is None:
         raise UnknownVaccine()
@@ -797,7 +799,18 @@ async def _judge_routine(
         raise DoseOutOfOrder(f"The next {group} dose on record is number {expected}.")
     dob = view.date_of_birth or dt.date(view.birth_year, 1, 1)
     given = sorted((d.given_on, d.vaccine) for d in history)
-    return series_code, uip.judge(dob, given, (on, data.vaccine), group, pregnant=pregnant)
+    # Td in pregnancy: this pregnancy's doses, and whether an earlier one makes it a booster.
+    pregnancy = (
+        None
+        if edd is None
+        else PregnancyTd.of(
+            edd,
+            [d.given_on for d in history if d.series_code == uip.series_code(uip.PREGNANCY_TD)],
+        )
+    )
+    return series_code, uip.judge(
+        dob, given, (on, data.vaccine), group, pregnant=pregnant, pregnancy=pregnancy
+    )
 
 
 def verdict_payload(verdict: uip.DoseVerdict) -> dict[str, object]:
@@ -1097,24 +1110,35 @@ async def void_dose(
         ).scalar_one_or_none()
         if dose is None:
             raise DoseNotFound()
-        now = utcnow()
+        # Stamped by ctx.clock like the recording (a re-issued card's date is this one).
+        now = ctx.clock.now()
+        beneficiary = await session.get(Beneficiary, dose.beneficiary_id)
+        assert beneficiary is not None
+        # A routine dose: the immunization card versions that showed it are revoked (the
+        # next card, built from the register, is a new version without it).
+        card_revoked = await card.revoke_for_void(
+            session, dose, beneficiary.reference_id, actor=actor, now=now
+        )
         dose.status = "voided"
         dose.void_reason = reason
         dose.voided_by = actor.actor
         dose.voided_at = now
         await session.flush()
-        beneficiary = await session.get(Beneficiary, dose.beneficiary_id)
-        assert beneficiary is not None
         await revoke_for_correction(
             ctx, session, beneficiary.id, actor=actor, context=actor.context
         )
-        await AuditChain.append(
+        await AuditChain.append_many(
             session,
-            actor=actor.actor,
-            action=AuditAction.DOSE_VOIDED,
-            subject_ref=f"beneficiary:{beneficiary.reference_id}",
-            purpose="dose-correction",
-            context=actor.context,
-            detail={"dose_id": dose.id, "center_id": center_id},
+            [
+                *([card_revoked] if card_revoked is not None else []),
+                AuditEntry(
+                    actor=actor.actor,
+                    action=AuditAction.DOSE_VOIDED,
+                    subject_ref=f"beneficiary:{beneficiary.reference_id}",
+                    purpose="dose-correction",
+                    context=actor.context,
+                    detail={"dose_id": dose.id, "center_id": center_id},
+                ),
+            ],
         )
     return dose

@@ -16,10 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from immunet.schedules.engine import EXTRANEOUS, Forecast
-from immunet.schedules.india import evaluate_india, load_india, regional_groups
+from immunet.schedules.india import (
+    PregnancyTd,
+    evaluate_india,
+    load_india,
+    regional_groups,
+)
 
 PROGRAMME = "uip"
-PREGNANCY_TD = "Td (pregnancy)"
+PREGNANCY_TD = "Td (pregnancy)"  # india.PREGNANCY_GROUP
 
 
 def _all_groups() -> dict[str, tuple[str, ...]]:
@@ -73,13 +78,28 @@ def judge(
     group: str,
     *,
     pregnant: bool,
+    pregnancy: PregnancyTd | None = None,
 ) -> DoseVerdict:
-    """Evaluate ``new`` after ``history`` (the person's live routine doses) on its own date."""
+    """Evaluate ``new`` after ``history`` (the person's live routine doses) on its own date.
+    ``pregnancy``: the live pregnancy's facts (Td in pregnancy counts its own doses only)."""
     doses = [*history, new]
     result = evaluate_india(
-        dob, doses, new[0], group, regional=regional_for(group), pregnant=pregnant
+        dob,
+        doses,
+        new[0],
+        group,
+        regional=regional_for(group),
+        pregnant=pregnant,
+        pregnancy=pregnancy,
     )
+    counted = doses
+    if pregnant and pregnancy is not None and group == PREGNANCY_TD:
+        counted = pregnancy.doses(doses)
+        if new[0] < pregnancy.start:
+            return DoseVerdict(
+                group, EXTRANEOUS, "given before this pregnancy's first day", result.forecast
+            )
     status, reason = result.doses.get(
-        len(doses) - 1, (EXTRANEOUS, "no series of the schedule applies")
+        len(counted) - 1, (EXTRANEOUS, "no series of the schedule applies")
     )
     return DoseVerdict(group, status, reason, result.forecast)

@@ -1,7 +1,7 @@
 """research data: research tokens, privacy budgets, the public register (issue #10 §4)
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05 08:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from immunet.db.base import UTCDateTime
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
