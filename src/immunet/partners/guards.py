@@ -96,6 +96,24 @@ class PartnerClientGuard(Guard):
         return ClientCall(client, form, jkt, request_context(request))
 
 
+async def dpop_bound_token(request: Request) -> tuple[str, str]:
+    """The token of ``Authorization: DPoP <token>`` and the thumbprint (jkt) of the key
+    whose proof came with it, for this method and URL (401 otherwise). Partner and research
+    guards then resolve the token each in its own table."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "dpop" or not token.strip():
+        raise oauth.InvalidToken(headers={"WWW-Authenticate": 'DPoP algs="ES256 PS256 EdDSA"'})
+    token = token.strip()
+    jkt = await oauth.verify_dpop(
+        app_context(request),
+        request.headers.get("dpop"),
+        method=request.method,
+        url=public_url_of(request),
+        access_token=token,
+    )
+    return token, jkt
+
+
 class PartnerTokenGuard(Guard):
     """``Authorization: DPoP <token>`` with a proof by the bound key, and one scope."""
 
@@ -108,17 +126,7 @@ class PartnerTokenGuard(Guard):
 
     async def __call__(self, request: Request) -> PartnerCall:
         ctx = app_context(request)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "dpop" or not token.strip():
-            raise oauth.InvalidToken(headers={"WWW-Authenticate": 'DPoP algs="ES256 PS256 EdDSA"'})
-        token = token.strip()
-        jkt = await oauth.verify_dpop(
-            ctx,
-            request.headers.get("dpop"),
-            method=request.method,
-            url=public_url_of(request),
-            access_token=token,
-        )
+        token, jkt = await dpop_bound_token(request)
         grant = await oauth.resolve_access_token(ctx, token, jkt=jkt)
         if self.scope.value not in grant.scopes:
             raise oauth.InsufficientScope()

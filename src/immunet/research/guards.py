@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from immunet.partners import oauth
-from immunet.partners.guards import public_url_of
+from immunet.partners.guards import dpop_bound_token
 from immunet.partners.scopes import ResearchScope
 from immunet.research.service import ResearchPrincipal, resolve_research_token
 from immunet.security.access import Audience, Guard, app_context, request_context
@@ -26,17 +26,7 @@ class ResearchTokenGuard(Guard):
 
     async def __call__(self, request: Request) -> ResearchPrincipal:
         ctx = app_context(request)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "dpop" or not token.strip():
-            raise oauth.InvalidToken(headers={"WWW-Authenticate": 'DPoP algs="ES256 PS256 EdDSA"'})
-        token = token.strip()
-        jkt = await oauth.verify_dpop(
-            ctx,
-            request.headers.get("dpop"),
-            method=request.method,
-            url=public_url_of(request),
-            access_token=token,
-        )
+        token, jkt = await dpop_bound_token(request)
         principal = await resolve_research_token(
             ctx, token, jkt=jkt, context=request_context(request)
         )
