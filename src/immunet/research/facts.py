@@ -76,9 +76,9 @@ async def load_facts(
 ) -> list[Fact]:
     """Every record of ``dataset`` dated ``first..last`` (and in ``state_id``), generalised."""
     cipher = ctx.keyring.field_cipher
-    facts: list[Fact] = []
+    query: Any
     if dataset is Dataset.DOSES:
-        query: Any = (
+        query = (
             select(
                 DoseRecord.beneficiary_id,
                 DoseRecord.administered_on,
@@ -100,70 +100,54 @@ async def load_facts(
             )
             .order_by(DoseRecord.administered_on, DoseRecord.id)
         )
-        if state_id is not None:
-            query = query.where(Center.state_id == state_id)
-        async with ctx.db.replica_reader() as session:
-            rows = (await session.execute(query)).all()
-        for person, on, vaccine, dose, state, district, ref, birth_ct, gender in rows:
-            facts.append(
-                Fact(
-                    person,
-                    on,
-                    {
-                        "state": str(state),
-                        "district": str(district),
-                        "week": iso_week(on),
-                        "vaccine": str(vaccine),
-                        "dose_number": str(dose),
-                        "age_band": _age(cipher, ref, birth_ct, on),
-                        "sex": sex_label(gender),
-                    },
-                )
+    else:
+        # An AEFI report may name no dose record or centre: those values read "unknown".
+        query = (
+            select(
+                AefiReport.beneficiary_id,
+                AefiReport.onset_on,
+                AefiReport.vaccine_code,
+                DoseRecord.dose_number,
+                Center.state_id,
+                Center.district_id,
+                Beneficiary.reference_id,
+                Beneficiary.birth_year_ct,
+                Beneficiary.gender_id,
             )
-        return facts
-    aefi: Any = (
-        select(
-            AefiReport.beneficiary_id,
-            AefiReport.onset_on,
-            AefiReport.vaccine_code,
-            DoseRecord.dose_number,
-            Center.state_id,
-            Center.district_id,
-            Beneficiary.reference_id,
-            Beneficiary.birth_year_ct,
-            Beneficiary.gender_id,
+            .join(Beneficiary, Beneficiary.id == AefiReport.beneficiary_id)
+            .outerjoin(DoseRecord, DoseRecord.id == AefiReport.dose_record_id)
+            .outerjoin(Center, Center.center_id == AefiReport.center_id)
+            .where(
+                AefiReport.onset_on >= first,
+                AefiReport.onset_on <= last,
+                Beneficiary.is_canary.is_(False),
+            )
+            .order_by(AefiReport.onset_on, AefiReport.id)
         )
-        .join(Beneficiary, Beneficiary.id == AefiReport.beneficiary_id)
-        .outerjoin(DoseRecord, DoseRecord.id == AefiReport.dose_record_id)
-        .outerjoin(Center, Center.center_id == AefiReport.center_id)
-        .where(
-            AefiReport.onset_on >= first,
-            AefiReport.onset_on <= last,
-            Beneficiary.is_canary.is_(False),
-        )
-        .order_by(AefiReport.onset_on, AefiReport.id)
-    )
     if state_id is not None:
-        aefi = aefi.where(Center.state_id == state_id)
+        query = query.where(Center.state_id == state_id)
     async with ctx.db.replica_reader() as session:
-        rows = (await session.execute(aefi)).all()
-    for person, on, vaccine, dose, state, district, ref, birth_ct, gender in rows:
-        facts.append(
-            Fact(
-                person,
-                on,
-                {
-                    "state": UNKNOWN if state is None else str(state),
-                    "district": UNKNOWN if district is None else str(district),
-                    "week": iso_week(on),
-                    "vaccine": UNKNOWN if vaccine is None else str(vaccine),
-                    "dose_number": UNKNOWN if dose is None else str(dose),
-                    "age_band": _age(cipher, ref, birth_ct, on),
-                    "sex": sex_label(gender),
-                },
-            )
+        rows = (await session.execute(query)).all()
+    return [
+        Fact(
+            person,
+            on,
+            {
+                "state": _known(state),
+                "district": _known(district),
+                "week": iso_week(on),
+                "vaccine": _known(vaccine),
+                "dose_number": _known(dose),
+                "age_band": _age(cipher, ref, birth_ct, on),
+                "sex": sex_label(gender),
+            },
         )
-    return facts
+        for person, on, vaccine, dose, state, district, ref, birth_ct, gender in rows
+    ]
+
+
+def _known(value: object) -> str:
+    return UNKNOWN if value is None else str(value)
 
 
 async def registered_people(ctx: AppContext, *, on: dt.date) -> list[Fact]:
