@@ -210,6 +210,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/staff/reports"): "staff:reports:aggregate:read",
     ("GET", "/staff/reports/coverage"): "staff:reports:aggregate:read",
     ("GET", "/staff/reports/aefi"): "staff:vaccination:aefi:read",
+    ("GET", "/staff/users"): "staff:staff:user:read",
+    ("POST", "/staff/users"): "staff:staff:user:create",
+    ("POST", "/staff/users/disable"): "staff:staff:user:disable",
 }
 EXPECTED.update(PAGES)
 

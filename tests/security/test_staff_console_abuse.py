@@ -1,6 +1,7 @@
 """Abuse of the staff console's pages: a role without the page's permission, another centre's
-sessions and stock, another district's alerts and disputes, forms without their CSRF token,
-and oversized input. Every refusal is checked to have changed nothing."""
+sessions and stock, another district's alerts and disputes, staff users above the admin's rank
+or outside its jurisdiction, forms without their CSRF token, and oversized input. Every refusal
+is checked to have changed nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from immunet.booking.rules import today_in_india
 from immunet.oversight.models import AccessDispute, StaffAlert
 from immunet.sessions.models import VaccinationSession
+from immunet.staff.models import StaffUser
 from immunet.vaccination.models import AefiReport, StockBatch
 from tests.conftest import Outbox, bearer
 from tests.factories.sessions import make_center
@@ -31,6 +33,7 @@ GETS = (
     "/staff/reports",
     "/staff/reports/coverage",
     "/staff/reports/aefi",
+    "/staff/users",
 )
 POSTS: dict[str, dict[str, str]] = {
     "/staff/walk-in": {"mobile": "9876543210"},
@@ -51,6 +54,8 @@ POSTS: dict[str, dict[str, str]] = {
     "/staff/alerts/ack": {"id": "1"},
     "/staff/disputes/freeze": {"id": "1"},
     "/staff/disputes/resolve": {"id": "1", "outcome": "dismissed"},
+    "/staff/users": {"username": "web-abuse-new", "role": "verifier", "jurisdiction": "national"},
+    "/staff/users/disable": {"username": "web-abuse-target"},
 }
 # Which pages each role may NOT open (the API's role table, ``staff/permissions.py``).
 VACCINATOR_REFUSED_GETS = (
@@ -58,6 +63,7 @@ VACCINATOR_REFUSED_GETS = (
     "/staff/disputes",
     "/staff/reports",
     "/staff/reports/aefi",
+    "/staff/users",
 )
 VACCINATOR_REFUSED_POSTS = (
     "/staff/schedule",
@@ -67,6 +73,8 @@ VACCINATOR_REFUSED_POSTS = (
     "/staff/alerts/ack",
     "/staff/disputes/freeze",
     "/staff/disputes/resolve",
+    "/staff/users",
+    "/staff/users/disable",
 )
 MANAGER_REFUSED_GETS = (
     "/staff/walk-in",
@@ -109,6 +117,12 @@ async def _counts(ctx) -> tuple[int, ...]:
                         .where(AccessDispute.status != "open")
                     )
                 ).scalar_one(),
+                (await session.execute(select(func.count()).select_from(StaffUser))).scalar_one(),
+                (
+                    await session.execute(
+                        select(func.count()).select_from(StaffUser).where(StaffUser.active.is_(False))
+                    )
+                ).scalar_one(),
             ]
         )
 
@@ -128,6 +142,7 @@ async def test_a_role_without_the_pages_permission_is_refused(
     center = await make_center(ctx)
     place = {"national": "national", "center": f"center:{center}", "district": "district:294"}
     creds = await add_staff(ctx, f"web-abuse-{role}", role, place[jurisdiction])
+    await add_staff(ctx, "web-abuse-target", "verifier", place[jurisdiction])
     console = await sign_in(web, creds)
     before = await _counts(ctx)
     for path in gets:
@@ -141,6 +156,7 @@ async def test_a_role_without_the_pages_permission_is_refused(
     links = console.labels()
     assert "Misuse alerts" not in links or role == "district_admin"
     assert "Walk-in" not in links or role == "vaccinator"
+    assert "Staff users" not in links or role in ("facility_manager", "district_admin")
 
 
 async def test_another_centres_sessions_and_stock_are_not_found(web: Browser, client, ctx):
@@ -289,4 +305,88 @@ async def test_oversized_input_is_refused_and_changes_nothing(
     # A body past the server's cap is refused before any page reads it (413).
     expected = 413 if len(str(fields)) > 65_536 else 400
     assert refused.status == expected, refused.text[:200]
+    assert await _counts(ctx) == before
+
+
+# -- staff users ------------------------------------------------------------------------------
+
+
+async def test_staff_users_above_the_admins_rank_or_outside_its_jurisdiction_are_refused(
+    web: Browser, ctx
+):
+    own = await make_center(ctx, district_id=294)
+    far = await make_center(ctx, district_id=1)
+    creds = await add_staff(ctx, "web-abuse-users-da", "district_admin", "district:294")
+    await add_staff(ctx, "web-abuse-peer", "district_admin", "district:294")  # same rank
+    await add_staff(ctx, "web-abuse-far-vax", "vaccinator", f"center:{far}")  # elsewhere
+    await sign_in(web, creds)
+    page = await web.get("/staff/users")
+    assert "web-abuse-far-vax" not in page.text
+    before = await _counts(ctx)
+    refusals = (
+        # A role at or above the admin's own rank (the API's StaffForbidden).
+        ("/staff/users", {"role": "district_admin", "jurisdiction": "district:294"}, 403),
+        ("/staff/users", {"role": "state_admin", "jurisdiction": "state:1"}, 403),
+        ("/staff/users", {"role": "national_admin", "jurisdiction": "national"}, 403),
+        # A centre outside the admin's district.
+        ("/staff/users", {"role": "vaccinator", "jurisdiction": f"center:{far}"}, 403),
+        # A jurisdiction that is not one, or a role that the user cannot hold.
+        ("/staff/users", {"role": "vaccinator", "jurisdiction": "district:294"}, 422),
+        ("/staff/users", {"role": "vaccinator", "jurisdiction": "planet:3"}, 422),
+        ("/staff/users", {"role": "emperor", "jurisdiction": f"center:{own}"}, 400),
+        # Disabling: a peer is above what the admin may manage; a stranger is not found.
+        ("/staff/users/disable", {"username": "web-abuse-peer"}, 403),
+        ("/staff/users/disable", {"username": "web-abuse-far-vax"}, 404),
+        ("/staff/users/disable", {"username": "no-such-user"}, 404),
+        ("/staff/users/disable", {"username": "web-abuse-users-da"}, 403),  # itself
+    )
+    for path, fields, status in refusals:
+        body = {"username": "web-abuse-made", **fields}
+        refused = await web.submit(page, path, **body)
+        assert refused.status == status, (path, fields, refused.status)
+        assert "created-password" not in refused.text
+    # A not-found user and a stranger's user answer alike (no oracle for usernames).
+    stranger = await web.submit(page, "/staff/users/disable", username="web-abuse-far-vax")
+    unknown = await web.submit(page, "/staff/users/disable", username="no-such-user")
+    assert stranger.status == unknown.status == 404
+    assert "web-abuse-far-vax" not in stranger.text
+    assert await _counts(ctx) == before
+    async with ctx.db.reader() as session:
+        actives = dict((await session.execute(select(StaffUser.username, StaffUser.active))).all())
+    assert actives["web-abuse-peer"] and actives["web-abuse-far-vax"]
+    assert "web-abuse-made" not in actives
+
+
+async def test_staff_user_forms_without_csrf_or_with_oversized_input_change_nothing(
+    web: Browser, ctx
+):
+    own = await make_center(ctx, district_id=294)
+    creds = await add_staff(ctx, "web-abuse-users-c", "district_admin", "district:294")
+    await add_staff(ctx, "web-abuse-victim", "vaccinator", f"center:{own}")
+    await sign_in(web, creds)
+    page = await web.get("/staff/users")
+    before = await _counts(ctx)
+    create = {"username": "web-abuse-csrf", "role": "vaccinator", "jurisdiction": f"center:{own}"}
+    for path, fields in (
+        ("/staff/users", create),
+        ("/staff/users/disable", {"username": "web-abuse-victim"}),
+    ):
+        assert (await web.http.post(path, data=fields)).status_code == 403, path
+        wrong = await web.http.post(path, data={**fields, "csrf": "x" * 43})
+        assert wrong.status_code == 403, path
+        cross = await web.http.post(
+            path,
+            data={**fields, "csrf": page.csrf()},
+            headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+        )
+        assert cross.status_code == 403, path
+    for path, fields, status in (
+        ("/staff/users", {**create, "username": "u" * 65}, 400),
+        ("/staff/users", {**create, "jurisdiction": "center:" + "1" * 30}, 400),
+        ("/staff/users", {**create, "role": "r" * 5000}, 400),
+        ("/staff/users/disable", {"username": "v" * 65}, 400),
+        ("/staff/users", {**create, "username": "x" * 70_000}, 413),
+    ):
+        refused = await web.submit(page, path, **fields)
+        assert refused.status == status, (path, refused.status)
     assert await _counts(ctx) == before

@@ -11,14 +11,18 @@ import re
 
 from sqlalchemy import select
 
+from immunet.booking.models import Appointment
 from immunet.booking.rules import today_in_india
+from immunet.booking.slip import qr_payload
 from immunet.oversight.models import AccessDispute, StaffAlert
 from immunet.people.identifiers import normalize_mobile
 from immunet.people.models import Beneficiary
 from immunet.sessions.models import VaccinationSession
+from immunet.staff.models import StaffUser
 from immunet.vaccination.models import AefiReport, DoseRecord, StockBatch
 from tests.conftest import Outbox, bearer
 from tests.factories import aadhaar
+from tests.factories.sessions import make_center
 from tests.factories.staff import make_staff
 from tests.factories.staff_flow import StaffCredentials, add_staff, staff_login
 from tests.factories.vaccination import (
@@ -437,3 +441,127 @@ async def test_an_admins_report_tables_match_the_api(browser: Browser, client, o
     assert "खुराक रिपोर्ट" in hindi.text and "समूह आधार" in hindi.text
     assert "टीकाकरण कवरेज" in (await browser.get("/staff/reports/coverage")).text
     assert (await browser.get("/staff/reports/coverage", to="2026-13")).status == 400
+
+
+# -- admin: staff users -------------------------------------------------------------------------
+
+
+def _listed_users(page: Page) -> set[str]:
+    body = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return set(re.findall(r"<tr>\s*<td>([^<]+)</td>", body))
+
+
+async def test_an_admin_lists_creates_and_disables_staff_users(browser: Browser, client, ctx):
+    center = await make_center(ctx, district_id=294)
+    elsewhere = await make_center(ctx, district_id=1)
+    await add_staff(ctx, "web-users-far", "vaccinator", f"center:{elsewhere}")  # not theirs
+    creds = await add_staff(ctx, "web-users-admin", "district_admin", "district:294")
+    api_admin = await make_staff(ctx, "district_admin", "district:294")  # the API's view
+    home = await sign_in(browser, creds)
+    assert "Staff users" in home.labels()
+
+    listing = await browser.get("/staff/users")
+    assert listing.status == 200 and listing.response.headers["cache-control"] == "no-store"
+    api = (await client.get("/api/staff/users", headers=api_admin.headers)).json()
+    assert _listed_users(listing) == {u["username"] for u in api["users"]}
+    assert "web-users-admin" in _listed_users(listing)
+    assert "web-users-far" not in listing.text
+    # Roles offered: only below the admin's own rank.
+    offered = set(re.findall(r'<option value="([a-z_]+)">', listing.text))
+    assert offered == {"facility_manager", "vaccinator", "verifier"}
+
+    created = await browser.submit(
+        listing,
+        "/staff/users",
+        username="Web-Users-New",
+        role="vaccinator",
+        jurisdiction=f"center:{center}",
+    )
+    assert created.status == 200, created.text
+    assert created.response.headers["cache-control"] == "no-store"
+    password = re.search(r'<code id="created-password">([^<]+)</code>', created.text)
+    otpauth = re.search(r'<code id="created-otpauth" class="qr-text">([^<]+)</code>', created.text)
+    assert password and otpauth
+    assert re.search(r'<svg [^>]*class="qr"', created.text)  # the enrolment as a QR, made here
+    async with ctx.db.reader() as session:
+        user = (
+            await session.execute(select(StaffUser).where(StaffUser.username == "web-users-new"))
+        ).scalar_one()
+    assert (user.role, user.jurisdiction_kind, user.jurisdiction_id) == (
+        "vaccinator",
+        "center",
+        center,
+    )
+    assert user.must_change_password and user.active
+    # The shown password and TOTP enrolment are the ones the API's sign-in accepts.
+    new = StaffCredentials(
+        "web-users-new", password.group(1), otpauth.group(1).replace("&amp;", "&")
+    )
+    signed = await client.post("/api/staff/auth/login", json=new.login_body())
+    assert signed.status_code == 200, signed.text
+    token = signed.json()["token"]
+    me = await client.get("/api/staff/me", headers=bearer(token))
+    assert me.json()["must_change_password"] is True
+    api = (await client.get("/api/staff/users", headers=api_admin.headers)).json()
+    assert "web-users-new" in {u["username"] for u in api["users"]}
+    # Shown once: the list page afterwards has no password.
+    again = await browser.get("/staff/users")
+    assert password.group(1) not in again.text and "created-otpauth" not in again.text
+
+    disabled = await browser.submit(again, "/staff/users/disable", username="web-users-new")
+    assert disabled.status == 303, disabled.text
+    async with ctx.db.reader() as session:
+        after = await session.get(StaffUser, user.id)
+    assert after is not None and not after.active and after.disabled_at is not None
+    assert (await client.get("/api/staff/me", headers=bearer(token))).status_code == 401
+    api = (await client.get("/api/staff/users", headers=api_admin.headers)).json()
+    assert {u["username"]: u["active"] for u in api["users"]}["web-users-new"] is False
+    shown = await browser.get("/staff/users")
+    assert "Disable web-users-new" not in shown.labels()
+
+
+async def test_a_vaccinator_has_no_users_link(browser: Browser, ctx):
+    center = await make_center(ctx)
+    creds = await add_staff(ctx, "web-users-vax", "vaccinator", f"center:{center}")
+    home = await sign_in(browser, creds)
+    assert "Staff users" not in home.labels()
+
+
+# -- vaccinator: check-in from the slip's QR ----------------------------------------------------
+
+
+async def test_the_roster_checks_in_from_the_slips_qr_payload(
+    browser: Browser, client, outbox: Outbox, ctx
+):
+    day = await setup_day(ctx, client)
+    booked = await book(client, outbox, day.session, name="Asha Slip")
+    creds = await add_staff(ctx, "web-slip-vax", "vaccinator", f"center:{day.center_id}")
+    await sign_in(browser, creds)
+    roster = await browser.get("/staff/roster", session=day.session.session_id)
+    assert '<script src="/static/checkin-scan.js" defer></script>' in roster.text
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", roster.text) == []  # no inline script
+    assert '<div id="checkin-camera" hidden' in roster.text  # shown by the script only
+    assert {"Appointment ID", "Secret code", "Check in"} <= roster.labels()
+    script = await browser.http.get("/static/checkin-scan.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert "BarcodeDetector" in script.text and "appointment_id" in script.text
+
+    # What the camera reads: the slip's own payload, parsed into the form's two fields.
+    slip = json.loads(qr_payload(booked.appointment_id, booked.code))
+    checked = await browser.submit(
+        roster,
+        "/staff/check-in",
+        session=roster.hidden("session"),
+        appointment=slip["appointment_id"],
+        code=slip["code"],
+    )
+    assert checked.status == 303, checked.text
+    async with ctx.db.reader() as session:
+        appointment = await session.get(Appointment, booked.appointment_id)
+    assert appointment is not None and appointment.checked_in_at is not None
+    api = await client.get(
+        f"/api/staff/sessions/{day.session.session_id}/roster", headers=day.vaccinator.headers
+    )
+    statuses = {a["appointment_id"]: a["status"] for a in api.json()["appointments"]}
+    assert statuses[booked.appointment_id] == "checked-in"

@@ -1,9 +1,11 @@
-"""The staff console for admins: misuse alerts (list, acknowledge), citizens' disputes of
-access-log entries ("this wasn't me": list, freeze the user's look-ups, resolve), and the
-aggregate reports (doses, immunization coverage, adverse events) as tables.
+"""The staff console for admins: staff users (list, create with a one-time password and TOTP
+enrolment, disable), misuse alerts (list, acknowledge), citizens' disputes of access-log
+entries ("this wasn't me": list, freeze the user's look-ups, resolve), and the aggregate
+reports (doses, immunization coverage, adverse events) as tables.
 
-Each page has the guard of the API route it mirrors (``oversight/routes.py``) and calls the
-same service function; the jurisdiction filter is the service's.
+Each page has the guard of the API route it mirrors (``staff/routes.py``,
+``oversight/routes.py``) and calls the same service function; the jurisdiction filter and the
+rank rule are the service's.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from immunet.oversight import coverage, reports, service
 from immunet.oversight.schemas import ResolveDisputeRequest
 from immunet.people.schemas import Strict
 from immunet.security.access import app_context
-from immunet.staff.permissions import Permission
-from immunet.staff.principal import StaffPrincipal
+from immunet.staff import service as staff
+from immunet.staff.permissions import ROLE_RANK, Permission, Role
+from immunet.staff.principal import InvalidJurisdiction, Jurisdiction, StaffPrincipal
+from immunet.staff.schemas import CreateStaffUserRequest
 from immunet.vaccination import aefi
 from immunet.web.guards import WEB_STAFF
 from immunet.web.render import page, translate_error
+from immunet.web.routes import _qr_svg
 from immunet.web.security import parse, read_form
 from immunet.web.staff_pages import _see_other
 
@@ -39,6 +44,10 @@ DisputeReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.DISPUTE_R
 DisputeResolver = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.DISPUTE_RESOLVE))]
 Reporter = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.REPORT_READ))]
 AefiReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.AEFI_READ))]
+UserReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.STAFF_USER_READ))]
+UserCreator = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.STAFF_USER_CREATE))]
+UserDisabler = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.STAFF_USER_DISABLE))]
+After = Annotated[str | None, Query(min_length=1, max_length=64)]
 Before = Annotated[int | None, Query(ge=1, le=2**62)]
 PAGE = 50
 REPORT_DAYS = 7
@@ -68,6 +77,94 @@ def _id_form(form: dict[str, str]) -> IdForm:
     return parse(
         IdForm, {"id": int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0}
     )
+
+
+# -- staff users -----------------------------------------------------------------------------
+
+
+async def _users_page(
+    request: Request,
+    principal: StaffPrincipal,
+    ctx: AppContext,
+    *,
+    after: str | None = None,
+    error: ApiError | None = None,
+    created: dict[str, str] | None = None,
+) -> Response:
+    views, next_cursor = await staff.list_staff_users(
+        ctx, actor=principal, limit=PAGE, after=after
+    )
+    return _answer(
+        request,
+        "staff_users.html",
+        error,
+        users=views,
+        next_cursor=next_cursor,
+        created=created,
+        # Offered only below the admin's own rank (the service refuses the rest all the same).
+        roles=[r.value for r in Role if ROLE_RANK[r] < ROLE_RANK[principal.role]],
+        can_create=principal.can(Permission.STAFF_USER_CREATE),
+        can_disable=principal.can(Permission.STAFF_USER_DISABLE),
+        me=principal.username,
+    )
+
+
+@router.get("/users")
+async def users(request: Request, principal: UserReader, ctx: Ctx, after: After = None) -> Response:
+    """``GET /api/staff/users``: by username, within the admin's jurisdiction."""
+    return await _users_page(request, principal, ctx, after=after)
+
+
+@router.post("/users")
+async def create_user(request: Request, principal: UserCreator, ctx: Ctx) -> Response:
+    """``POST /api/staff/users``: the one-time password and the TOTP enrolment are shown once,
+    on this answer (never stored, never cached)."""
+    form = await read_form(request)
+    try:
+        body = parse(
+            CreateStaffUserRequest,
+            {
+                "username": form.get("username", "").strip(),
+                "role": form.get("role", ""),
+                "jurisdiction": form.get("jurisdiction", "").strip(),
+            },
+        )
+        try:
+            jurisdiction = Jurisdiction.parse(body.jurisdiction)
+        except InvalidJurisdiction as exc:
+            raise staff.InvalidStaffRequest(str(exc)) from exc
+        new = await staff.create_staff_user(
+            ctx,
+            username=body.username,
+            role=body.role,
+            jurisdiction=jurisdiction,
+            actor=principal,
+        )
+    except ApiError as exc:
+        return await _users_page(request, principal, ctx, error=exc)
+    created = {
+        "username": new.user.username,
+        "role": new.user.role,
+        "password": new.one_time_password,
+        "otpauth_uri": new.otpauth_uri,
+        "qr": _qr_svg(new.otpauth_uri),
+    }
+    return await _users_page(request, principal, ctx, created=created)
+
+
+class UsernameForm(Strict):
+    username: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/users/disable")
+async def disable_user(request: Request, principal: UserDisabler, ctx: Ctx) -> Response:
+    """``POST /api/staff/users/{username}/disable``: final; their sessions end."""
+    form = parse(UsernameForm, {"username": (await read_form(request)).get("username", "")})
+    try:
+        await staff.disable_staff_user(ctx, username=form.username, actor=principal)
+    except ApiError as exc:
+        return await _users_page(request, principal, ctx, error=exc)
+    return _see_other("/staff/users")
 
 
 # -- misuse alerts ----------------------------------------------------------------------------

@@ -289,6 +289,7 @@ CONSOLE_LINKS: tuple[tuple[Permission, str], ...] = (
     (Permission.MISUSE_ALERT_READ, "alerts"),
     (Permission.DISPUTE_READ, "disputes"),
     (Permission.REPORT_READ, "reports"),
+    (Permission.STAFF_USER_READ, "users"),
 )
 
 
