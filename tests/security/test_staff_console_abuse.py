@@ -120,7 +120,9 @@ async def _counts(ctx) -> tuple[int, ...]:
                 (await session.execute(select(func.count()).select_from(StaffUser))).scalar_one(),
                 (
                     await session.execute(
-                        select(func.count()).select_from(StaffUser).where(StaffUser.active.is_(False))
+                        select(func.count())
+                        .select_from(StaffUser)
+                        .where(StaffUser.active.is_(False))
                     )
                 ).scalar_one(),
             ]

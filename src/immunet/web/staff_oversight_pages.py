@@ -91,9 +91,7 @@ async def _users_page(
     error: ApiError | None = None,
     created: dict[str, str] | None = None,
 ) -> Response:
-    views, next_cursor = await staff.list_staff_users(
-        ctx, actor=principal, limit=PAGE, after=after
-    )
+    views, next_cursor = await staff.list_staff_users(ctx, actor=principal, limit=PAGE, after=after)
     return _answer(
         request,
         "staff_users.html",
