@@ -324,6 +324,7 @@ async def test_staff_users_above_the_admins_rank_or_outside_its_jurisdiction_are
     await sign_in(web, creds)
     page = await web.get("/staff/users")
     assert "web-abuse-far-vax" not in page.text
+    assert "Disable web-abuse-peer" not in page.labels()  # not offered; refused below too
     before = await _counts(ctx)
     refusals = (
         # A role at or above the admin's own rank (the API's StaffForbidden).

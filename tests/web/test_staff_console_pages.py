@@ -483,6 +483,8 @@ async def test_an_admin_lists_creates_and_disables_staff_users(browser: Browser,
     otpauth = re.search(r'<code id="created-otpauth" class="qr-text">([^<]+)</code>', created.text)
     assert password and otpauth
     assert re.search(r'<svg [^>]*class="qr"', created.text)  # the enrolment as a QR, made here
+    assert "<style" not in created.text and " style=" not in created.text  # CSP-clean
+    assert "unsafe-inline" not in created.response.headers["content-security-policy"]
     async with ctx.db.reader() as session:
         user = (
             await session.execute(select(StaffUser).where(StaffUser.username == "web-users-new"))
