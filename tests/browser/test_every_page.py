@@ -129,7 +129,7 @@ class Sweep:
 
     def check(self, page: Any, name: str) -> None:
         self.visited.append(name)
-        shoot(page, f"every-{name}", self.server)  # waits for the page to settle
+        shoot(page, f"every-{name}", self.server, idle=False)
         page.set_viewport_size(VIEWPORTS["phone"])
         for line in axe_violations(page):
             self.problems.append(f"{name} ({page.url}): {line}")
