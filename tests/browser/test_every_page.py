@@ -106,9 +106,7 @@ def world(server: Server) -> World:
             adult_ref=adult,
             child_ref=child.reference_id,
             vaccinator=await add_staff(ctx, f"sweep-vax-{tag}", "vaccinator", f"center:{center}"),
-            manager=await add_staff(
-                ctx, f"sweep-fm-{tag}", "facility_manager", f"center:{center}"
-            ),
+            manager=await add_staff(ctx, f"sweep-fm-{tag}", "facility_manager", f"center:{center}"),
             admin=await add_staff(ctx, f"sweep-admin-{tag}", "national_admin", "national"),
             newcomer=await add_staff(
                 ctx, f"sweep-new-{tag}", "verifier", "national", one_time=True
