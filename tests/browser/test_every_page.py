@@ -294,6 +294,7 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     admin.wait_for_url("**/staff")
     sweep.check(admin, "staff-home-admin")
     sweep.visit(admin, "/staff/alerts", "staff-alerts")
+    assert admin.get_by_role("cell", name="dispute.opened").is_visible()  # the citizen's report
     sweep.visit(admin, "/staff/disputes", "staff-disputes")
     assert admin.get_by_text("I was not at any centre that day").is_visible()
     sweep.visit(admin, "/staff/reports", "staff-reports")
