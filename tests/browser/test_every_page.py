@@ -233,6 +233,7 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     vax.keyboard.type("Fever in the evening")
     vax.keyboard.press("Tab")
     assert vax.evaluate("document.activeElement.textContent") == "Send report"
+    assert vax.locator('input[name^="symptom-"]').first.is_checked()
     vax.keyboard.press("Enter")
     vax.wait_for_url("**/staff/aefi?done=true")
     assert "The report has been recorded." in vax.get_by_role("status").inner_text()
@@ -309,6 +310,10 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     newcomer.wait_for_url("**/staff/password")
     sweep.check(newcomer, "staff-password")
     sweep.visit(newcomer, "/dashboard?state_id=16", "public-dashboard-state")
+    sweep.visit(newcomer, "/?state_id=16", "public-search-by-state")
+    refused = newcomer.goto("/oauth/authorize")  # no pushed request: immunet's error page
+    assert refused is not None and refused.status == 400, refused and refused.status
+    sweep.check(newcomer, "error-page")
 
     assert not sweep.problems, "\n".join(sweep.problems)
     assert len(sweep.visited) >= 30, sweep.visited
