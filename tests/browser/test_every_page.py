@@ -114,7 +114,8 @@ def world(server: Server) -> World:
             partner=OAuthClient(await register_partner(ctx), SystemClock()),
         )
 
-    return server.run(step)  # type: ignore[no-any-return]
+    world: World = server.run(step)
+    return world
 
 
 class Sweep:
@@ -146,7 +147,10 @@ def contexts(chromium: Any, server: Server) -> Iterator[Any]:
     opened: list[Any] = []
 
     def new() -> Any:
-        context = chromium.new_context(base_url=server.base, viewport=VIEWPORTS["phone"])
+        # en-US: English pages, and the date field's month/day/year order the test types
+        context = chromium.new_context(
+            base_url=server.base, viewport=VIEWPORTS["phone"], locale="en-US"
+        )
         opened.append(context)
         return context.new_page()
 
