@@ -116,14 +116,17 @@ class Server:
                 return str(message["text"].split("secret code is ")[1][:4])
         raise AssertionError("no booking SMS")
 
-    def otp(self, mobile: str, *, after: int = 0, within: float = 10.0) -> str:
-        """The OTP the server's outbox worker delivered to ``mobile`` (the file SMS gateway)."""
+    def otp(
+        self, mobile: str, *, after: int = 0, within: float = 10.0, template: str = "otp"
+    ) -> str:
+        """The OTP the server's outbox worker delivered to ``mobile`` (the file SMS gateway):
+        a login's (``otp``) or, with ``template="staff_lookup_otp"``, a walk-in look-up's."""
         deadline = time.monotonic() + within
         while True:
             lines = self.sms.read_text().splitlines() if self.sms.exists() else []
             for line in reversed(lines[after:]):
                 message = json.loads(line)
-                if message["to"].endswith(mobile[-10:]) and message["template"] == "otp":
+                if message["to"].endswith(mobile[-10:]) and message["template"] == template:
                     return str(message["text"].split("code is ")[1][:6])
             assert time.monotonic() < deadline, "no OTP was delivered"
             time.sleep(0.05)
@@ -257,14 +260,15 @@ def page(chromium: Any, server: Server) -> Iterator[Any]:
     context.close()
 
 
-def shoot(page: Any, name: str, server: Server) -> None:
-    """A screenshot of the page at both sizes, kept as a test artifact."""
+def shoot(page: Any, name: str, server: Server, *, idle: bool = True) -> None:
+    """A screenshot of the page at both sizes, kept as a test artifact. ``idle=False`` for a
+    server-rendered page that fetches nothing after its load (saves networkidle's 500 ms)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:  # the web font, where the page shows Devanagari (needs script: else best effort)
         page.evaluate("document.fonts.ready.then(() => true)")
     except Exception:  # noqa: S110 - a page without JavaScript
         pass
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("networkidle" if idle else "load")
     before = page.viewport_size
     for size, viewport in VIEWPORTS.items():
         page.set_viewport_size(viewport)
@@ -274,10 +278,22 @@ def shoot(page: Any, name: str, server: Server) -> None:
     page.set_viewport_size(before)
 
 
-def axe_check(page: Any) -> None:
-    """axe-core on the page: no serious or critical violation."""
+def axe_violations(page: Any) -> list[str]:
+    """axe-core on the page: its serious and critical violations, one line each (with the
+    first offending elements, so a failure says where to look)."""
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page)
     bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
-    assert not bad, "\n".join(f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)" for v in bad)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes: "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        + ")"
+        for v in bad
+    ]
+
+
+def axe_check(page: Any) -> None:
+    """axe-core on the page: no serious or critical violation."""
+    bad = axe_violations(page)
+    assert not bad, "\n".join(bad)
