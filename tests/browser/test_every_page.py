@@ -307,6 +307,7 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     sweep.visit(admin, "/staff/reports/coverage", "staff-reports-coverage")
     sweep.visit(admin, "/staff/reports/aefi", "staff-reports-aefi")
     assert admin.get_by_text("BCG").first.is_visible()  # the keyboard's report, de-identified
+    sweep.visit(admin, "/staff/users", "staff-users")
 
     # -- a one-time password: the forced change; the public dashboard of one state ---------
     newcomer = contexts()
