@@ -17,8 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/immunet demo
 
+# Two pytest-xdist workers, a whole test file each at a time (module and package fixtures
+# stay whole); each worker has its own PostgreSQL database and Redis databases.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

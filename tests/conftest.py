@@ -41,7 +41,22 @@ hypothesis_settings.register_profile("immunet", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("immunet")
 
 PG_URL = os.environ.get("IMMUNET_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("IMMUNET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _worker_redis_url(base: str) -> str:
+    """``make test`` runs the suite in two pytest-xdist workers: each worker takes its own
+    pair of Redis databases (this one, and the one below it that the availability-cache
+    tests use), so no worker flushes another's keys. PostgreSQL test databases are already
+    per process (``pg_database``)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    parsed = make_url(base)
+    number = int(parsed.database or 0)
+    return parsed.set(database=str((number - 2 * worker) % 16)).render_as_string(
+        hide_password=False
+    )
+
+
+REDIS_URL = _worker_redis_url(os.environ.get("IMMUNET_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Tables loaded by `immunet db upgrade` and never changed by tests.

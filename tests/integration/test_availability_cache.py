@@ -18,7 +18,10 @@ from tests.factories.staff import make_staff
 
 FIND = "/api/v2/appointment/sessions/public/findByPin"
 # A database of its own, so other suites' FLUSHDB on the shared test Redis cannot interfere.
-CACHE_REDIS_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path="/14"))
+# The database below the suite's own (tests/conftest.py gives each worker such a pair).
+CACHE_REDIS_URL = urlunsplit(
+    urlsplit(REDIS_URL)._replace(path=f"/{(int(urlsplit(REDIS_URL).path[1:] or 0) - 1) % 16}")
+)
 
 
 @pytest.fixture
