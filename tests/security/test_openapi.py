@@ -112,6 +112,7 @@ def test_security_matches_the_route_audience(method, path):
         scope = {
             "Immunization": "immunization.read",
             "certificate": "certificate.read",
+            "pdf": "certificate.read",
             "schedule": "appointment.write",
             "reschedule": "appointment.write",
             "cancel": "appointment.write",
