@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from immunet.booking.rules import today_in_india
 from immunet.clock import SystemClock
@@ -266,13 +267,13 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     me.wait_for_url(f"{REDIRECT_URI}**")
 
     sweep.visit(me, "/me", "citizen-family-with-child")  # the consent page's sign-in
-    assert me.get_by_role("table", name=f"Doses given to {CHILD}").is_visible()
-    assert me.get_by_role("table", name=f"Next doses of {CHILD}").is_visible()
+    expect(me.get_by_role("table", name=f"Doses given to {CHILD}")).to_be_visible()
+    expect(me.get_by_role("table", name=f"Next doses of {CHILD}")).to_be_visible()
     sweep.visit(me, "/me/consents", "citizen-consents")
-    assert me.get_by_role("heading", name="Health App").is_visible()
+    expect(me.get_by_role("heading", name="Health App")).to_be_visible()
     booking = f"/me/book?beneficiary={world.adult_ref}&pincode={PINCODE}&date={world.tomorrow}"
     sweep.visit(me, booking, "citizen-book-eligibility")
-    assert me.get_by_text(CHILD).first.is_visible()  # the family's eligibility, each member
+    expect(me.get_by_text(CHILD).first).to_be_visible()  # the family's eligibility, each member
     sweep.visit(me, f"/me/certificate?beneficiary={world.adult_ref}", "citizen-certificate")
     sweep.visit(me, "/me/access-log", "citizen-access-log")
     me.get_by_label("What was wrong?").first.fill("I was not at any centre that day")
@@ -299,14 +300,14 @@ def test_every_page_passes_axe_and_fits_a_phone(contexts: Any, server: Server, w
     admin.wait_for_url("**/staff")
     sweep.check(admin, "staff-home-admin")
     sweep.visit(admin, "/staff/alerts", "staff-alerts")
-    assert admin.get_by_role("cell", name="dispute.opened").is_visible()  # the citizen's report
+    expect(admin.get_by_role("cell", name="dispute.opened")).to_be_visible()  # the citizen's report
     sweep.visit(admin, "/staff/disputes", "staff-disputes")
-    assert admin.get_by_text("I was not at any centre that day").is_visible()
+    expect(admin.get_by_text("I was not at any centre that day")).to_be_visible()
     sweep.visit(admin, "/staff/reports", "staff-reports")
     sweep.visit(admin, "/staff/reports?group_by=vaccine", "staff-reports-by-vaccine")
     sweep.visit(admin, "/staff/reports/coverage", "staff-reports-coverage")
     sweep.visit(admin, "/staff/reports/aefi", "staff-reports-aefi")
-    assert admin.get_by_text("BCG").first.is_visible()  # the keyboard's report, de-identified
+    expect(admin.get_by_text("BCG").first).to_be_visible()  # the keyboard's report, de-identified
     sweep.visit(admin, "/staff/users", "staff-users")
 
     # -- a one-time password: the forced change; the public dashboard of one state ---------

@@ -10,6 +10,8 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import PINCODE, Server, axe_check, shoot
 
 _mobiles = count(1)
@@ -43,7 +45,7 @@ def test_citizen_journey_without_javascript(no_js: Any, server: Server):
     _login(page, server, _mobile())
     _add_member(page, "Lakshmi Iyer", "P1234567")
     page.wait_for_url("**/me?done=added")
-    assert page.get_by_role("heading", name="Lakshmi Iyer").is_visible()
+    expect(page.get_by_role("heading", name="Lakshmi Iyer")).to_be_visible()
     shoot(page, "citizen-family", server)
     page.get_by_role("link", name="Book a vaccination for Lakshmi Iyer").click()
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
@@ -61,7 +63,7 @@ def test_citizen_journey_without_javascript(no_js: Any, server: Server):
     shoot(page, "citizen-appointment", server)
     page.get_by_role("button", name="Cancel appointment").click()
     page.wait_for_url("**/me?done=cancelled")
-    assert page.get_by_role("link", name="Download slip").count() == 0
+    expect(page.get_by_role("link", name="Download slip")).to_have_count(0)
 
 
 def test_public_and_citizen_pages_pass_axe(page: Any, server: Server):
@@ -85,25 +87,26 @@ def test_public_and_citizen_pages_pass_axe(page: Any, server: Server):
     axe_check(page)
     for link in ("Who saw my data", "My data summary"):
         page.goto("/me")
-        page.get_by_role("link", name=link).click()
+        with page.expect_navigation():
+            page.get_by_role("link", name=link).click()
         axe_check(page)
 
 
 def test_hindi_pages(page: Any, server: Server):
     page.goto("/")
     page.get_by_role("link", name="हिन्दी").click()
-    assert page.locator("html").get_attribute("lang") == "hi"
-    assert page.get_by_role("heading", level=1).inner_text() == "टीकाकरण सत्र खोजें"
+    expect(page.locator("html")).to_have_attribute("lang", "hi")
+    expect(page.get_by_role("heading", level=1)).to_have_text("टीकाकरण सत्र खोजें")
     axe_check(page)
     shoot(page, "public-search-hindi", server)
     page.goto("/login")  # remembered by this browser
-    assert page.get_by_label("मोबाइल नंबर").is_visible()
+    expect(page.get_by_label("मोबाइल नंबर")).to_be_visible()
     page.get_by_label("मोबाइल नंबर").fill("12345")
     page.get_by_role("button", name="OTP भेजें").click()
-    assert "कृपया सही मोबाइल नंबर दर्ज करें" in page.get_by_role("alert").inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("कृपया सही मोबाइल नंबर दर्ज करें")
     axe_check(page)
     page.get_by_role("link", name="English").click()
-    assert page.locator("html").get_attribute("lang") == "en"
+    expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
 def _tab_to(page: Any, element_id: str, limit: int = 40) -> None:
@@ -142,7 +145,7 @@ def test_keyboard_only_journey(page: Any, server: Server):
             break
     page.keyboard.press("Enter")
     page.wait_for_url("**/me?done=added")
-    assert page.get_by_role("heading", name="Keyboard Kumar").is_visible()
+    expect(page.get_by_role("heading", name="Keyboard Kumar")).to_be_visible()
 
 
 def test_verifier_page(page: Any, server: Server):
