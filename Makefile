@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale install clean lock audit sbom restore-drill ha-test i18n
+.PHONY: demo test lint bench bench-profile bench-scale install clean lock audit sbom restore-drill ha-test i18n
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Where the workers' CPU goes on each write path (py-spy, by layer); a few minutes.
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.profile
 
 # Loads 10 million synthetic people (COPY, encrypted like real ones); up to 30 minutes.
 bench-scale: $(STAMP)

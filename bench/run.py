@@ -35,6 +35,8 @@ from typing import Any
 
 import httpx
 
+from bench.cpu import CpuMeter, per_operation
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, os.environ.get("PGUSER", "root")
@@ -186,7 +188,8 @@ class Server:
             self.process.wait(timeout=30)
 
 
-def pgbench_tps(duration: int, clients: int) -> float:
+def pgbench_tps(duration: int, clients: int) -> tuple[float, dict[str, float]]:
+    """TPC-B transactions per second, and the CPU per transaction of PostgreSQL and pgbench."""
     database = f"{DATABASE}_pgbench"
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _psql(f'CREATE DATABASE "{database}"')
@@ -194,17 +197,21 @@ def pgbench_tps(duration: int, clients: int) -> float:
     subprocess.run(
         ["pgbench", *base, "-i", "-q", "-s", "10", database], check=True, capture_output=True
     )
+    meter = CpuMeter(None, database)
+    before = meter.snapshot()
     out = subprocess.run(
         ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(duration), database],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    after = meter.snapshot()
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    done = re.search(r"number of transactions actually processed: (\d+)", out)
     if not match:
         raise RuntimeError("could not read pgbench's tps")
-    return float(match.group(1))
+    return float(match.group(1)), per_operation(before, after, int(done.group(1)) if done else 0)
 
 
 async def drive(
@@ -346,7 +353,9 @@ class Scenarios:
             print(f"bench: staff add failed: {exc.stderr}", file=sys.stderr)
             return None
         creds = json.loads(raw)
-        totp = pyotp.parse_uri(creds["otpauth_uri"]).now()
+        otp = pyotp.parse_uri(creds["otpauth_uri"])
+        assert isinstance(otp, pyotp.TOTP)
+        totp = otp.now()
         r = await self.http.post(
             "/api/staff/auth/login",
             json={"username": creds["username"], "password": creds["password"], "totp": totp},
@@ -627,6 +636,16 @@ def overbooking_check(database: str) -> dict[str, int]:
     }
 
 
+async def metered(meter: CpuMeter, step: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """A step's figures with its CPU per operation (``cpu``: bench/cpu.py)."""
+    before = meter.snapshot()
+    result = await step
+    after = meter.snapshot()
+    if result is not None:
+        result = {**result, "cpu": per_operation(before, after, int(result.get("ops", 0)))}
+    return result
+
+
 async def run(duration: float, concurrency: int) -> dict[str, Any]:
     if not _reachable(PG_HOST, PG_PORT):
         raise SystemExit("bench: PostgreSQL at 127.0.0.1:5432 is needed")
@@ -650,7 +669,9 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
         },
     }
     print("pgbench TPC-B baseline…", file=sys.stderr)
-    results["pgbench_tps"] = round(pgbench_tps(int(duration), 16), 1)
+    tps, pgbench_cpu = pgbench_tps(int(duration), 16)
+    results["pgbench_tps"] = round(tps, 1)
+    results["pgbench_cpu"] = pgbench_cpu
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), database, use_redis)
         if use_redis:
@@ -660,17 +681,18 @@ async def run(duration: float, concurrency: int) -> dict[str, Any]:
         server.start()
         tail = SmsTail(server.sms)
         scenarios = Scenarios(server, tail, duration, concurrency)
+        meter = CpuMeter(server.process.pid if server.process else None, database)
         try:
             print("OTP logins…", file=sys.stderr)
-            results["otp_logins"] = await scenarios.otp_logins()
+            results["otp_logins"] = await metered(meter, scenarios.otp_logins())
             print("registrations…", file=sys.stderr)
-            results["registrations"] = await scenarios.registrations()
+            results["registrations"] = await metered(meter, scenarios.registrations())
             print("bookings…", file=sys.stderr)
             if await scenarios.prepare_sessions(sessions=4, capacity=10_000):
-                results["bookings"] = await scenarios.bookings()
+                results["bookings"] = await metered(meter, scenarios.bookings())
                 results["bookings"]["integrity"] = overbooking_check(database)
                 print("doses (check-in + record)…", file=sys.stderr)
-                doses = await scenarios.doses()
+                doses = await metered(meter, scenarios.doses())
                 if doses is not None:
                     results["doses"] = doses
             print("public calendar vs bare endpoint at 200 clients…", file=sys.stderr)
@@ -712,9 +734,32 @@ def latest_scale() -> dict[str, Any]:
     }
 
 
+def _cpu_note(cpu: dict[str, float] | None, tps: float) -> str:
+    """CPU per operation by whom, and the rate (and ratio to pgbench) the cores would allow
+    without the load generator: what bounds the figure (bench/cpu.py)."""
+    if not cpu:
+        return ""
+    if "server_ms" not in cpu:
+        return ""
+    mine = "" if cpu["server_ms"] == 0 else f"server {cpu['server_ms']:.2f} + "
+    return (
+        f"CPU/op: {mine}PostgreSQL {cpu['postgres_ms']:.2f} + generator "
+        f"{cpu['load_generator_ms']:.2f} ms; {cpu['cores_busy']:.1f} cores busy; "
+        f"without generator ≤ {cpu['rate_without_generator']:.0f}/s "
+        f"({cpu['rate_without_generator'] / tps:.2f})"
+    )
+
+
 def table(results: dict[str, Any]) -> str:
     tps = results["pgbench_tps"]
-    rows = [("pgbench TPC-B (baseline)", f"{tps:.0f}/s", "1.00", "")]
+    rows = [
+        (
+            "pgbench TPC-B (baseline)",
+            f"{tps:.0f}/s",
+            "1.00",
+            _cpu_note(results.get("pgbench_cpu"), tps),
+        )
+    ]
     for key, label in (
         ("otp_logins", "OTP logins (generate+confirm)"),
         ("registrations", "registrations"),
@@ -728,7 +773,7 @@ def table(results: dict[str, Any]) -> str:
                     label,
                     f"{r['per_second']:.0f}/s",
                     f"{r['per_second'] / tps:.2f}",
-                    f"p99 {r['p99_ms']:.0f} ms",
+                    f"p99 {r['p99_ms']:.0f} ms; " + _cpu_note(r.get("cpu"), tps),
                 )
             )
     if "bookings" in results:

@@ -487,9 +487,6 @@ async def schedule(
             result = StoredResponse.of(
                 200, {"appointment_confirmation_no": confirmation, "appointment_ids": ids}
             )
-            # The session row is the hot spot of a popular session: take its seats last,
-            # so its row lock is held only until the commit that follows.
-            await take_seats(session, facts.session_id, form.dose, len(beneficiaries))
             if idem is not None:
                 await idem.complete(session, result)
             await AuditChain.append(
@@ -516,6 +513,13 @@ async def schedule(
                 for appointment_id, code in zip(ids, codes, strict=True)
             ]
             await queue_notices(ctx, session, notices)
+            # The session row is the hot spot of a popular session: its seats are taken by
+            # the transaction's last statement, so its row lock is held only for that
+            # statement and the commit. Every statement before it (the audit leaf takes no
+            # lock: decision 0006) would otherwise wait, with the lock held, for its turn on
+            # a busy worker's event loop while every other booking of the session queued
+            # behind it. A full session raises here and rolls all of it back.
+            await take_seats(session, facts.session_id, form.dose, len(beneficiaries))
     except IntegrityError as exc:
         # A concurrent request with the same Idempotency-Key won, or (the partial unique
         # index) a concurrent booking of the same beneficiary and dose did.

@@ -1034,13 +1034,14 @@ async def record_dose(
                     **({"evaluation": verdict_payload(verdict)} if verdict else {}),
                 },
             )
-            # Hot rows last: the batch counter and the audit chain are locked only for
-            # the final moments of the transaction.
-            await consume_dose(session, stock_id, on=on)
             await idem.complete(session, result)
             await _audit_dose(
                 session, actor, person, dose, channel, leaves, photo_id_checked=bool(linked)
             )
+            # The hot row last: every dose of a centre's lot decrements one batch row, so
+            # the transaction's last statement takes it and the commit releases it (the
+            # audit leaves before it take no lock: decision 0006).
+            await consume_dose(session, stock_id, on=on)
     except IntegrityError as exc:
         # A concurrent request with the same key won (replay its answer), or a concurrent
         # recording of the same dose did (the partial unique index).
