@@ -29,6 +29,8 @@ import re
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,76 @@ async def profiled(
     }
 
 
+async def bare_request_cpu(scenarios: bench.Scenarios, meter: CpuMeter) -> dict[str, Any]:
+    """The server CPU of one request that does nothing (``/healthz``): what the HTTP stack,
+    the request guard and the logging cost before any work."""
+    before = meter.snapshot()
+    figures = await scenarios.get_loop("/healthz", scenarios.concurrency)
+    after = meter.snapshot()
+    ops = int(figures["per_second"] * scenarios.duration)
+    return {"rate": figures, "cpu": per_operation(before, after, ops)}
+
+
+async def statement_cpu(database: str, rounds: int = 3000) -> dict[str, float]:
+    """CPU microseconds of one primary-key SELECT sent by this process, through an ORM
+    session as the services send theirs, through SQLAlchemy Core on a connection, and with
+    asyncpg directly on the same connection: the floor each way of sending a statement."""
+    from sqlalchemy import Integer, column, select, table
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from immunet.db.engine import create_engine
+
+    engine = create_engine(
+        f"postgresql://{bench.PG_USER}@{bench.PG_HOST}:{bench.PG_PORT}/{database}"
+    )
+    rows = table("bench_floor", column("id", Integer), column("n", Integer))
+    out: dict[str, float] = {}
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS bench_floor (id int PRIMARY KEY, n int NOT NULL)"
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO bench_floor SELECT g, 0 FROM generate_series(1, 1000) g "
+                "ON CONFLICT DO NOTHING"
+            )
+
+        async def measure(name: str, once: Callable[[int], Awaitable[object]]) -> None:
+            for i in range(200):  # warm: statement caches, prepared statements
+                await once(i)
+            start = time.process_time()
+            for i in range(rounds):
+                await once(i)
+            out[name] = round((time.process_time() - start) / rounds * 1e6, 1)
+
+        async with async_sessionmaker(engine)() as session:
+
+            async def via_session(i: int) -> object:
+                query = select(rows.c.n).where(rows.c.id == 1 + i % 1000)
+                return (await session.execute(query)).scalar_one()
+
+            await measure("sqlalchemy_session_us", via_session)
+        async with engine.connect() as conn:
+
+            async def via_core(i: int) -> object:
+                query = select(rows.c.n).where(rows.c.id == 1 + i % 1000)
+                return (await conn.execute(query)).scalar_one()
+
+            await measure("sqlalchemy_core_us", via_core)
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+
+            async def via_driver(i: int) -> object:
+                return await driver.fetchval(
+                    "SELECT n FROM bench_floor WHERE id = $1", 1 + i % 1000
+                )
+
+            await measure("asyncpg_us", via_driver)
+    finally:
+        await engine.dispose()
+    return out
+
+
 async def run(duration: float, concurrency: int, rate: int) -> dict[str, Any]:
     if PY_SPY is None:
         raise SystemExit("bench-profile: py-spy is needed (pip install py-spy)")
@@ -193,6 +265,11 @@ async def run(duration: float, concurrency: int, rate: int) -> dict[str, Any]:
             scenarios = bench.Scenarios(server, tail, duration, concurrency)
             meter = CpuMeter(server.process.pid if server.process else None, database)
             try:
+                print("floor: a bare request, one statement…", file=sys.stderr)
+                results["floor"] = {
+                    "bare_request": await bare_request_cpu(scenarios, meter),
+                    "statement": await statement_cpu(database),
+                }
                 for step in STEPS:
                     if step == "bookings" and not await scenarios.prepare_sessions(4, 10_000):
                         raise SystemExit("bench-profile: could not publish sessions")
@@ -212,6 +289,17 @@ async def run(duration: float, concurrency: int, rate: int) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines: list[str] = []
+    floor = results.get("floor")
+    if floor:
+        bare, stmt = floor["bare_request"], floor["statement"]
+        lines.append(
+            f"floor: a bare request (/healthz, wrk) {bare['rate']['per_second']:.0f}/s, "
+            f"server CPU {bare['cpu'].get('server_ms', 0):.2f} ms each; one statement "
+            f"{stmt['sqlalchemy_session_us']:.0f} µs CPU through an ORM session, "
+            f"{stmt['sqlalchemy_core_us']:.0f} µs through Core, {stmt['asyncpg_us']:.0f} µs "
+            "with asyncpg directly"
+        )
+        lines.append("")
     for step, found in results["steps"].items():
         rate, cpu, prof = found["rate"], found["cpu"], found["profile"]
         lines.append(

@@ -4,9 +4,9 @@ Any number of workers (``immunet worker`` processes, and the in-process worker o
 ``immunet serve``/``demo``) drain one table. A claim is one short transaction: due rows,
 lowest priority first (OTPs), are selected ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (two
 workers never claim the same row; on SQLite every write transaction is ``BEGIN
-IMMEDIATE``, so claims run one at a time), given a lease and an attempt. The send happens
-outside any transaction, then a second short transaction marks the row sent (the text is
-dropped) or schedules the next attempt.
+IMMEDIATE``, so claims run one at a time), given a lease and an attempt. The sends happen
+outside any transaction, then one short transaction marks the batch's sent rows (their text
+dropped); a failed send schedules its row's next attempt.
 
 Delivery is once each, with one documented exception: a worker that dies after the
 provider accepted a message but before it marked the row sent leaves the lease to
@@ -139,6 +139,8 @@ class OutboxWorker:
         return claimed
 
     async def deliver(self, message: Claimed) -> DrainResult:
+        """Send one claimed message and record the outcome (a sent one is marked by the
+        caller, with the rest of its batch: :meth:`drain_once`)."""
         result = await self._deliver(message)
         outcome = "sent" if result.sent else "retried" if result.retried else "dead"
         SMS_DELIVERIES.labels(message.template, outcome).inc()
@@ -167,14 +169,6 @@ class OutboxWorker:
                 await self._dead(message, type(exc).__name__)
                 return DrainResult(dead=1)
             return await self._retry(message, type(exc).__name__)
-        await self._mark(
-            message,
-            state=SENT,
-            sent_at=self.clock.now(),
-            text_ct=None,
-            lease_until=None,
-            last_error=None,
-        )
         return DrainResult(sent=1)
 
     async def _retry(self, message: Claimed, error: str) -> DrainResult:
@@ -218,11 +212,38 @@ class OutboxWorker:
                 .execution_options(synchronize_session=False)
             )
 
+    async def _mark_sent(self, messages: list[Claimed]) -> None:
+        """Every message of a batch the provider accepted, marked sent in one statement
+        (one transaction per batch, not one per message: on a busy day each SMS would
+        otherwise cost the worker a transaction of its own). The text is dropped."""
+        if not messages:
+            return
+        m = OutboxMessage
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(m)
+                .where(m.id.in_([message.id for message in messages]), m.state == PENDING)
+                .values(
+                    state=SENT,
+                    sent_at=self.clock.now(),
+                    text_ct=None,
+                    lease_until=None,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
     async def drain_once(self) -> DrainResult:
-        """Claim one batch and deliver it, the messages concurrently (a slow one holds none)."""
+        """Claim one batch and deliver it, the messages concurrently (a slow one holds none),
+        then mark the sent ones. A worker that dies before that mark leaves their leases to
+        expire and they are sent again: the one resend per crash the module describes."""
         claimed = await self.claim()
         result = DrainResult()
-        for part in await asyncio.gather(*(self.deliver(c) for c in claimed)):
+        outcomes = await asyncio.gather(*(self.deliver(c) for c in claimed))
+        await self._mark_sent(
+            [message for message, part in zip(claimed, outcomes, strict=True) if part.sent]
+        )
+        for part in outcomes:
             result.add(part)
         return result
 
