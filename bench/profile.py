@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import collections
 import datetime as dt
-import json
 import re
 import shutil
 import sys
@@ -332,11 +331,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="samples per second per worker")
     args = parser.parse_args()
     results = asyncio.run(run(args.duration, args.concurrency, args.rate))
-    bench.RESULTS.mkdir(parents=True, exist_ok=True)
-    out = bench.RESULTS / f"profile-{results['stamp']}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(table(results))
-    print(f"results: {out.relative_to(bench.ROOT)}")
+    bench.save(results, "profile-", table(results), results["stamp"])
 
 
 if __name__ == "__main__":

@@ -885,11 +885,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     results = asyncio.run(run(args.duration, args.concurrency))
+    save(results, "", table(results))
+
+
+def save(results: dict[str, Any], prefix: str, shown: str, stamp: str | None = None) -> Path:
+    """Write a run's figures to ``bench/results/<prefix><time>.json`` and print its table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    stamp = stamp or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"{prefix}{stamp}.json"
     out.write_text(json.dumps(results, indent=2))
-    print(table(results))
+    print(shown)
     print(f"\nresults: {out.relative_to(ROOT)}")
+    return out
 
 
 if __name__ == "__main__":

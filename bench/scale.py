@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -301,11 +300,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     results = asyncio.run(run(sizes, args.duration, args.concurrency, args.rounds))
-    bench.RESULTS.mkdir(parents=True, exist_ok=True)
-    out = bench.RESULTS / f"scale-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(table(results))
-    print(f"\nresults: {out.relative_to(bench.ROOT)}")
+    bench.save(results, "scale-", table(results))
 
 
 if __name__ == "__main__":
