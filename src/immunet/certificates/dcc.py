@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import unicodedata
 import zlib
 from collections.abc import Mapping
@@ -41,6 +42,11 @@ COSE_ALG, COSE_KID = 1, 4
 ALG_ES256, ALG_PS256 = -7, -37
 CERT_VALIDITY = dt.timedelta(days=365)
 _TAG_COSE_SIGN1, _TAG_CWT = 18, 61
+# isinstance() with tuples: a ``X | Y`` written in a call builds a union object on every call
+_SEQUENCE = (list, tuple)
+# ECDSA with SHA-256: an immutable parameter object, built once rather than per signature
+_ES256 = ec.ECDSA(hashes.SHA256())
+_NUMBER = (int, float)
 
 
 # -- payload ---------------------------------------------------------------------------------
@@ -118,7 +124,7 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
 
 def sign_cose(payload: bytes, key: ec.EllipticCurvePrivateKey, kid: bytes) -> bytes:
     protected = bytes(cbor2.dumps({COSE_ALG: ALG_ES256, COSE_KID: kid}))
-    der = key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    der = key.sign(_sig_structure(protected, payload), _ES256)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return bytes(cbor2.dumps(cbor2.CBORTag(_TAG_COSE_SIGN1, [protected, {}, payload, signature])))
@@ -211,7 +217,7 @@ def parse_cose(data: bytes) -> CoseSign1:
         if obj.tag != _TAG_COSE_SIGN1:
             raise DecodeError(f"unexpected CBOR tag {obj.tag}")
         obj = obj.value
-    if not isinstance(obj, list | tuple) or len(obj) != 4:
+    if not isinstance(obj, _SEQUENCE) or len(obj) != 4:
         raise DecodeError("COSE_Sign1 must be an array of four")
     protected_raw, unprotected, payload, signature = obj
     if not isinstance(protected_raw, bytes) or not isinstance(unprotected, Mapping):
@@ -234,7 +240,7 @@ def verify_signature(cose: CoseSign1, public_key: Any) -> bool:
                 return False
             r = int.from_bytes(cose.signature[:32], "big")
             s = int.from_bytes(cose.signature[32:], "big")
-            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            public_key.verify(encode_dss_signature(r, s), data, _ES256)
             return True
         if isinstance(public_key, rsa.RSAPublicKey):
             if alg != ALG_PS256:
@@ -274,7 +280,7 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCE):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -336,9 +342,58 @@ def schema_valid_fast(payload: Any) -> bool:
     return True
 
 
+# The bundled schema's own patterns, exactly as ``fastjsonschema`` compiles them ($ as \Z).
+_VER = re.compile(r"^\d+.\d+.\d+\Z")
+_DOB = re.compile(r"^((19|20)\d\d(-\d\d){0,2}){0,1}\Z")
+_ICAO = re.compile(r"^[A-Z<]*\Z")
+_COUNTRY = re.compile(r"[A-Z]{1,10}")
+_ENTRY_STRINGS = ("tg", "vp", "mp", "ma", "dt")
+
+
+def vaccination_surely_valid(payload: Any) -> bool:
+    """True only for a vaccination payload that the bundled schema accepts; False means "ask
+    the schema", not "invalid".
+
+    The common case written out (plain dicts, lists, str and int), a few times faster than the
+    compiled schema, which raises and catches an exception for each ``oneOf`` branch that does
+    not match. Every rule the 1.3.3 schema has for a ``v`` payload is checked, with the same
+    patterns; anything unusual (other types, a ``t`` or ``r`` member) goes to the schema.
+    ``test_dcc_schema_fixtures`` checks that a True here is never a schema failure."""
+    if type(payload) is not dict or "t" in payload or "r" in payload:
+        return False
+    ver, nam, dob, v = payload.get("ver"), payload.get("nam"), payload.get("dob"), payload.get("v")
+    if type(ver) is not str or not _VER.search(ver) or type(dob) is not str:
+        return False
+    if not _DOB.search(dob) or type(nam) is not dict or type(v) is not list or len(v) != 1:
+        return False
+    if "fnt" not in nam and "gnt" not in nam:
+        return False
+    for key in ("fn", "gn", "fnt", "gnt"):
+        if key in nam:
+            name = nam[key]
+            if type(name) is not str or len(name) > 80:
+                return False
+            if key[-1] == "t" and not _ICAO.search(name):
+                return False
+    entry = v[0]
+    if type(entry) is not dict:
+        return False
+    for key in _ENTRY_STRINGS:
+        if type(entry.get(key)) is not str:
+            return False
+    for key in ("dn", "sd"):
+        number = entry.get(key)
+        if type(number) is not int or number < 1:
+            return False
+    co, issuer, ci = entry.get("co"), entry.get("is"), entry.get("ci")
+    if type(co) is not str or not _COUNTRY.search(co):
+        return False
+    return type(issuer) is str and len(issuer) <= 80 and type(ci) is str and len(ci) <= 80
+
+
 def schema_errors(payload: Any) -> list[str]:
     """Schema violations of a decoded DCC payload, plus the "exactly one of v/t/r" rule."""
-    if schema_valid_fast(payload):
+    if vaccination_surely_valid(payload) or schema_valid_fast(payload):
         errors: list[str] = []
     else:
         errors = [e.message for e in _schema_validator().iter_errors(payload)]
@@ -356,7 +411,7 @@ def certificate_type(payload: dict[str, Any]) -> str | None:
 
 def _claim_time(claims: dict[Any, Any], key: int) -> dt.datetime | None:
     value = claims.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         return None
     try:
         return dt.datetime.fromtimestamp(value, dt.UTC)

@@ -70,6 +70,8 @@ MAX_JSON_NODES = 400
 MAX_JSON_DEPTH = 12
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+# isinstance() with a tuple: a ``dict | list`` written in a call builds a union on every call
+_CONTAINERS = (dict, list)
 
 
 # -- JSON-LD ---------------------------------------------------------------------------------
@@ -428,8 +430,13 @@ def zip_single(name: str, data: bytes) -> bytes:
     return local + body + central + end
 
 
+# what json.dumps(separators=(",", ":"), ensure_ascii=False) writes, without building an encoder
+# per call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def to_qr(signed: dict[str, Any]) -> str:
-    text = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+    text = _COMPACT_JSON(signed)
     return base64.b64encode(zip_single(ZIP_MEMBER, text.encode("utf-8"))).decode("ascii")
 
 
@@ -557,6 +564,8 @@ def check_shape(doc: Any, extra_contexts: frozenset[str] = frozenset()) -> None:
             raise DecodeError("VC JSON too deep or too large")
         below: list[Any] = []
         for node in level:
+            if type(node) is str:  # most nodes; one type check instead of two isinstance()
+                continue
             if isinstance(node, dict):
                 for k in ("id", "@id"):
                     v = node.get(k)
@@ -620,11 +629,11 @@ def undefined_terms(doc: Any, extra_contexts: list[Any] | None = None) -> set[st
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            extra = node.keys() - known  # one set operation per object
-            if extra:
-                found.update(k for k in extra if not k.startswith("@"))
+            if not known.issuperset(node):  # looks up the object's few keys, not every term
+                found.update(k for k in node.keys() - known if not k.startswith("@"))
             for key, value in node.items():
-                if key != "@context" and isinstance(value, dict | list):
+                # most values are strings: one type check before the key and isinstance()
+                if type(value) is not str and key != "@context" and isinstance(value, _CONTAINERS):
                     stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)

@@ -32,6 +32,9 @@ Reason = Literal[
     "schema_error",
 ]
 Format = Literal["vc", "dcc", "shc"]
+# isinstance() with tuples: a ``X | Y`` written in a call builds a union object on every call
+_BYTES = (bytes, bytearray)
+_NUMBER = (int, float)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _one_line_end(text: str) -> str:
 def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResult:
     if isinstance(text, Mapping):
         return _verify_document(text, trust, at)
-    if isinstance(text, bytes | bytearray):
+    if isinstance(text, _BYTES):
         data = bytes(text)
         if inputs.is_image(data):
             try:
@@ -283,13 +286,13 @@ def _verify_shc_token(jws: str, trust: TrustList, at: dt.datetime) -> Verificati
         or not isinstance(vc_claim.get("type"), list)
         or "https://smarthealth.cards#health-card" not in vc_claim["type"]
         or isinstance(nbf, bool)
-        or not isinstance(nbf, int | float)
+        or not isinstance(nbf, _NUMBER)
     ):
         return _fail("shc", "schema_error", "not a SMART Health Card payload", fields)
     if nbf > at.timestamp() + 300:
         return _fail("shc", "expired", "not valid yet (nbf in the future)", fields)
     exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool) and exp < at.timestamp():
+    if isinstance(exp, _NUMBER) and not isinstance(exp, bool) and exp < at.timestamp():
         return _fail("shc", "expired", "", fields)
     rid = vc_claim.get("rid")
     if trust.is_shc_revoked(kid or "", rid if isinstance(rid, str) else None, float(nbf)):
