@@ -122,8 +122,19 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
 
 
+@lru_cache(maxsize=64)
+def _protected_header(kid: bytes) -> bytes:
+    """The protected header of every COSE message a key signs (alg ES256 and its kid)."""
+    return bytes(cbor2.dumps({COSE_ALG: ALG_ES256, COSE_KID: kid}))
+
+
+@lru_cache(maxsize=64)
+def _kid_bytes(kid: str) -> bytes:
+    return base64.b64decode(kid)
+
+
 def sign_cose(payload: bytes, key: ec.EllipticCurvePrivateKey, kid: bytes) -> bytes:
-    protected = bytes(cbor2.dumps({COSE_ALG: ALG_ES256, COSE_KID: kid}))
+    protected = _protected_header(kid)
     der = key.sign(_sig_structure(protected, payload), _ES256)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
@@ -155,7 +166,7 @@ def issue(
     }
     key = signer.private_key
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    cose = sign_cose(bytes(cbor2.dumps(claims)), key, base64.b64decode(signer.kid))
+    cose = sign_cose(bytes(cbor2.dumps(claims)), key, _kid_bytes(signer.kid))
     return PREFIX + b45encode(zlib.compress(cose, 9))
 
 

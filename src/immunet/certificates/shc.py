@@ -85,11 +85,16 @@ def version_rid(certificate_id: str, version: int) -> str:
     return b64url_encode(digest[:8])
 
 
+@lru_cache(maxsize=64)
+def _header_segment(kid: str) -> str:
+    """The base64url JWS header of every card a key signs (the same for all of them)."""
+    return b64url_encode(_compact({"zip": "DEF", "alg": "ES256", "kid": kid}))
+
+
 def sign_jws(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey, kid: str) -> str:
-    header = {"zip": "DEF", "alg": "ES256", "kid": kid}
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = comp.compress(_compact(claims)) + comp.flush()
-    signing_input = f"{b64url_encode(_compact(header))}.{b64url_encode(body)}"
+    signing_input = f"{_header_segment(kid)}.{b64url_encode(body)}"
     r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), _ES256))
     return f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 

@@ -156,19 +156,23 @@ def canonicalize(doc: dict[str, Any]) -> str:
 
 
 _B58_CHUNK = 58**10
+_B58_PAIR = 58**2
+_B58_PAIRS = tuple(a + b for a in _B58 for b in _B58)  # value 58·i + j → its two characters
 
 
 def b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
-    # one big-integer division per ten characters, the digits of each chunk in small ints
+    # one big-integer division per ten characters, then the chunk's five pairs of characters
+    # from small ints and a table (half the divisions of one character at a time)
+    pairs = _B58_PAIRS
     chunks: list[str] = []
     while n:
         n, small = divmod(n, _B58_CHUNK)
-        digits = []
-        for _ in range(10):
-            small, r = divmod(small, 58)
-            digits.append(_B58[r])
-        chunks.append("".join(reversed(digits)))
+        small, p5 = divmod(small, _B58_PAIR)
+        small, p4 = divmod(small, _B58_PAIR)
+        small, p3 = divmod(small, _B58_PAIR)
+        p1, p2 = divmod(small, _B58_PAIR)
+        chunks.append(pairs[p1] + pairs[p2] + pairs[p3] + pairs[p4] + pairs[p5])
     out = "".join(reversed(chunks)).lstrip("1")
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
