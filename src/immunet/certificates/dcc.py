@@ -52,8 +52,20 @@ _NUMBER = (int, float)
 # -- payload ---------------------------------------------------------------------------------
 
 
+# An ASCII name in one translate() call, as the loop below treats each ASCII character: letters
+# (upper-cased first) stay, digits are dropped, everything else becomes "<".
+_ASCII_ICAO = {
+    c: None if chr(c).isdigit() else "<" for c in range(128) if not "A" <= chr(c) <= "Z"
+}
+
+
 def icao_transliterate(name: str) -> str:
     """ICAO 9303-style machine-readable form: A-Z and ``<`` only, at most 80 characters."""
+    if name.isascii():
+        text = name.upper().translate(_ASCII_ICAO).strip("<")
+        while "<<" in text:
+            text = text.replace("<<", "<")
+        return text[:80]
     special = {"Æ": "AE", "Ø": "OE", "Å": "AA", "Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "SS"}
     out: list[str] = []
     for ch in name.upper():

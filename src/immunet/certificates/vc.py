@@ -177,21 +177,23 @@ def b58encode(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
-_B58_VALUES = {c: i for i, c in enumerate(_B58)}
+# byte → its base58 value, 0xFF outside the alphabet: the whole text checked and mapped in C
+_B58_VALUES = bytes(_B58.find(chr(b)) if chr(b) in _B58 else 0xFF for b in range(256))
 
 
 def b58decode(text: str) -> bytes:
+    if not text.isascii():
+        raise DecodeError("bad base58 character")
+    values = text.encode("ascii").translate(_B58_VALUES)
+    if b"\xff" in values:
+        raise DecodeError("bad base58 character")
     n = 0
-    values = _B58_VALUES
     # ten characters at a time in a small int, then one big-integer step per chunk: a
     # signature's 88 characters cost 9 big multiplications instead of 88
-    for start in range(0, len(text), 10):
-        chunk = text[start : start + 10]
+    for start in range(0, len(values), 10):
+        chunk = values[start : start + 10]
         small = 0
-        for c in chunk:
-            i = values.get(c)
-            if i is None:
-                raise DecodeError("bad base58 character")
+        for i in chunk:
             small = small * 58 + i
         n = n * 58 ** len(chunk) + small
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""

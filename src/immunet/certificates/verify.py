@@ -147,7 +147,8 @@ def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResul
             return _fail(None, "bad_encoding", "input too large")
         text = _one_line_end(text)
         if text.startswith("shc:/"):
-            return _verify_shc(text.replace("\r\n", "\n").split("\n"), trust, at)
+            lines = text.replace("\r\n", "\n") if "\r" in text else text  # no copy for one line
+            return _verify_shc(lines.split("\n"), trust, at)
         if inputs.looks_like_jws(text):
             return _verify_shc_jws([text], trust, at)
         parts: list[str] = [text]
