@@ -54,9 +54,7 @@ _NUMBER = (int, float)
 
 # An ASCII name in one translate() call, as the loop below treats each ASCII character: letters
 # (upper-cased first) stay, digits are dropped, everything else becomes "<".
-_ASCII_ICAO = {
-    c: None if chr(c).isdigit() else "<" for c in range(128) if not "A" <= chr(c) <= "Z"
-}
+_ASCII_ICAO = {c: None if chr(c).isdigit() else "<" for c in range(128) if not "A" <= chr(c) <= "Z"}
 
 
 def icao_transliterate(name: str) -> str:

@@ -19,8 +19,8 @@ import datetime as dt
 import ipaddress
 import json
 import math
-from functools import lru_cache
 import zlib
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
