@@ -150,6 +150,14 @@ def _all_digits(text: str) -> bool:
 def from_numeric(digits: str) -> str:
     if len(digits) % 2 or not _all_digits(digits):
         raise DecodeError("numeric SHC data must be an even number of digits")
+    return _from_checked_digits(digits)
+
+
+def _from_checked_digits(digits: str) -> str:
+    """:func:`from_numeric` of a text already known to be ASCII digits only (by :func:`_chunk`):
+    the digit check is a pass over the whole text, and it was done once."""
+    if len(digits) % 2:
+        raise DecodeError("numeric SHC data must be an even number of digits")
     out = bytes.fromhex(digits).translate(_FROM_BCD)
     if b"\0" in out:
         raise DecodeError("numeric SHC value out of range")
@@ -189,7 +197,7 @@ def jws_from_qr(texts: list[str]) -> str:
     if len(parsed) == 1 and parsed[0][0] is None:
         if len(parsed[0][2]) > 2 * MAX_SINGLE_JWS:
             raise DecodeError(f"SHC QR holds more than {MAX_SINGLE_JWS} JWS characters")
-        return from_numeric(parsed[0][2])
+        return _from_checked_digits(parsed[0][2])
     chunks = [(i, n, d) for i, n, d in parsed if i is not None and n is not None]
     if len(chunks) != len(parsed):
         raise DecodeError("mixed chunked and unchunked SHC QR texts")
@@ -203,7 +211,7 @@ def jws_from_qr(texts: list[str]) -> str:
     by_index = {int(i): d for i, _, d in chunks}
     if sorted(by_index) != list(range(1, total + 1)):
         raise DecodeError("SHC chunk indexes missing or repeated")
-    return "".join(from_numeric(by_index[i]) for i in range(1, total + 1))
+    return "".join(_from_checked_digits(by_index[i]) for i in range(1, total + 1))
 
 
 # -- JWS decoding ------------------------------------------------------------------------------

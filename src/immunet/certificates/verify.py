@@ -291,10 +291,11 @@ def _verify_shc_token(jws: str, trust: TrustList, at: dt.datetime) -> Verificati
         or not isinstance(nbf, _NUMBER)
     ):
         return _fail("shc", "schema_error", "not a SMART Health Card payload", fields)
-    if nbf > at.timestamp() + 300:
+    now = at.timestamp()
+    if nbf > now + 300:
         return _fail("shc", "expired", "not valid yet (nbf in the future)", fields)
     exp = claims.get("exp")
-    if isinstance(exp, _NUMBER) and not isinstance(exp, bool) and exp < at.timestamp():
+    if isinstance(exp, _NUMBER) and not isinstance(exp, bool) and exp < now:
         return _fail("shc", "expired", "", fields)
     rid = vc_claim.get("rid")
     if trust.is_shc_revoked(kid or "", rid if isinstance(rid, str) else None, float(nbf)):
