@@ -10,7 +10,9 @@ takes turns with its baseline in short slices and keeps the best slice of each (
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -160,3 +162,11 @@ def run(seconds: float) -> dict[str, Any]:
             "ratio": round(rate / base, 3),
         }
     return out
+
+
+if __name__ == "__main__":
+    # the certificate bench alone: ``python -m bench.certificates [--seconds N]``; the same
+    # JSON as the "certificates" member of ``make bench``'s results
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measure (default 3)")
+    print(json.dumps(run(parser.parse_args().seconds), indent=2))

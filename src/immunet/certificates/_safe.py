@@ -50,16 +50,19 @@ def cbor_loads(data: bytes) -> Any:
 _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+_URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(text: str) -> bytes:
     """Strict unpadded base64url (JWS); padding or alien characters are errors."""
-    if (
-        not text.isascii()
-        or text.encode("ascii").translate(None, _B64URL_ALPHABET)
-        or len(text) % 4 == 1
-    ):
+    if not text.isascii():
         raise DecodeError("bad base64url (alphabet, padding or length)")
+    data = text.encode("ascii")
+    if data.translate(None, _B64URL_ALPHABET) or len(data) % 4 == 1:
+        raise DecodeError("bad base64url (alphabet, padding or length)")
+    # what base64.urlsafe_b64decode does, on bytes already checked: no second str → bytes
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return binascii.a2b_base64(data.translate(_URL_TO_STANDARD) + b"=" * (-len(data) % 4))
     except (binascii.Error, ValueError):
         raise DecodeError("bad base64url") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import unicodedata
 import zlib
 from collections.abc import Mapping
@@ -41,13 +42,28 @@ COSE_ALG, COSE_KID = 1, 4
 ALG_ES256, ALG_PS256 = -7, -37
 CERT_VALIDITY = dt.timedelta(days=365)
 _TAG_COSE_SIGN1, _TAG_CWT = 18, 61
+# isinstance() with tuples: a ``X | Y`` written in a call builds a union object on every call
+_SEQUENCE = (list, tuple)
+# ECDSA with SHA-256: an immutable parameter object, built once rather than per signature
+_ES256 = ec.ECDSA(hashes.SHA256())
+_NUMBER = (int, float)
 
 
 # -- payload ---------------------------------------------------------------------------------
 
 
+# An ASCII name in one translate() call, as the loop below treats each ASCII character: letters
+# (upper-cased first) stay, digits are dropped, everything else becomes "<".
+_ASCII_ICAO = {c: None if chr(c).isdigit() else "<" for c in range(128) if not "A" <= chr(c) <= "Z"}
+
+
 def icao_transliterate(name: str) -> str:
     """ICAO 9303-style machine-readable form: A-Z and ``<`` only, at most 80 characters."""
+    if name.isascii():
+        text = name.upper().translate(_ASCII_ICAO).strip("<")
+        while "<<" in text:
+            text = text.replace("<<", "<")
+        return text[:80]
     special = {"Æ": "AE", "Ø": "OE", "Å": "AA", "Ä": "AE", "Ö": "OE", "Ü": "UE", "ß": "SS"}
     out: list[str] = []
     for ch in name.upper():
@@ -116,9 +132,20 @@ def _sig_structure(protected: bytes, payload: bytes) -> bytes:
     return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
 
 
+@lru_cache(maxsize=64)
+def _protected_header(kid: bytes) -> bytes:
+    """The protected header of every COSE message a key signs (alg ES256 and its kid)."""
+    return bytes(cbor2.dumps({COSE_ALG: ALG_ES256, COSE_KID: kid}))
+
+
+@lru_cache(maxsize=64)
+def _kid_bytes(kid: str) -> bytes:
+    return base64.b64decode(kid)
+
+
 def sign_cose(payload: bytes, key: ec.EllipticCurvePrivateKey, kid: bytes) -> bytes:
-    protected = bytes(cbor2.dumps({COSE_ALG: ALG_ES256, COSE_KID: kid}))
-    der = key.sign(_sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
+    protected = _protected_header(kid)
+    der = key.sign(_sig_structure(protected, payload), _ES256)
     r, s = decode_dss_signature(der)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return bytes(cbor2.dumps(cbor2.CBORTag(_TAG_COSE_SIGN1, [protected, {}, payload, signature])))
@@ -149,7 +176,7 @@ def issue(
     }
     key = signer.private_key
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    cose = sign_cose(bytes(cbor2.dumps(claims)), key, base64.b64decode(signer.kid))
+    cose = sign_cose(bytes(cbor2.dumps(claims)), key, _kid_bytes(signer.kid))
     return PREFIX + b45encode(zlib.compress(cose, 9))
 
 
@@ -202,6 +229,12 @@ class CoseSign1:
         return _sig_structure(self.protected_raw, self.payload)
 
 
+def _is_mapping(value: object) -> bool:
+    """``isinstance(value, Mapping)``, with decoded CBOR's plain dict first: the ABC check costs
+    ten times a type comparison."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def parse_cose(data: bytes) -> CoseSign1:
     """COSE_Sign1, untagged, tagged 18, or tagged 61 around 18."""
     obj = cbor_loads(data)
@@ -211,15 +244,15 @@ def parse_cose(data: bytes) -> CoseSign1:
         if obj.tag != _TAG_COSE_SIGN1:
             raise DecodeError(f"unexpected CBOR tag {obj.tag}")
         obj = obj.value
-    if not isinstance(obj, list | tuple) or len(obj) != 4:
+    if not isinstance(obj, _SEQUENCE) or len(obj) != 4:
         raise DecodeError("COSE_Sign1 must be an array of four")
     protected_raw, unprotected, payload, signature = obj
-    if not isinstance(protected_raw, bytes) or not isinstance(unprotected, Mapping):
+    if not isinstance(protected_raw, bytes) or not _is_mapping(unprotected):
         raise DecodeError("bad COSE headers")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise DecodeError("bad COSE payload or signature")
     protected: Any = cbor_loads(protected_raw) if protected_raw else {}
-    if not isinstance(protected, Mapping):
+    if not _is_mapping(protected):
         raise DecodeError("protected header is not a map")
     return CoseSign1(protected_raw, dict(protected), dict(unprotected), payload, signature)
 
@@ -234,7 +267,7 @@ def verify_signature(cose: CoseSign1, public_key: Any) -> bool:
                 return False
             r = int.from_bytes(cose.signature[:32], "big")
             s = int.from_bytes(cose.signature[32:], "big")
-            public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            public_key.verify(encode_dss_signature(r, s), data, _ES256)
             return True
         if isinstance(public_key, rsa.RSAPublicKey):
             if alg != ALG_PS256:
@@ -253,10 +286,10 @@ def verify_signature(cose: CoseSign1, public_key: Any) -> bool:
 
 def decode_claims(payload: bytes) -> dict[Any, Any]:
     claims = cbor_loads(payload)
-    if not isinstance(claims, Mapping):
+    if not _is_mapping(claims):
         raise DecodeError("CWT claims are not a map")
     hcert = claims.get(CWT_HCERT)
-    if not isinstance(hcert, Mapping) or not isinstance(hcert.get(1), Mapping):
+    if not _is_mapping(hcert) or not _is_mapping(hcert.get(1)):
         raise DecodeError("no hcert/1 claim")
     return dict(claims)
 
@@ -274,7 +307,7 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCE):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -336,9 +369,58 @@ def schema_valid_fast(payload: Any) -> bool:
     return True
 
 
+# The bundled schema's own patterns, exactly as ``fastjsonschema`` compiles them ($ as \Z).
+_VER = re.compile(r"^\d+.\d+.\d+\Z")
+_DOB = re.compile(r"^((19|20)\d\d(-\d\d){0,2}){0,1}\Z")
+_ICAO = re.compile(r"^[A-Z<]*\Z")
+_COUNTRY = re.compile(r"[A-Z]{1,10}")
+_ENTRY_STRINGS = ("tg", "vp", "mp", "ma", "dt")
+
+
+def vaccination_surely_valid(payload: Any) -> bool:
+    """True only for a vaccination payload that the bundled schema accepts; False means "ask
+    the schema", not "invalid".
+
+    The common case written out (plain dicts, lists, str and int), a few times faster than the
+    compiled schema, which raises and catches an exception for each ``oneOf`` branch that does
+    not match. Every rule the 1.3.3 schema has for a ``v`` payload is checked, with the same
+    patterns; anything unusual (other types, a ``t`` or ``r`` member) goes to the schema.
+    ``test_dcc_schema_fixtures`` checks that a True here is never a schema failure."""
+    if type(payload) is not dict or "t" in payload or "r" in payload:
+        return False
+    ver, nam, dob, v = payload.get("ver"), payload.get("nam"), payload.get("dob"), payload.get("v")
+    if type(ver) is not str or not _VER.search(ver) or type(dob) is not str:
+        return False
+    if not _DOB.search(dob) or type(nam) is not dict or type(v) is not list or len(v) != 1:
+        return False
+    if "fnt" not in nam and "gnt" not in nam:
+        return False
+    for key in ("fn", "gn", "fnt", "gnt"):
+        if key in nam:
+            name = nam[key]
+            if type(name) is not str or len(name) > 80:
+                return False
+            if key[-1] == "t" and not _ICAO.search(name):
+                return False
+    entry = v[0]
+    if type(entry) is not dict:
+        return False
+    for key in _ENTRY_STRINGS:
+        if type(entry.get(key)) is not str:
+            return False
+    for key in ("dn", "sd"):
+        number = entry.get(key)
+        if type(number) is not int or number < 1:
+            return False
+    co, issuer, ci = entry.get("co"), entry.get("is"), entry.get("ci")
+    if type(co) is not str or not _COUNTRY.search(co):
+        return False
+    return type(issuer) is str and len(issuer) <= 80 and type(ci) is str and len(ci) <= 80
+
+
 def schema_errors(payload: Any) -> list[str]:
     """Schema violations of a decoded DCC payload, plus the "exactly one of v/t/r" rule."""
-    if schema_valid_fast(payload):
+    if vaccination_surely_valid(payload) or schema_valid_fast(payload):
         errors: list[str] = []
     else:
         errors = [e.message for e in _schema_validator().iter_errors(payload)]
@@ -356,7 +438,7 @@ def certificate_type(payload: dict[str, Any]) -> str | None:
 
 def _claim_time(claims: dict[Any, Any], key: int) -> dt.datetime | None:
     value = claims.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         return None
     try:
         return dt.datetime.fromtimestamp(value, dt.UTC)
@@ -364,9 +446,20 @@ def _claim_time(claims: dict[Any, Any], key: int) -> dt.datetime | None:
         return None
 
 
+def claim_times(claims: dict[Any, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """``iat`` and ``exp`` as UTC datetimes (None when absent or not a usable number)."""
+    return _claim_time(claims, CWT_IAT), _claim_time(claims, CWT_EXP)
+
+
 def check_time(claims: dict[Any, Any], certificate: Any, clock: dt.datetime) -> bool:
     """DSC notBefore ≤ iat ≤ clock ≤ exp ≤ DSC notAfter (all four must hold)."""
-    iat, exp = _claim_time(claims, CWT_IAT), _claim_time(claims, CWT_EXP)
+    return check_times(*claim_times(claims), certificate, clock)
+
+
+def check_times(
+    iat: dt.datetime | None, exp: dt.datetime | None, certificate: Any, clock: dt.datetime
+) -> bool:
+    """:func:`check_time` on times already read by :func:`claim_times`."""
     if iat is None or exp is None:
         return False
     if certificate is None:
@@ -376,12 +469,16 @@ def check_time(claims: dict[Any, Any], certificate: Any, clock: dt.datetime) -> 
     )
 
 
-def claims_summary(claims: dict[Any, Any]) -> dict[str, Any]:
+def claims_summary(
+    claims: dict[Any, Any],
+    times: tuple[dt.datetime | None, dt.datetime | None] | None = None,
+) -> dict[str, Any]:
+    """``iss``, ``iat`` and ``exp`` for the verifier's answer; ``times`` from
+    :func:`claim_times` when the caller has them already."""
     out: dict[str, Any] = {}
     if isinstance(claims.get(CWT_ISS), str):
         out["iss"] = claims[CWT_ISS]
-    for name, key in (("iat", CWT_IAT), ("exp", CWT_EXP)):
-        t = _claim_time(claims, key)
+    for name, t in zip(("iat", "exp"), times or claim_times(claims), strict=True):
         if t is not None:
             out[name] = t.isoformat().replace("+00:00", "Z")
     return out

@@ -10,6 +10,7 @@ Two shapes are produced:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -22,8 +23,19 @@ FHIR_GENDER = {"Male": "male", "Female": "female", "Other": "other"}
 _NS = uuid.UUID("6f1c3d2e-3a51-4c55-9a1d-5b0e9b8c4d10")
 
 
+_NS_BYTES = _NS.bytes
+
+
 def _uuid(*parts: str) -> str:
-    return str(uuid.uuid5(_NS, "/".join(parts)))
+    """``str(uuid.uuid5(_NS, "/".join(parts)))`` without building UUID objects (a third of
+    the cost; a bundle names four resources)."""
+    raw = bytearray(
+        hashlib.sha1(_NS_BYTES + "/".join(parts).encode("utf-8"), usedforsecurity=False).digest()
+    )
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def human_name(record: CertificateRecord) -> dict[str, Any]:
@@ -86,9 +98,9 @@ def immunization(
     return res
 
 
-def immunizations(record: CertificateRecord) -> list[dict[str, Any]]:
+def immunizations(record: CertificateRecord, patient_id: str | None = None) -> list[dict[str, Any]]:
     """The FHIR R4 Immunization resources of the record (one per dose)."""
-    pid = _uuid("patient", record.certificate_id, str(record.version))
+    pid = patient_id or _uuid("patient", record.certificate_id, str(record.version))
     return [
         immunization(
             d,
@@ -103,7 +115,9 @@ def bundle(record: CertificateRecord) -> dict[str, Any]:
     """Bundle (collection) of the Patient and its Immunizations, with urn:uuid full URLs."""
     pat = patient(record)
     entries = [{"fullUrl": f"urn:uuid:{pat['id']}", "resource": pat}]
-    entries += [{"fullUrl": f"urn:uuid:{i['id']}", "resource": i} for i in immunizations(record)]
+    entries += [
+        {"fullUrl": f"urn:uuid:{i['id']}", "resource": i} for i in immunizations(record, pat["id"])
+    ]
     return {
         "resourceType": "Bundle",
         "id": _uuid("bundle", record.certificate_id, str(record.version)),

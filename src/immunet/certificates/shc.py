@@ -20,6 +20,7 @@ import ipaddress
 import json
 import math
 import zlib
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,8 +47,17 @@ VC_TYPES = [
 ]
 
 
+# what json.dumps(separators=(",", ":"), ensure_ascii=False) writes, without building an encoder
+# per call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+# ECDSA with SHA-256: an immutable parameter object, built once rather than per signature
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
 def _compact(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _COMPACT_JSON(obj).encode("utf-8")
 
 
 def payload(
@@ -75,12 +85,17 @@ def version_rid(certificate_id: str, version: int) -> str:
     return b64url_encode(digest[:8])
 
 
+@lru_cache(maxsize=64)
+def _header_segment(kid: str) -> str:
+    """The base64url JWS header of every card a key signs (the same for all of them)."""
+    return b64url_encode(_compact({"zip": "DEF", "alg": "ES256", "kid": kid}))
+
+
 def sign_jws(claims: dict[str, Any], key: ec.EllipticCurvePrivateKey, kid: str) -> str:
-    header = {"zip": "DEF", "alg": "ES256", "kid": kid}
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = comp.compress(_compact(claims)) + comp.flush()
-    signing_input = f"{b64url_encode(_compact(header))}.{b64url_encode(body)}"
-    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+    signing_input = f"{_header_segment(kid)}.{b64url_encode(body)}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii"), _ES256))
     return f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
@@ -135,6 +150,14 @@ def _all_digits(text: str) -> bool:
 def from_numeric(digits: str) -> str:
     if len(digits) % 2 or not _all_digits(digits):
         raise DecodeError("numeric SHC data must be an even number of digits")
+    return _from_checked_digits(digits)
+
+
+def _from_checked_digits(digits: str) -> str:
+    """:func:`from_numeric` of a text already known to be ASCII digits only (by :func:`_chunk`):
+    the digit check is a pass over the whole text, and it was done once."""
+    if len(digits) % 2:
+        raise DecodeError("numeric SHC data must be an even number of digits")
     out = bytes.fromhex(digits).translate(_FROM_BCD)
     if b"\0" in out:
         raise DecodeError("numeric SHC value out of range")
@@ -174,7 +197,7 @@ def jws_from_qr(texts: list[str]) -> str:
     if len(parsed) == 1 and parsed[0][0] is None:
         if len(parsed[0][2]) > 2 * MAX_SINGLE_JWS:
             raise DecodeError(f"SHC QR holds more than {MAX_SINGLE_JWS} JWS characters")
-        return from_numeric(parsed[0][2])
+        return _from_checked_digits(parsed[0][2])
     chunks = [(i, n, d) for i, n, d in parsed if i is not None and n is not None]
     if len(chunks) != len(parsed):
         raise DecodeError("mixed chunked and unchunked SHC QR texts")
@@ -188,7 +211,7 @@ def jws_from_qr(texts: list[str]) -> str:
     by_index = {int(i): d for i, _, d in chunks}
     if sorted(by_index) != list(range(1, total + 1)):
         raise DecodeError("SHC chunk indexes missing or repeated")
-    return "".join(from_numeric(by_index[i]) for i in range(1, total + 1))
+    return "".join(_from_checked_digits(by_index[i]) for i in range(1, total + 1))
 
 
 # -- JWS decoding ------------------------------------------------------------------------------
@@ -217,12 +240,13 @@ class Jws:
         return kid if isinstance(kid, str) else None
 
 
-def parse_jws(jws: str) -> Jws:
-    parts = jws.split(".")
-    if len(parts) != 3:
-        raise DecodeError("compact JWS needs three parts")
+@lru_cache(maxsize=64)
+def _parse_header(segment: str) -> dict[str, Any]:
+    """The JWS header of a base64url segment. Every card an issuer key signs has the same
+    header segment (zip, alg, kid), so the parsed header is kept per segment, like the keys
+    per trust list; a failure is raised each time, never kept."""
     try:
-        header = json.loads(b64url_decode(parts[0]))
+        header = json.loads(b64url_decode(segment))
     except (ValueError, UnicodeDecodeError):
         raise DecodeError("bad JWS header") from None
     if not isinstance(header, dict):
@@ -230,6 +254,14 @@ def parse_jws(jws: str) -> Jws:
     if header.get("zip") != "DEF":
         # The spec makes zip DEF an issuer's SHALL; a card without it was not made to the spec.
         raise DecodeError('SMART Health Card JWS header lacks zip "DEF"')
+    return header
+
+
+def parse_jws(jws: str) -> Jws:
+    parts = jws.split(".")
+    if len(parts) != 3:
+        raise DecodeError("compact JWS needs three parts")
+    header = dict(_parse_header(parts[0]))  # a copy: the kept one is never handed out
     raw = inflate(b64url_decode(parts[1]), wbits=-15, limit=MAX_INFLATED)
     try:
         claims = json.loads(raw.decode("utf-8"))
@@ -243,6 +275,19 @@ def parse_jws(jws: str) -> Jws:
 
 
 def issuer_url_error(iss: object) -> str | None:
+    """Why ``iss`` is not an issuer URL the spec allows (None when it is); see
+    :func:`_issuer_url_error`. Kept per URL: a verifier sees the same few issuers."""
+    if type(iss) is str:
+        return _cached_issuer_url_error(iss)
+    return _issuer_url_error(iss)
+
+
+@lru_cache(maxsize=256)
+def _cached_issuer_url_error(iss: str) -> str | None:
+    return _issuer_url_error(iss)
+
+
+def _issuer_url_error(iss: object) -> str | None:
     """Why ``iss`` is not an issuer URL the spec allows (None when it is).
 
     The spec: ``iss`` SHALL use the ``https`` scheme and SHALL NOT end with ``/``. A loopback
@@ -288,7 +333,7 @@ def verify_jws(token: Jws, jwk: dict[str, Any]) -> bool:
     r = int.from_bytes(token.signature[:32], "big")
     s = int.from_bytes(token.signature[32:], "big")
     try:
-        key.verify(encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), token.signing_input, _ES256)
     except (InvalidSignature, ValueError):
         return False
     return True

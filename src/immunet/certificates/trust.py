@@ -295,6 +295,8 @@ class TrustList:
         return frozenset(url for d in self.divoc for url in d.contexts)
 
     def is_dcc_revoked(self, uvci: str) -> bool:
+        if not self.revoked_dcc:  # nothing revoked: no need to hash the UVCI
+            return False
         short, full = uvci_hashes(uvci)
         return short in self.revoked_dcc or full in self.revoked_dcc
 

@@ -70,6 +70,8 @@ MAX_JSON_NODES = 400
 MAX_JSON_DEPTH = 12
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+# isinstance() with a tuple: a ``dict | list`` written in a call builds a union on every call
+_CONTAINERS = (dict, list)
 
 
 # -- JSON-LD ---------------------------------------------------------------------------------
@@ -154,38 +156,44 @@ def canonicalize(doc: dict[str, Any]) -> str:
 
 
 _B58_CHUNK = 58**10
+_B58_PAIR = 58**2
+_B58_PAIRS = tuple(a + b for a in _B58 for b in _B58)  # value 58·i + j → its two characters
 
 
 def b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
-    # one big-integer division per ten characters, the digits of each chunk in small ints
+    # one big-integer division per ten characters, then the chunk's five pairs of characters
+    # from small ints and a table (half the divisions of one character at a time)
+    pairs = _B58_PAIRS
     chunks: list[str] = []
     while n:
         n, small = divmod(n, _B58_CHUNK)
-        digits = []
-        for _ in range(10):
-            small, r = divmod(small, 58)
-            digits.append(_B58[r])
-        chunks.append("".join(reversed(digits)))
+        small, p5 = divmod(small, _B58_PAIR)
+        small, p4 = divmod(small, _B58_PAIR)
+        small, p3 = divmod(small, _B58_PAIR)
+        p1, p2 = divmod(small, _B58_PAIR)
+        chunks.append(pairs[p1] + pairs[p2] + pairs[p3] + pairs[p4] + pairs[p5])
     out = "".join(reversed(chunks)).lstrip("1")
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
-_B58_VALUES = {c: i for i, c in enumerate(_B58)}
+# byte → its base58 value, 0xFF outside the alphabet: the whole text checked and mapped in C
+_B58_VALUES = bytes(_B58.find(chr(b)) if chr(b) in _B58 else 0xFF for b in range(256))
 
 
 def b58decode(text: str) -> bytes:
+    if not text.isascii():
+        raise DecodeError("bad base58 character")
+    values = text.encode("ascii").translate(_B58_VALUES)
+    if b"\xff" in values:
+        raise DecodeError("bad base58 character")
     n = 0
-    values = _B58_VALUES
     # ten characters at a time in a small int, then one big-integer step per chunk: a
     # signature's 88 characters cost 9 big multiplications instead of 88
-    for start in range(0, len(text), 10):
-        chunk = text[start : start + 10]
+    for start in range(0, len(values), 10):
+        chunk = values[start : start + 10]
         small = 0
-        for c in chunk:
-            i = values.get(c)
-            if i is None:
-                raise DecodeError("bad base58 character")
+        for i in chunk:
             small = small * 58 + i
         n = n * 58 ** len(chunk) + small
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
@@ -428,8 +436,13 @@ def zip_single(name: str, data: bytes) -> bytes:
     return local + body + central + end
 
 
+# what json.dumps(separators=(",", ":"), ensure_ascii=False) writes, without building an encoder
+# per call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def to_qr(signed: dict[str, Any]) -> str:
-    text = json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
+    text = _COMPACT_JSON(signed)
     return base64.b64encode(zip_single(ZIP_MEMBER, text.encode("utf-8"))).decode("ascii")
 
 
@@ -557,6 +570,8 @@ def check_shape(doc: Any, extra_contexts: frozenset[str] = frozenset()) -> None:
             raise DecodeError("VC JSON too deep or too large")
         below: list[Any] = []
         for node in level:
+            if type(node) is str:  # most nodes; one type check instead of two isinstance()
+                continue
             if isinstance(node, dict):
                 for k in ("id", "@id"):
                     v = node.get(k)
@@ -620,11 +635,11 @@ def undefined_terms(doc: Any, extra_contexts: list[Any] | None = None) -> set[st
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            extra = node.keys() - known  # one set operation per object
-            if extra:
-                found.update(k for k in extra if not k.startswith("@"))
+            if not known.issuperset(node):  # looks up the object's few keys, not every term
+                found.update(k for k in node.keys() - known if not k.startswith("@"))
             for key, value in node.items():
-                if key != "@context" and isinstance(value, dict | list):
+                # most values are strings: one type check before the key and isinstance()
+                if type(value) is not str and key != "@context" and isinstance(value, _CONTAINERS):
                     stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)

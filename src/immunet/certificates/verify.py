@@ -7,6 +7,7 @@ size, CBOR depth, JSON size) so that hostile input is answered quickly.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,9 @@ Reason = Literal[
     "schema_error",
 ]
 Format = Literal["vc", "dcc", "shc"]
+# isinstance() with tuples: a ``X | Y`` written in a call builds a union object on every call
+_BYTES = (bytes, bytearray)
+_NUMBER = (int, float)
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,9 @@ def _one_line_end(text: str) -> str:
 
 
 def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResult:
-    if isinstance(text, Mapping):
+    if type(text) is not str and isinstance(text, Mapping):  # a QR text skips the ABC check
         return _verify_document(text, trust, at)
-    if isinstance(text, bytes | bytearray):
+    if isinstance(text, _BYTES):
         data = bytes(text)
         if inputs.is_image(data):
             try:
@@ -143,7 +147,8 @@ def _verify(text: Input, trust: TrustList, at: dt.datetime) -> VerificationResul
             return _fail(None, "bad_encoding", "input too large")
         text = _one_line_end(text)
         if text.startswith("shc:/"):
-            return _verify_shc(text.replace("\r\n", "\n").split("\n"), trust, at)
+            lines = text.replace("\r\n", "\n") if "\r" in text else text  # no copy for one line
+            return _verify_shc(lines.split("\n"), trust, at)
         if inputs.looks_like_jws(text):
             return _verify_shc_jws([text], trust, at)
         parts: list[str] = [text]
@@ -210,10 +215,9 @@ def _verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> VerificationRes
         payload = dcc.hcert_payload(claims)
     except DecodeError as exc:
         return _fail("dcc", "bad_encoding", str(exc))
-    fields = {**dcc.claims_summary(claims), **payload}
+    times = dcc.claim_times(claims)
+    fields = {**dcc.claims_summary(claims, times), **payload}
     kid = cose.kid
-    import base64
-
     signer = trust.dcc_signer(base64.b64encode(kid).decode("ascii")) if kid else None
     if signer is None:
         return _fail("dcc", "unknown_key", "kid not in the trust list", fields)
@@ -223,12 +227,13 @@ def _verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> VerificationRes
         return _fail("dcc", "unknown_key", "unusable signer certificate", fields)
     if not dcc.verify_signature(cose, public_key):
         return _fail("dcc", "bad_signature", "", fields)
-    if dcc.schema_errors(payload):
-        return _fail("dcc", "schema_error", "; ".join(dcc.schema_errors(payload)[:3]), fields)
+    errors = dcc.schema_errors(payload)
+    if errors:
+        return _fail("dcc", "schema_error", "; ".join(errors[:3]), fields)
     kind = dcc.certificate_type(payload)
     if kind not in signer.allowed_types():
         return _fail("dcc", "key_not_allowed", f"DSC may not sign type {kind!r}", fields)
-    if not dcc.check_time(claims, signer.certificate, at):
+    if not dcc.check_times(*times, signer.certificate, at):
         return _fail("dcc", "expired", "outside iat/exp or the DSC validity", fields)
     for entry in payload.get(kind, []) if kind else []:
         ci = entry.get("ci") if isinstance(entry, dict) else None
@@ -283,13 +288,14 @@ def _verify_shc_token(jws: str, trust: TrustList, at: dt.datetime) -> Verificati
         or not isinstance(vc_claim.get("type"), list)
         or "https://smarthealth.cards#health-card" not in vc_claim["type"]
         or isinstance(nbf, bool)
-        or not isinstance(nbf, int | float)
+        or not isinstance(nbf, _NUMBER)
     ):
         return _fail("shc", "schema_error", "not a SMART Health Card payload", fields)
-    if nbf > at.timestamp() + 300:
+    now = at.timestamp()
+    if nbf > now + 300:
         return _fail("shc", "expired", "not valid yet (nbf in the future)", fields)
     exp = claims.get("exp")
-    if isinstance(exp, int | float) and not isinstance(exp, bool) and exp < at.timestamp():
+    if isinstance(exp, _NUMBER) and not isinstance(exp, bool) and exp < now:
         return _fail("shc", "expired", "", fields)
     rid = vc_claim.get("rid")
     if trust.is_shc_revoked(kid or "", rid if isinstance(rid, str) else None, float(nbf)):
