@@ -36,7 +36,7 @@ from immunet.partners.resource_routes import router as partner_resource_router
 from immunet.partners.routes import staff_router as partner_staff_router
 from immunet.people.routes import router as people_router
 from immunet.research.routes import router as research_router
-from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, app_context
+from immunet.security.access import PUBLIC_UNLIMITED, PublicCaller, request_app_context
 from immunet.security.disclosure import router as disclosure_router
 from immunet.sessions.public_routes import router as availability_router
 from immunet.sessions.routes import router as session_router
@@ -48,7 +48,7 @@ from immunet.vaccination.routes import router as vaccination_router
 log = logging.getLogger("immunet")
 
 health_router = APIRouter(tags=["health"])
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Anyone = Annotated[PublicCaller, Depends(PUBLIC_UNLIMITED)]
 
 
@@ -134,15 +134,18 @@ async def readyz(_caller: Anyone, ctx: Ctx) -> JSONResponse:
     )
 
 
+# Routes are matched in this order, one by one: the public availability API, which takes
+# most of a rollout day's requests, comes first after the health checks (a few percent of
+# its CPU went to matching the routes listed before it).
 ROUTERS: list[APIRouter] = [
     health_router,
+    availability_router,
     geography_router,
     people_router,
     staff_router,
     booking_router,
     center_router,
     session_router,
-    availability_router,
     certificate_router,
     vaccination_router,
     vaccination_citizen_router,

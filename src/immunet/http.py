@@ -151,11 +151,13 @@ def declared_query_parameters(route: Any) -> frozenset[str]:
 _DECLARED: dict[int, tuple[weakref.ref[Any], frozenset[str]]] = {}
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """App-wide dependency: a query parameter the route does not declare is a 400.
 
     Identifiers must never travel in URLs (they end up in logs, proxies and browser
-    history); a route that ignored ``?aadhaar=...`` would invite exactly that.
+    history); a route that ignored ``?aadhaar=...`` would invite exactly that. ``async``
+    although it never waits: FastAPI hands every plain ``def`` dependency to a worker
+    thread, a thread handoff on every request for a few dictionary lookups.
     """
     route = request.scope.get("route")
     if route is None:

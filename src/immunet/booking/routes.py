@@ -16,11 +16,11 @@ from immunet.booking.schemas import (
 )
 from immunet.context import AppContext
 from immunet.formats import IDEMPOTENCY_KEY_SCHEMA
-from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
+from immunet.security.access import CITIZEN, CitizenPrincipal, request_app_context
 
 router = APIRouter(prefix="/api/v2/appointment", tags=["booking"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
 # Checked by security/idempotency.py (its own IDEMP0400); documented as it checks.
 IdempotencyKey = Annotated[

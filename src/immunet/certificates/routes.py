@@ -22,14 +22,20 @@ from immunet.certificates.schemas import (
 )
 from immunet.context import AppContext
 from immunet.errors import ApiError, BadRequest, PayloadTooLarge
-from immunet.security.access import CITIZEN, PUBLIC, CitizenPrincipal, PublicCaller, app_context
+from immunet.security.access import (
+    CITIZEN,
+    PUBLIC,
+    CitizenPrincipal,
+    PublicCaller,
+    request_app_context,
+)
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
 
 router = APIRouter(tags=["certificates"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 RosterReader = Annotated[StaffPrincipal, Depends(STAFF(Permission.ROSTER_READ))]

@@ -22,14 +22,14 @@ from immunet.geography.center_schemas import (
     ImportReport,
     VaccineFeeOut,
 )
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
 
 router = APIRouter(prefix="/api/staff/centers", tags=["staff: centres"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 CenterId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

@@ -10,11 +10,11 @@ from immunet.context import AppContext
 from immunet.errors import NotFound
 from immunet.geography import service
 from immunet.geography.schemas import DistrictOut, DistrictsResponse, StateOut, StatesResponse
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 
 router = APIRouter(prefix="/api/v2/admin/location", tags=["metadata"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 
 _CACHE = "public, max-age=3600"

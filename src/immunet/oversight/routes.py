@@ -40,7 +40,7 @@ from immunet.security.access import (
     PUBLIC,
     CitizenPrincipal,
     PublicCaller,
-    app_context,
+    request_app_context,
 )
 from immunet.security.transparency import CheckpointKey, CheckpointView
 from immunet.staff.guards import STAFF
@@ -50,7 +50,7 @@ from immunet.staff.principal import StaffPrincipal
 staff_router = APIRouter(prefix="/api/staff", tags=["oversight"])
 citizen_router = APIRouter(prefix="/api/v2", tags=["transparency"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
 AlertReader = Annotated[StaffPrincipal, Depends(STAFF(Permission.MISUSE_ALERT_READ))]

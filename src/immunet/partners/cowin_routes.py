@@ -19,11 +19,11 @@ from immunet.people.schemas import (
     GenerateOtpResponse,
     TokenResponse,
 )
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 
 router = APIRouter(prefix="/api/v2", tags=["partners"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 PartnerApp = Annotated[ApiKeyCall, Depends(PARTNER_API_KEY)]
 
 

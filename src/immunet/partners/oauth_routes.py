@@ -15,11 +15,11 @@ from immunet.partners.guards import (
     PARTNER_CLIENT_DPOP,
     ClientCall,
 )
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 
 router = APIRouter(tags=["partners"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Client = Annotated[ClientCall, Depends(PARTNER_CLIENT)]
 DpopClient = Annotated[ClientCall, Depends(PARTNER_CLIENT_DPOP)]

@@ -22,7 +22,12 @@ from immunet.partners import oauth
 from immunet.people import auth
 from immunet.people import service as people
 from immunet.people.schemas import GenerateOtpRequest, Strict
-from immunet.security.access import PUBLIC, CitizenPrincipal, PublicCaller, app_context
+from immunet.security.access import (
+    PUBLIC,
+    CitizenPrincipal,
+    PublicCaller,
+    request_app_context,
+)
 from immunet.security.tokens import TokenAudience
 from immunet.web.guards import SESSION_COOKIE, WEB_CITIZEN
 from immunet.web.render import page, translate_error
@@ -30,7 +35,7 @@ from immunet.web.security import CSP, finish, parse, read_form, set_cookie
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Citizen = Annotated[CitizenPrincipal, Depends(WEB_CITIZEN)]
 

@@ -15,11 +15,11 @@ from immunet.partners import appointments, resources
 from immunet.partners.guards import PARTNER_TOKEN, PartnerCall
 from immunet.partners.schemas import ConsentOut, ConsentsResponse
 from immunet.partners.scopes import Scope
-from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
+from immunet.security.access import CITIZEN, CitizenPrincipal, request_app_context
 
 router = APIRouter(tags=["partners"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 ImmunizationReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.IMMUNIZATION_READ])]
 CertificateReader = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.CERTIFICATE_READ])]
 AppointmentWriter = Annotated[PartnerCall, Depends(PARTNER_TOKEN[Scope.APPOINTMENT_WRITE])]

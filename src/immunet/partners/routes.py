@@ -20,14 +20,14 @@ from immunet.partners.schemas import (
     RotateKeyResponse,
     SuspendRequest,
 )
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
 
 staff_router = APIRouter(prefix="/api/staff/partners", tags=["partners"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Manager = Annotated[StaffPrincipal, Depends(STAFF(Permission.PARTNER_MANAGE))]
 Reader = Annotated[StaffPrincipal, Depends(STAFF(Permission.PARTNER_READ))]
 ClientId = Annotated[str, Path(min_length=1, max_length=64)]

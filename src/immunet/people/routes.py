@@ -33,12 +33,12 @@ from immunet.security.access import (
     PUBLIC,
     CitizenPrincipal,
     PublicCaller,
-    app_context,
+    request_app_context,
 )
 
 router = APIRouter(prefix="/api/v2")
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Citizen = Annotated[CitizenPrincipal, Depends(CITIZEN)]
 

@@ -24,11 +24,11 @@ from immunet.research.schemas import (
     RegisterResponse,
 )
 from immunet.research.service import ResearchPrincipal
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 
 router = APIRouter(tags=["research"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Aggregates = Annotated[ResearchPrincipal, Depends(RESEARCH[ResearchScope.AGGREGATES])]
 DpCounts = Annotated[ResearchPrincipal, Depends(RESEARCH[ResearchScope.DP_COUNTS])]

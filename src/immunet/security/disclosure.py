@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse, Response
 
 from immunet.context import AppContext
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 
 router = APIRouter(tags=["security"])
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 
 SECURITY_TXT = "/.well-known/security.txt"

@@ -19,7 +19,7 @@ from immunet.formats import (
     VACCINE_PATTERN,
     cowin_query,
 )
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 from immunet.sessions import availability
 from immunet.sessions.availability import Body
 from immunet.sessions.schemas import (
@@ -31,7 +31,7 @@ from immunet.sessions.schemas import (
 
 router = APIRouter(prefix="/api/v2/appointment", tags=["appointment availability"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 # Optional to FastAPI so the availability service answers its own codes (APPOIN001x);
 # documented as the service checks them (immunet/formats.py).

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from immunet.context import AppContext
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 from immunet.sessions import availability, service
 from immunet.sessions.schemas import (
     SessionCancelled,
@@ -24,7 +24,7 @@ from immunet.staff.principal import StaffPrincipal
 
 router = APIRouter(prefix="/api/staff/sessions", tags=["staff: sessions"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 SessionId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ]

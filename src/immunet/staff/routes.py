@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from immunet.context import AppContext
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 from immunet.staff import auth, service
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import ROLE_PERMISSIONS, Permission
@@ -25,7 +25,7 @@ from immunet.staff.schemas import (
 
 router = APIRouter(prefix="/api/staff", tags=["staff"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Self = Annotated[StaffPrincipal, Depends(STAFF(Permission.SELF_SESSION))]
 Creator = Annotated[StaffPrincipal, Depends(STAFF(Permission.STAFF_USER_CREATE))]

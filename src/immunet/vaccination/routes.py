@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
 from immunet.people.service import BeneficiaryView
-from immunet.security.access import CITIZEN, CitizenPrincipal, app_context
+from immunet.security.access import CITIZEN, CitizenPrincipal, request_app_context
 from immunet.staff.guards import STAFF
 from immunet.staff.permissions import Permission
 from immunet.staff.principal import StaffPrincipal
@@ -61,7 +61,7 @@ from immunet.vaccination.schemas import (
 router = APIRouter(prefix="/api/staff", tags=["staff: vaccination"])
 citizen_router = APIRouter(prefix="/api/v2/me", tags=["citizen: vaccination"])
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Roster = Annotated[StaffPrincipal, Depends(STAFF(Permission.ROSTER_READ))]
 Planner = Annotated[StaffPrincipal, Depends(STAFF(Permission.SESSION_PUBLISH))]
 Vaccinator = Annotated[StaffPrincipal, Depends(STAFF(Permission.DOSE_RECORD))]

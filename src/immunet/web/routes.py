@@ -43,7 +43,7 @@ from immunet.security.access import (
     PUBLIC_UNLIMITED,
     CitizenPrincipal,
     PublicCaller,
-    app_context,
+    request_app_context,
 )
 from immunet.sessions import availability
 from immunet.staff.guards import PasswordChangeRequired
@@ -64,7 +64,7 @@ from immunet.web.security import (
 
 router = APIRouter(include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Anyone = Annotated[PublicCaller, Depends(PUBLIC_UNLIMITED)]
 Citizen = Annotated[CitizenPrincipal, Depends(WEB_CITIZEN)]

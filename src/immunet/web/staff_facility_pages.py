@@ -19,7 +19,7 @@ from immunet.booking.rules import today_in_india
 from immunet.context import AppContext
 from immunet.errors import ApiError
 from immunet.people.schemas import Strict
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 from immunet.sessions import service as sessions
 from immunet.sessions.schemas import SessionCreate
 from immunet.staff.permissions import Permission
@@ -33,7 +33,7 @@ from immunet.web.staff_pages import _see_other
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 SessionReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.SESSION_READ))]
 Publisher = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.SESSION_PUBLISH))]
 Canceller = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.SESSION_CANCEL))]

@@ -23,7 +23,7 @@ from immunet.errors import ApiError
 from immunet.oversight import coverage, reports, service
 from immunet.oversight.schemas import ResolveDisputeRequest
 from immunet.people.schemas import Strict
-from immunet.security.access import app_context
+from immunet.security.access import request_app_context
 from immunet.staff import service as staff
 from immunet.staff.permissions import ROLE_RANK, Permission, Role
 from immunet.staff.principal import InvalidJurisdiction, Jurisdiction, StaffPrincipal
@@ -37,7 +37,7 @@ from immunet.web.staff_pages import _see_other
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 AlertReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.MISUSE_ALERT_READ))]
 AlertAcker = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.MISUSE_ALERT_ACK))]
 DisputeReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.DISPUTE_READ))]

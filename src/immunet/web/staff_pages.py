@@ -18,7 +18,7 @@ from immunet.context import AppContext
 from immunet.errors import ApiError
 from immunet.people import service as people
 from immunet.people.schemas import NewBeneficiaryRequest, Strict
-from immunet.security.access import PUBLIC, PublicCaller, app_context
+from immunet.security.access import PUBLIC, PublicCaller, request_app_context
 from immunet.sessions import service as sessions
 from immunet.staff import auth as staff_auth
 from immunet.staff import service as staff
@@ -48,7 +48,7 @@ from immunet.web.security import (
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 
-Ctx = Annotated[AppContext, Depends(app_context)]
+Ctx = Annotated[AppContext, Depends(request_app_context)]
 Public = Annotated[PublicCaller, Depends(PUBLIC)]
 Self = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.SELF_SESSION))]
 SessionReader = Annotated[StaffPrincipal, Depends(WEB_STAFF(Permission.SESSION_READ))]
