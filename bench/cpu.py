@@ -9,13 +9,14 @@ and what rate the machine could reach if the load generator cost nothing
 
 Read from ``/proc`` (Linux); elsewhere the figures are left out. CPU of processes that exit
 during a step is not counted (the server's workers and pooled PostgreSQL backends live
-through the whole run).
+through the whole run); :func:`follow` keeps it for a client whose backends end with it.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,11 @@ class CpuMeter:
         self.database = database
         self.available = PROC.joinpath("self", "stat").exists()
 
+    def snapshot_generator(self) -> float:
+        """This process's CPU and that of the children it has waited for."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+
     def snapshot(self) -> Snapshot | None:
         if not self.available:
             return None
@@ -89,7 +95,6 @@ class CpuMeter:
                     if parent in tree and pid not in tree:
                         tree.add(pid)
                         grew = True
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return Snapshot(
             at=time.perf_counter(),
             server={pid: processes[pid][2] for pid in tree},
@@ -98,8 +103,33 @@ class CpuMeter:
                 for pid, (command, _p, cpu) in processes.items()
                 if _postgres_process(command, self.database)
             },
-            generator=time.process_time() + children.ru_utime + children.ru_stime,
+            generator=self.snapshot_generator(),
         )
+
+
+def follow(meter: CpuMeter, running: subprocess.Popen[str], every: float = 0.2) -> Snapshot | None:
+    """Snapshots while ``running`` runs, merged: each process's last-seen CPU, so the
+    PostgreSQL backends that exit with their client (pgbench) still count, up to the last
+    ``every`` seconds of their life. The generator's CPU is read once the child has been
+    waited for."""
+    merged: Snapshot | None = None
+    while True:
+        done = running.poll() is not None
+        seen = meter.snapshot()
+        if seen is not None:
+            merged = (
+                seen
+                if merged is None
+                else Snapshot(
+                    at=seen.at,
+                    server={**merged.server, **seen.server},
+                    postgres={**merged.postgres, **seen.postgres},
+                    generator=seen.generator,
+                )
+            )
+        if done:
+            return merged
+        time.sleep(every)
 
 
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from bench.cpu import CpuMeter, per_operation
+from bench.cpu import CpuMeter, follow, per_operation
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -199,13 +200,18 @@ def pgbench_tps(duration: int, clients: int) -> tuple[float, dict[str, float]]:
     )
     meter = CpuMeter(None, database)
     before = meter.snapshot()
-    out = subprocess.run(
+    running = subprocess.Popen(
         ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(duration), database],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-    ).stdout
-    after = meter.snapshot()
+    )
+    after = follow(meter, running)
+    out, err = running.communicate()
+    if running.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {err[-400:]}")
+    if after is not None:  # pgbench's own CPU, now that it has been waited for
+        after = dataclasses.replace(after, generator=meter.snapshot_generator())
     _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
     done = re.search(r"number of transactions actually processed: (\d+)", out)
