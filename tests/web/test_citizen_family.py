@@ -289,3 +289,38 @@ async def test_dashboard_coverage_table_matches_the_public_api(
     await browser.http.get("/lang", params={"to": "hi"})
     hindi = await browser.get("/dashboard", state_id="16")
     assert "सार्वभौमिक टीकाकरण कवरेज" in hindi.text
+
+
+async def test_the_booked_dose_is_the_series_next_whatever_the_form_says(
+    browser: Browser, ctx, outbox: Outbox
+):
+    # The booking form carries no dose: the server books the dose the eligibility column
+    # shows. A dose added to the form by hand (here 2, for a person with no dose yet) is
+    # ignored, not booked and not a refusal.
+    from sqlalchemy import select
+
+    from immunet.booking.models import Appointment
+    from immunet.people.models import Beneficiary
+
+    await browser.login(outbox, "9876500303")
+    person = await _add_adult(browser, "Dev Tampered", "P3030001")
+    center = await make_center(ctx, district_id=294)
+    session = await make_session(ctx, center_id=center)
+    search = {"pincode": "560001", "date": session.date.isoformat()}
+    page = await browser.get("/me/book", beneficiary=person, **search)
+    assert 'name="dose"' not in page.text
+    assert "Dev Tampered: can book dose 1" in html.unescape(page.text)
+    choice = f"{session.session_id}|" + re.search(
+        rf'value="{session.session_id}\|([^"]+)"', page.text
+    ).group(1)
+    booked = await browser.submit(page, "/me/book", beneficiary=person, dose="2", choice=choice)
+    assert booked.status == 303, booked.text
+    async with ctx.db.reader() as db:
+        doses = (
+            await db.execute(
+                select(Appointment.dose)
+                .join(Beneficiary, Beneficiary.id == Appointment.beneficiary_id)
+                .where(Beneficiary.reference_id == person, Appointment.status == "booked")
+            )
+        ).scalars()
+        assert list(doses) == [1]

@@ -327,6 +327,18 @@ async def eligibility(
     return out
 
 
+async def dose_to_book(
+    ctx: AppContext, session_id: str, reference_id: str, *, actor: CitizenPrincipal
+) -> int | None:
+    """The dose the account's person ``reference_id`` would book at ``session_id`` (the
+    series' next dose for the session's vaccine, as :func:`eligibility` shows it before
+    booking); None when that is not one of the account's people or no such session."""
+    for answer in await eligibility(ctx, [session_id], actor=actor):
+        if answer.reference_id == reference_id:
+            return answer.dose
+    return None
+
+
 # -- seats --------------------------------------------------------------------------------
 
 

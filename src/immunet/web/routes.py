@@ -446,10 +446,6 @@ def _own(family: list[dict[str, Any]], reference_id: str) -> dict[str, Any]:
     raise NotFound()
 
 
-def _next_dose(member: dict[str, Any]) -> int:
-    return 3 if member["dose2_date"] else 2 if member["dose1_date"] else 1
-
-
 @router.get("/me/book")
 async def book_page(
     request: Request,
@@ -468,7 +464,6 @@ async def book_page(
         "pincode": pincode or "",
         "day": day,
         "centers": None,
-        "dose": _next_dose(member),
         "appointment": appointment,
     }
     values["eligibility"] = {}
@@ -527,10 +522,15 @@ async def book(request: Request, principal: Citizen, ctx: Ctx) -> Response:
             )
             await booking.reschedule(ctx, moved, actor=principal, idempotency_key=None)
         else:
+            # The dose is the series' next for the session's vaccine, decided here as the
+            # page's eligibility column shows it (a routine vaccine's, not the COVID count),
+            # never taken from the form. Not the account's person, or no such session: the
+            # booking refuses it for that reason, whatever the dose.
+            dose = await booking.dose_to_book(ctx, session_id, reference, actor=principal)
             body = parse(
                 ScheduleRequest,
                 {
-                    "dose": _small_int(form.get("dose")),
+                    "dose": dose or 1,
                     "session_id": session_id,
                     "slot": slot,
                     "beneficiaries": [reference],
