@@ -102,6 +102,41 @@ def seal_code(keyring: Keyring, appointment_id: str, code: str) -> tuple[str, by
     return digest, keyring.field_cipher.encrypt(code, context=code_context(appointment_id))
 
 
+def new_appointment(
+    keyring: Keyring,
+    *,
+    appointment_id: str,
+    beneficiary_id: int,
+    account_id: str,
+    session_id: str,
+    confirmation_no: str,
+    dose: int,
+    slot: str,
+    now: dt.datetime,
+) -> tuple[Appointment, str]:
+    """A booked appointment with a fresh secret code, stored only as a keyed digest and
+    sealed; the row (to add to the session) and the code (for its SMS)."""
+    code = new_secret_code()
+    digest, sealed = seal_code(keyring, appointment_id, code)
+    row = Appointment(
+        appointment_id=appointment_id,
+        beneficiary_id=beneficiary_id,
+        account_id=account_id,
+        session_id=session_id,
+        confirmation_no=confirmation_no,
+        dose=dose,
+        slot=slot,
+        status="booked",
+        code_digest=digest,
+        code_ct=sealed,
+        code_failures=0,
+        reschedules=0,
+        created_at=now,
+        updated_at=now,
+    )
+    return row, code
+
+
 def open_code(keyring: Keyring, appointment: Appointment) -> str:
     return keyring.field_cipher.decrypt(
         appointment.code_ct, context=code_context(appointment.appointment_id)
@@ -474,27 +509,19 @@ async def schedule(
             confirmation = ids[0]
             codes: list[str] = []
             for appointment_id, beneficiary in zip(ids, beneficiaries, strict=True):
-                code = new_secret_code()
-                codes.append(code)
-                digest, sealed = seal_code(keyring, appointment_id, code)
-                session.add(
-                    Appointment(
-                        appointment_id=appointment_id,
-                        beneficiary_id=beneficiary.id,
-                        account_id=actor.account_id,
-                        session_id=facts.session_id,
-                        confirmation_no=confirmation,
-                        dose=form.dose,
-                        slot=form.slot,
-                        status="booked",
-                        code_digest=digest,
-                        code_ct=sealed,
-                        code_failures=0,
-                        reschedules=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                row, code = new_appointment(
+                    keyring,
+                    appointment_id=appointment_id,
+                    beneficiary_id=beneficiary.id,
+                    account_id=actor.account_id,
+                    session_id=facts.session_id,
+                    confirmation_no=confirmation,
+                    dose=form.dose,
+                    slot=form.slot,
+                    now=now,
                 )
+                codes.append(code)
+                session.add(row)
             await session.flush()
             result = StoredResponse.of(
                 200, {"appointment_confirmation_no": confirmation, "appointment_ids": ids}

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from immunet.booking.models import Appointment
 from immunet.booking.rules import today_in_india
-from immunet.booking.service import new_secret_code, release_seats, seal_code
+from immunet.booking.service import new_appointment, release_seats
 from immunet.context import AppContext
 from immunet.db.base import utcnow
 from immunet.errors import Conflict, Forbidden, ValidationFailed
@@ -317,27 +317,18 @@ async def plan_routine_session(
             codes: dict[int, str] = {}
             for person in invitees:
                 appointment_id = str(uuid.uuid4())
-                code = new_secret_code()
-                digest, sealed = seal_code(ctx.keyring, appointment_id, code)
-                codes[person.id] = code
-                session.add(
-                    Appointment(
-                        appointment_id=appointment_id,
-                        beneficiary_id=person.id,
-                        account_id=person.account_id,
-                        session_id=session_id,
-                        confirmation_no=appointment_id,
-                        dose=INVITATION_DOSE,
-                        slot=form.slots[0],
-                        status="booked",
-                        code_digest=digest,
-                        code_ct=sealed,
-                        code_failures=0,
-                        reschedules=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                row, codes[person.id] = new_appointment(
+                    ctx.keyring,
+                    appointment_id=appointment_id,
+                    beneficiary_id=person.id,
+                    account_id=person.account_id,
+                    session_id=session_id,
+                    confirmation_no=appointment_id,
+                    dose=INVITATION_DOSE,
+                    slot=form.slots[0],
+                    now=now,
                 )
+                session.add(row)
             await session.flush()
             sms_queued = await _invite_by_sms(
                 ctx, session, invitees, codes, session_id, form, center.name
