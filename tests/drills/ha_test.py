@@ -109,6 +109,7 @@ class Cluster:
                 ]
             ),
             stdout=(etcd_dir / "log").open("w"),
+            cwd=etcd_dir,  # the postgres user's own directory (see start_node)
             stderr=subprocess.STDOUT,
         )
         for n in range(NODES):
@@ -179,6 +180,10 @@ class Cluster:
             as_postgres(["patroni", str(path)]),
             stdout=(self.root / f"node{n}" / "patroni.log").open("w"),
             stderr=subprocess.STDOUT,
+            # Its own directory, not the checkout's: Patroni's worker processes change into
+            # the directory they were started in, which the postgres user may not be allowed
+            # to enter (a checkout under a root-only `mktemp -d`).
+            cwd=path.parent,
         )
 
     def members(self) -> list[dict[str, Any]]:
